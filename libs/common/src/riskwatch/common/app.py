@@ -1,0 +1,186 @@
+"""Assemble FastAPI apps from service modules: one service alone, or all five in one process.
+
+A `ServiceModule` declares its routers, the topics it uses, its migrations, and the background
+components (consumers, outbox relay, loops) it runs on a `Runtime`. `build_app` wires the shared
+parts once (engine, bus, auth, errors, health, metrics, logging), so a service's `create_app`
+and the embedded platform differ only in which modules they pass and which bus they use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from riskwatch.common.auth import TokenService
+from riskwatch.common.bus import Bus, TopicSpec, create_bus
+from riskwatch.common.catalog import Catalog, load_catalog
+from riskwatch.common.db import create_engine, create_sessionmaker
+from riskwatch.common.errors import install_error_handlers
+from riskwatch.common.health import CheckResult, ReadinessCheck, database_check
+from riskwatch.common.health import router as health_router
+from riskwatch.common.http import RequestContextMiddleware
+from riskwatch.common.logging import configure_logging
+from riskwatch.common.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+ComponentKind = Literal["consumer", "relay", "worker"]
+
+
+class Component(Protocol):
+    """Something that runs in the background for the life of the process."""
+
+    @property
+    def running(self) -> bool: ...
+    async def start(self) -> None: ...
+    async def stop(self, timeout: float = 10.0) -> None: ...
+
+
+@dataclass(slots=True)
+class Named:
+    kind: ComponentKind
+    name: str
+    component: Component
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The shared infrastructure of one process, handed to every module."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    catalog: Catalog
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+class ServiceModule(Protocol):
+    name: str
+    schema: str
+    migrations_dir: Path
+    settings: ServiceSettings
+
+    def routers(self) -> Sequence[APIRouter]: ...
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]: ...
+    async def components(self, runtime: Runtime) -> Sequence[Named]: ...
+
+
+StartupHook = Callable[[Runtime], Awaitable[None]]
+
+
+def build_app(
+    *,
+    title: str,
+    settings: ServiceSettings,
+    modules: Sequence[ServiceModule],
+    bus: Bus | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[StartupHook] = (),
+    description: str = "",
+) -> FastAPI:
+    """An app with the modules' routers and a lifespan that runs their components."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(level=settings.log_level, json=settings.log_json)
+        engine = create_engine(settings.database)
+        the_bus = bus if bus is not None else create_bus(settings)
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            bus=the_bus,
+            catalog=load_catalog(settings.catalog_path),
+        )
+        app.state.runtime = runtime
+        app.state.sessions = runtime.sessions
+        app.state.catalog = runtime.catalog
+        started: list[Named] = []
+        try:
+            await _retry("bus", the_bus.start)
+            topics = {t.name: t for m in modules for t in m.topics(runtime)}
+            await _retry("topics", lambda: the_bus.ensure_topics(list(topics.values())))
+            for hook in on_startup:
+                await hook(runtime)
+            wanted = _kinds(settings.role)
+            named = [n for m in modules for n in await m.components(runtime) if n.kind in wanted]
+            # Consumers first: on the in-process bus a group must exist before records it
+            # should see are published, or the outbox would count them as delivered.
+            named.sort(key=lambda n: {"consumer": 0, "worker": 1, "relay": 2}[n.kind])
+            for item in named:
+                await item.component.start()
+                started.append(item)
+            app.state.components = started
+            app.state.readiness_checks = [database_check(engine), _components_check(started)]
+            app.state.started = True
+            log.info("service_started", service=settings.service_name, role=settings.role,
+                     components=[n.name for n in started])
+            yield
+        finally:
+            app.state.started = False
+            # Consumers, then workers, then relays: the last events staged still go out.
+            for kind in ("consumer", "worker", "relay"):
+                await asyncio.gather(
+                    *(_stop(item) for item in started if item.kind == kind)
+                )
+            await the_bus.stop()
+            await engine.dispose()
+            log.info("service_stopped", service=settings.service_name)
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service_settings = {m.name: m.settings for m in modules}
+    app.state.tokens = TokenService(settings.auth)
+    app.state.started = False
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    for module in modules:
+        for router in module.routers():
+            app.include_router(router)
+    for router in extra_routers:
+        app.include_router(router)
+    return app
+
+
+async def _stop(item: Named) -> None:
+    try:
+        await item.component.stop()
+    except Exception:
+        log.warning("component_stop_failed", component=item.name, exc_info=True)
+
+
+def _kinds(role: str) -> set[ComponentKind]:
+    if role == "api":
+        return {"relay"}
+    return {"consumer", "relay", "worker"}
+
+
+def _components_check(components: list[Named]) -> ReadinessCheck:
+    async def check() -> CheckResult:
+        stopped = [n.name for n in components if not n.component.running]
+        return CheckResult("components", not stopped, ", ".join(stopped) or None)
+
+    return check
+
+
+async def _retry(what: str, action: Callable[[], Awaitable[None]], *, attempts: int = 30) -> None:
+    """Infrastructure may come up after us (a broker restarting): wait for it, then give up."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await action()
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("startup_retry", what=what, attempt=attempt, exc_info=True)
+            await asyncio.sleep(min(5.0, 0.2 * attempt))

@@ -1,0 +1,41 @@
+"""The event bus: one interface, a Kafka transport and an in-process one."""
+
+from __future__ import annotations
+
+from riskwatch.common.bus.base import (
+    Bus,
+    ConsumerClient,
+    Handler,
+    Message,
+    Position,
+    Record,
+    TopicSpec,
+    record_for,
+)
+from riskwatch.common.bus.consumer import EventConsumer, subscribe
+from riskwatch.common.bus.memory import MemoryBus
+from riskwatch.common.settings import ServiceSettings
+
+
+def create_bus(settings: ServiceSettings) -> Bus:
+    if settings.bus == "memory":
+        return MemoryBus(default_partitions=settings.kafka.default_partitions)
+    from riskwatch.common.bus.kafka import KafkaBus  # noqa: PLC0415 - only when configured
+
+    return KafkaBus(settings.kafka, client_id=f"rw-{settings.service_name}")
+
+
+__all__ = [
+    "Bus",
+    "ConsumerClient",
+    "EventConsumer",
+    "Handler",
+    "MemoryBus",
+    "Message",
+    "Position",
+    "Record",
+    "TopicSpec",
+    "create_bus",
+    "record_for",
+    "subscribe",
+]

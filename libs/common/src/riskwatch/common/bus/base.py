@@ -1,0 +1,89 @@
+"""The bus interface every service codes against; Kafka and the in-process bus implement it.
+
+A transport supplies two things: a producer (`publish`) and group consumers (`ConsumerClient`).
+Everything above that — decoding, retries, dead letters, commit-after-processing — lives once,
+in `riskwatch.common.bus.consumer`, so both transports behave the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from riskwatch.common.events.base import EventPayload
+from riskwatch.common.events.envelope import Envelope, encode
+
+HeaderList = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record to publish. `key` decides the partition, hence the order consumers see."""
+
+    topic: str
+    key: str | None
+    value: bytes
+    headers: HeaderList = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A consumed record, transport-neutral."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+TopicPartition = tuple[str, int]
+
+Handler = Callable[[Envelope[EventPayload], Message], Awaitable[None]]
+
+
+def record_for(topic: str, envelope: Envelope[EventPayload], *, key: str | None = None) -> Record:
+    """Encode an event for `topic`; the key defaults to the event's subject."""
+    headers, value = encode(envelope)
+    return Record(topic=topic, key=key if key is not None else envelope.subject, value=value,
+                  headers=headers)
+
+
+class ConsumerClient(Protocol):
+    """One member of a consumer group on one transport."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def fetch(
+        self, *, max_records: int, timeout_s: float
+    ) -> Mapping[TopicPartition, Sequence[Message]]: ...
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+
+
+class Bus(Protocol):
+    # A durable bus keeps a published record across a crash of this process (Kafka); the
+    # in-process bus does not, so the outbox keeps rows until every group has consumed them.
+    durable: bool
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
+    async def publish(self, records: Sequence[Record]) -> list[Position]: ...
+    def consumer_client(self, *, group: str, topics: Sequence[str]) -> ConsumerClient: ...
+    def is_consumed(self, position: Position) -> bool: ...

@@ -1,0 +1,207 @@
+"""Commit-after-processing consumption with bounded retries and a dead-letter topic per group.
+
+For each fetched batch, every message is decoded and handled in partition order; offsets are
+committed only after the whole batch of a partition is handled. A record that cannot be decoded
+goes to `rw.dlq.<group>` at once; a handler that keeps failing goes there after
+`max_attempts`; infrastructure failures are retried until they pass. Handlers must be
+idempotent: a crash before the commit delivers the batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+import structlog
+
+from riskwatch.common import metrics
+from riskwatch.common.bus.base import Bus, ConsumerClient, Handler, Message, Record
+from riskwatch.common.bus.retry import backoff, is_transient
+from riskwatch.common.events.envelope import PoisonMessage, decode
+from riskwatch.common.events.topics import dlq_topic
+from riskwatch.common.settings import ConsumerSettings
+from riskwatch.common.tracing import trace_id_of
+
+log = structlog.get_logger(__name__)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        client: ConsumerClient,
+        *,
+        bus: Bus,
+        group: str,
+        handler: Handler,
+        settings: ConsumerSettings,
+    ) -> None:
+        self._client = client
+        self._bus = bus
+        self.group = group
+        self._handler = handler
+        self._settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._busy = False  # handling a batch (as opposed to waiting for one)
+        self.last_error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        await self._client.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batch in hand (up to `timeout`), commit it, then leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            if not self._busy:
+                self._task.cancel()  # only waiting for records: nothing to finish
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+        await self._client.stop()
+
+    async def abort(self) -> None:
+        """Stop at once without committing: what a crash looks like to the group."""
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.stop()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await self._client.fetch(
+                    max_records=self._settings.batch_max_records, timeout_s=0.5
+                )
+                self._busy = True
+                for tp, messages in batches.items():
+                    for message in messages:
+                        await self._process(message)
+                    await self._client.commit({tp: messages[-1].offset + 1})
+            except asyncio.CancelledError:
+                if self._stopping.is_set():
+                    return
+                raise
+            except Exception as exc:
+                # Only the transport itself gets here (fetch/commit); back off and go on.
+                self.last_error = f"{type(exc).__name__}"
+                log.warning("consumer_loop_error", group=self.group, error_type=type(exc).__name__,
+                            exc_info=True)
+                await self._sleep(1.0)
+            finally:
+                self._busy = False
+
+    async def _process(self, message: Message) -> None:
+        started = time.perf_counter()
+        try:
+            envelope = decode(message.headers, message.value)
+        except PoisonMessage as exc:
+            metrics.EVENTS_CONSUMED.labels(self.group, "unparseable", "dead").inc()
+            await self._dead_letter(message, reason=str(exc), attempts=0)
+            return
+        bound = structlog.contextvars.bound_contextvars(
+            event_id=envelope.id, event_type=envelope.type,
+            trace_id=trace_id_of(envelope.traceparent), consumer_group=self.group,
+        )
+        with bound:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    await self._handler(envelope, message)
+                    metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "ok").inc()
+                    metrics.EVENT_HANDLE_SECONDS.labels(self.group).observe(
+                        time.perf_counter() - started
+                    )
+                    self.last_error = None
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.last_error = type(exc).__name__
+                    if self._stopping.is_set():
+                        raise  # shutting down: leave it uncommitted, it comes again next time
+                    transient = is_transient(exc)
+                    if not transient and attempt >= self._settings.max_attempts:
+                        log.error("handler_gave_up", attempts=attempt, exc_info=True)
+                        metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "dead").inc()
+                        await self._dead_letter(
+                            message, reason=f"{type(exc).__name__}: {_brief(exc)}",
+                            attempts=attempt,
+                        )
+                        return
+                    delay = backoff(attempt, initial=self._settings.backoff_initial_s,
+                                    maximum=self._settings.backoff_max_s)
+                    log.warning("handler_error", attempt=attempt, retry_in_s=delay,
+                                transient=transient, error_type=type(exc).__name__,
+                                exc_info=not transient)
+                    await self._sleep(delay)
+
+    async def _dead_letter(self, message: Message, *, reason: str, attempts: int) -> None:
+        headers = [h for h in message.headers if not h[0].startswith("rw_dlq_")]
+        headers += [
+            ("rw_dlq_reason", reason.encode()[:1000]),
+            ("rw_dlq_group", self.group.encode()),
+            ("rw_dlq_topic", message.topic.encode()),
+            ("rw_dlq_partition", str(message.partition).encode()),
+            ("rw_dlq_offset", str(message.offset).encode()),
+            ("rw_dlq_attempts", str(attempts).encode()),
+        ]
+        record = Record(
+            topic=dlq_topic(self.group),
+            key=message.key.decode(errors="replace") if message.key is not None else None,
+            value=message.value or b"",
+            headers=headers,
+        )
+        log.warning("dead_lettered", topic=message.topic, partition=message.partition,
+                    offset=message.offset, reason=reason)
+        metrics.DEAD_LETTERS.labels(self.group).inc()
+        attempt = 0
+        while True:  # a dead letter is never dropped: keep trying until the bus takes it
+            attempt += 1
+            try:
+                await self._bus.publish([record])
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("dead_letter_publish_failed", attempt=attempt, exc_info=True)
+                await asyncio.sleep(backoff(attempt, initial=0.2, maximum=5.0))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+def _brief(exc: BaseException) -> str:
+    # Our own handler errors; the text stays inside the platform (DLQ header), never HTTP.
+    return str(exc)[:500]
+
+
+def subscribe(
+    bus: Bus,
+    *,
+    group: str,
+    topics: Sequence[str],
+    handler: Handler,
+    settings: ConsumerSettings | None = None,
+) -> EventConsumer:
+    """A consumer in `group` that hands each decoded event to `handler`, then commits."""
+    return EventConsumer(
+        bus.consumer_client(group=group, topics=topics),
+        bus=bus,
+        group=group,
+        handler=handler,
+        settings=settings or ConsumerSettings(),
+    )

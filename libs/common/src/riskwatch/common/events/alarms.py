@@ -1,0 +1,53 @@
+"""Topic `rw.alarms`, key `alarm_id`: an alarm was raised, changed, or cleared.
+
+Every alarm event carries the alarm's current snapshot, so a consumer that sees only one of
+them (a late-joining projection, a notification router) has all it needs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, FiniteFloat
+
+from riskwatch.common.events.base import DeviceRef, EventPayload, Level, Timestamp, event_type
+
+AlarmStatus = Literal["active", "cleared"]
+
+
+class AlarmSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alarm_id: str
+    rule_id: str
+    rule_version: int
+    device: DeviceRef
+    metric: str
+    level: Level
+    status: AlarmStatus
+    value: FiniteFloat
+    threshold: FiniteFloat
+    observed_at: Timestamp  # the reading's own timestamp
+    received_at: Timestamp  # when ingest accepted that reading; latency is measured from here
+    raised_at: Timestamp
+    breach_count: int = 1
+
+
+@event_type("rw.alarm.raised.v1")
+class AlarmRaised(EventPayload):
+    alarm: AlarmSnapshot
+
+
+@event_type("rw.alarm.updated.v1")
+class AlarmUpdated(EventPayload):
+    alarm: AlarmSnapshot
+    previous_level: Level
+    updated_at: Timestamp
+
+
+@event_type("rw.alarm.cleared.v1")
+class AlarmCleared(EventPayload):
+    alarm: AlarmSnapshot
+    cleared_at: Timestamp
+    reason: Literal["work_order_closed", "manual", "recovered"]
+    work_order_id: str | None = None

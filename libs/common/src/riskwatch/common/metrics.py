@@ -1,0 +1,27 @@
+"""Prometheus metrics shared by every service; served at /metrics.
+
+Labels stay low-cardinality (group, event type, route template, status), never ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "rw_events_consumed_total", "Events handled by consumers", ["group", "type", "outcome"]
+)
+EVENT_HANDLE_SECONDS = Histogram(
+    "rw_event_handle_seconds", "Time to handle one event, retries included", ["group"]
+)
+DEAD_LETTERS = Counter("rw_dead_letters_total", "Records sent to a dead-letter topic", ["group"])
+EVENTS_PUBLISHED = Counter("rw_events_published_total", "Records published", ["topic"])
+OUTBOX_PENDING = Gauge("rw_outbox_pending", "Outbox rows not yet published", ["schema"])
+OUTBOX_PUBLISH_SECONDS = Histogram(
+    "rw_outbox_lag_seconds", "From outbox insert to publish", ["schema"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+HTTP_REQUESTS = Counter(
+    "rw_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram("rw_http_request_seconds", "HTTP request duration", ["method", "route"])
+READINGS = Counter("rw_readings_total", "Readings by outcome", ["stage", "outcome"])

@@ -1,0 +1,86 @@
+"""Helpers for services' tests: migrated databases, rolled-back sessions, authenticated clients.
+
+Databases come from the devstack pytest plugin (`make_database`), a real PostgreSQL; nothing
+here fakes one. Each test runs in an outer transaction that is rolled back at the end, and the
+code under test uses savepoints inside it, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from riskwatch.common.auth import TokenService
+from riskwatch.common.migrate import upgrade
+from riskwatch.common.settings import AuthSettings
+
+
+async def migrate(url: str, migration_dirs: Sequence[Path]) -> None:
+    for directory in migration_dirs:
+        await asyncio.to_thread(upgrade, directory, url)
+
+
+def test_engine(url: str) -> AsyncEngine:
+    # NullPool: each test's connection is its own; no pooled connection outlives its loop.
+    return create_async_engine(url, poolclass=NullPool)
+
+
+@asynccontextmanager
+async def rolled_back_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session bound to an outer transaction that is always rolled back.
+
+    Code under test may call `session.begin()`/`commit()`: with "create_savepoint" those become
+    savepoints inside the outer transaction.
+    """
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        session = AsyncSession(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            if outer.is_active:
+                await outer.rollback()
+
+
+def bearer(auth: AuthSettings, subject: str = "tester", roles: tuple[str, ...] = ("admin",)) -> dict[str, str]:
+    """Authorization headers with a token from the same issuer settings the app verifies."""
+    token, _ = TokenService(auth).issue(subject, roles=roles)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def app_client(app: FastAPI, *, startup_timeout: float = 60) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the app in-process, with its lifespan (components) running."""
+    async with LifespanManager(app, startup_timeout=startup_timeout, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(check: object, *, timeout: float = 20.0, interval: float = 0.1) -> object:
+    """Poll an async predicate until it returns something truthy; fail after `timeout`.
+
+    For asynchronous pipelines (an event crossing consumers) — a bound on waiting, not a
+    performance assertion: it only fails when the thing never happens.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: object = None
+    while True:
+        last = await check()  # type: ignore[operator]
+        if last:
+            return last
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last result: {last!r}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,1 @@
+"""Alarms: one per device and rule while active; raised, escalated, cleared."""

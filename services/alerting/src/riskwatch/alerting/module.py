@@ -1,0 +1,92 @@
+"""The alerting service as a module: routers, topics, consumers per sector, outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from riskwatch.alerting import models_all
+from riskwatch.alerting.alarms.handlers import on_readings, on_work_order
+from riskwatch.alerting.alarms.router import router as alarms_router
+from riskwatch.alerting.models import SCHEMA, inbox, outbox
+from riskwatch.alerting.rules.router import router as rules_router
+from riskwatch.alerting.settings import AlertingSettings
+from riskwatch.common.app import Named, Runtime
+from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic, readings_topic
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+GROUP = "alerting"
+metadata = models_all.metadata
+
+
+def readings_group(sector_id: str) -> str:
+    """Each sector has its own consumer group, so one sector's backlog never delays another."""
+    return f"{GROUP}.{sector_id}"
+
+
+class AlertingModule:
+    name = "alerting"
+    schema = SCHEMA
+    migrations_dir = MIGRATIONS
+
+    def __init__(self, settings: AlertingSettings) -> None:
+        self.settings = settings
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [rules_router, alarms_router]
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        kafka = runtime.settings.kafka
+        sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
+        specs = [TopicSpec(readings_topic(s), kafka.readings_partitions) for s in sectors]
+        specs += [TopicSpec(dlq_topic(readings_group(s)), 1) for s in sectors]
+        specs += [
+            TopicSpec(ALARMS, kafka.default_partitions),
+            TopicSpec(WORKORDERS, kafka.default_partitions),
+            TopicSpec(dlq_topic(GROUP), 1),
+        ]
+        return specs
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        sessions = runtime.sessions
+        consumer_settings = runtime.settings.consumer
+        parts = [
+            Named(
+                "consumer",
+                readings_group(sector),
+                subscribe(
+                    runtime.bus,
+                    group=readings_group(sector),
+                    topics=[readings_topic(sector)],
+                    handler=inbox.handler(sessions, group=readings_group(sector),
+                                          handle=on_readings),
+                    settings=consumer_settings,
+                ),
+            )
+            for sector in runtime.catalog.resolve_sectors(self.settings.sectors)
+        ]
+        parts.append(
+            Named(
+                "consumer",
+                GROUP,
+                subscribe(
+                    runtime.bus,
+                    group=GROUP,
+                    topics=[WORKORDERS],
+                    handler=inbox.handler(sessions, group=GROUP, handle=on_work_order),
+                    settings=consumer_settings,
+                ),
+            )
+        )
+        parts.append(
+            Named(
+                "relay",
+                f"{SCHEMA}-outbox",
+                outbox.relay(sessions, runtime.bus, dsn=runtime.settings.database.url,
+                             poll_interval_s=runtime.settings.outbox_poll_interval_s),
+            )
+        )
+        return parts

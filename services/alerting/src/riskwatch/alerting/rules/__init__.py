@@ -1,0 +1,1 @@
+"""Threshold rules: a monitoring indicator (scenario + metric) with the four warning levels."""

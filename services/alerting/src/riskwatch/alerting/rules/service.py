@@ -1,0 +1,75 @@
+"""Use cases of threshold rules. Callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.alerting.rules.domain import Thresholds, threshold_problems
+from riskwatch.alerting.rules.models import Rule
+from riskwatch.alerting.rules.schemas import RulePut
+from riskwatch.common.catalog import Catalog
+from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.pagination import keyset, page_of
+
+_DEFINITION = ("scenario_id", "metric", "direction", "blue", "yellow", "orange", "red")
+
+
+async def put_rule(
+    session: AsyncSession, *, catalog: Catalog, rule_id: str, data: RulePut
+) -> tuple[Rule, bool]:
+    """Create or change a rule; a change to what it detects makes a new version."""
+    if catalog.scenario(data.scenario_id) is None:
+        raise Invalid(f"Unknown scenario {data.scenario_id!r}.", field="scenario_id")
+    problems = threshold_problems(
+        data.direction, Thresholds(data.blue, data.yellow, data.orange, data.red)
+    )
+    if problems:
+        raise Invalid("The thresholds are not coherent.", problems=problems)
+    rule = await session.get(Rule, rule_id, with_for_update=True)
+    values = data.model_dump()
+    if rule is None:
+        rule = Rule(rule_id=rule_id, version=1, **values)
+        session.add(rule)
+        await session.flush()
+        return rule, True
+    if any(getattr(rule, k) != values[k] for k in _DEFINITION):
+        rule.version += 1
+    for key, value in values.items():
+        setattr(rule, key, value)
+    await session.flush()
+    return rule, False
+
+
+async def get_rule_or_raise(session: AsyncSession, *, rule_id: str) -> Rule:
+    rule = await session.get(Rule, rule_id)
+    if rule is None:
+        raise NotFound(f"No rule {rule_id!r}.")
+    return rule
+
+
+async def list_rules(
+    session: AsyncSession,
+    *,
+    scenario_id: str | None,
+    metric: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Rule], str | None]:
+    stmt = select(Rule)
+    if scenario_id:
+        stmt = stmt.where(Rule.scenario_id == scenario_id)
+    if metric:
+        stmt = stmt.where(Rule.metric == metric)
+    stmt = keyset(stmt, at=Rule.created_at, id_=Rule.rule_id, cursor=cursor, limit=limit)
+    return page_of((await session.scalars(stmt)).all(), limit=limit, at="created_at", id_="rule_id")
+
+
+async def rules_for(session: AsyncSession, *, scenario_id: str, metrics: Iterable[str]) -> list[Rule]:
+    """The enabled rules that apply to readings of these metrics from this scenario."""
+    stmt = select(Rule).where(
+        Rule.scenario_id == scenario_id, Rule.metric.in_(set(metrics)), Rule.enabled.is_(True)
+    )
+    return list((await session.scalars(stmt)).all())

@@ -1,0 +1,1 @@
+"""The catalog over HTTP: sectors, scenarios, towns, villages (ingest owns the catalog)."""

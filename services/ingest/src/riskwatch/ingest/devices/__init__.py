@@ -1,0 +1,1 @@
+"""The device registry: which devices exist, where they are, which scenario they watch."""

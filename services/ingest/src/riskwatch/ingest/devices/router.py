@@ -1,0 +1,56 @@
+"""HTTP API of the device registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.deps import CatalogDep, ReadSessionDep, SessionDep
+from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from riskwatch.ingest.devices import service
+from riskwatch.ingest.devices.schemas import DEVICE_ID_PATTERN, DevicePage, DevicePut, DeviceRead
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN)]
+
+
+@router.get("", response_model=DevicePage)
+async def list_devices(
+    session: ReadSessionDep,
+    _: PrincipalDep,
+    sector_id: str | None = None,
+    scenario_id: str | None = None,
+    town_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> DevicePage:
+    items, next_cursor = await service.list_devices(
+        session, sector_id=sector_id, scenario_id=scenario_id, town_id=town_id,
+        cursor=cursor, limit=limit,
+    )
+    return DevicePage(items=[DeviceRead.model_validate(d) for d in items], next_cursor=next_cursor)
+
+
+@router.get("/{device_id}", response_model=DeviceRead)
+async def get_device(device_id: DeviceId, session: ReadSessionDep, _: PrincipalDep) -> DeviceRead:
+    return DeviceRead.model_validate(await service.get_device_or_raise(session, device_id=device_id))
+
+
+@router.put("/{device_id}", response_model=DeviceRead)
+async def put_device(
+    device_id: DeviceId,
+    body: DevicePut,
+    session: SessionDep,
+    catalog: CatalogDep,
+    response: Response,
+    _: PrincipalDep,
+) -> DeviceRead:
+    """Register a device or replace its registration (idempotent: PUT the same body twice)."""
+    device, created = await service.put_device(
+        session, catalog=catalog, device_id=device_id, data=body
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return DeviceRead.model_validate(device)

@@ -1,0 +1,42 @@
+"""API models of the device registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DeviceStatus = Literal["active", "retired"]
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+class DevicePut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    scenario_id: str
+    town_id: str | None = None
+    village_id: str | None = None
+    site: str | None = Field(default=None, max_length=200)
+    status: DeviceStatus = "active"
+
+
+class DeviceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    device_id: str
+    name: str
+    sector_id: str
+    scenario_id: str
+    town_id: str | None
+    village_id: str | None
+    site: str | None
+    status: DeviceStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class DevicePage(BaseModel):
+    items: list[DeviceRead]
+    next_cursor: str | None = None

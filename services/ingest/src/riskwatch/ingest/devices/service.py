@@ -1,0 +1,83 @@
+"""Use cases of the device registry. Callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import literal_column, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.catalog import Catalog
+from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.pagination import keyset, page_of
+from riskwatch.ingest.devices.models import Device
+from riskwatch.ingest.devices.schemas import DevicePut
+
+
+def _check_catalog(catalog: Catalog, data: DevicePut) -> str:
+    sector_id = catalog.sector_of_scenario(data.scenario_id)
+    if sector_id is None:
+        raise Invalid(f"Unknown scenario {data.scenario_id!r}.", field="scenario_id")
+    if data.town_id is not None and catalog.town(data.town_id) is None:
+        raise Invalid(f"Unknown town {data.town_id!r}.", field="town_id")
+    if data.village_id is not None:
+        village = catalog.village(data.village_id)
+        if village is None:
+            raise Invalid(f"Unknown village {data.village_id!r}.", field="village_id")
+        if data.town_id is not None and village.town_id != data.town_id:
+            raise Invalid(f"Village {data.village_id!r} is not in town {data.town_id!r}.",
+                          field="village_id")
+    return sector_id
+
+
+async def put_device(
+    session: AsyncSession, *, catalog: Catalog, device_id: str, data: DevicePut
+) -> tuple[Device, bool]:
+    """Create or replace a device; returns it and whether it was new."""
+    sector_id = _check_catalog(catalog, data)
+    values = {"device_id": device_id, "sector_id": sector_id, **data.model_dump()}
+    stmt = insert(Device).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Device.device_id],
+        set_={k: stmt.excluded[k] for k in values if k != "device_id"}
+        | {"updated_at": stmt.excluded.updated_at},
+    ).returning(Device, literal_column("xmax = 0").label("created"))  # xmax 0: inserted
+    row = (await session.execute(stmt, execution_options={"populate_existing": True})).one()
+    return row[0], bool(row[1])
+
+
+async def get_device_or_raise(session: AsyncSession, *, device_id: str) -> Device:
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"No device {device_id!r}.")
+    return device
+
+
+async def list_devices(
+    session: AsyncSession,
+    *,
+    sector_id: str | None,
+    scenario_id: str | None,
+    town_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Device], str | None]:
+    stmt = select(Device)
+    if sector_id:
+        stmt = stmt.where(Device.sector_id == sector_id)
+    if scenario_id:
+        stmt = stmt.where(Device.scenario_id == scenario_id)
+    if town_id:
+        stmt = stmt.where(Device.town_id == town_id)
+    stmt = keyset(stmt, at=Device.created_at, id_=Device.device_id, cursor=cursor, limit=limit)
+    rows = (await session.scalars(stmt)).all()
+    return page_of(rows, limit=limit, at="created_at", id_="device_id")
+
+
+async def find_devices(session: AsyncSession, device_ids: Iterable[str]) -> dict[str, Device]:
+    ids = list(set(device_ids))
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Device).where(Device.device_id.in_(ids)))
+    return {d.device_id: d for d in rows}

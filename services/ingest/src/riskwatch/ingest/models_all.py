@@ -1,0 +1,9 @@
+"""Every table of the ingest schema, imported so Alembic and tests see the full metadata."""
+
+from riskwatch.ingest.devices.models import Device
+from riskwatch.ingest.models import Base
+from riskwatch.ingest.readings.models import RawReading
+
+metadata = Base.metadata
+
+__all__ = ["Device", "RawReading", "metadata"]

@@ -1,0 +1,1 @@
+"""Readings: validate a batch item by item, keep the raw readings, publish them per sector."""

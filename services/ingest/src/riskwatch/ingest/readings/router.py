@@ -1,0 +1,75 @@
+"""POST /api/v1/readings: a JSON array of {device_id, metric, value, ts}."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, status
+
+from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.deps import RuntimeDep, SessionDep
+from riskwatch.common.errors import AppError, Invalid
+from riskwatch.ingest.readings.schemas import BatchAccepted, ReadingError
+from riskwatch.ingest.readings.service import accept_batch
+from riskwatch.ingest.deps import IngestSettingsDep
+
+router = APIRouter(prefix="/api/v1/readings", tags=["readings"])
+
+
+class BatchTooLarge(AppError):
+    status = 413
+    code = "batch-too-large"
+    title = "Batch too large"
+
+
+class NothingAccepted(Invalid):
+    code = "no-reading-accepted"
+    title = "No reading in the batch was accepted"
+
+
+@router.post(
+    "",
+    response_model=BatchAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={422: {"description": "No item was accepted; `errors` says why for each"},
+               413: {"description": "More items than RW_MAX_BATCH_ITEMS"}},
+)
+async def post_readings(
+    settings: IngestSettingsDep,
+    items: Annotated[list[Any], Body(description="Readings: {device_id, metric, value, ts}")],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    _: PrincipalDep,
+) -> BatchAccepted:
+    """Accept a batch of readings. Each item is checked on its own: a bad one is rejected with
+    its index and reason and the others are accepted (202). Resent readings (same device,
+    metric and ts) are counted as duplicates and not published twice."""
+    if not items:
+        raise Invalid("The batch is empty.")
+    if len(items) > settings.max_batch_items:
+        raise BatchTooLarge(
+            f"{len(items)} items; at most {settings.max_batch_items} per request.",
+            max_items=settings.max_batch_items,
+        )
+    result = await accept_batch(
+        session,
+        bus=runtime.bus,
+        items=items,
+        serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+    )
+    errors = [ReadingError(index=r.index, reason=r.reason.value, detail=r.detail)
+              for r in result.rejected]
+    if result.accepted == 0:
+        raise NothingAccepted(
+            f"All {len(items)} item(s) were rejected.",
+            errors=[e.model_dump() for e in errors],
+        )
+    return BatchAccepted(
+        batch_id=result.batch_id,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=len(errors),
+        errors=errors,
+    )

@@ -1,0 +1,14 @@
+"""Settings of the ingest service."""
+
+from __future__ import annotations
+
+from riskwatch.common.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    service_name: str = "ingest"
+    port: int = 8001
+    # Largest batch one POST may carry; bigger requests get 413 and should be split.
+    max_batch_items: int = 5000
+    # A reading stamped further ahead than this is rejected: a clock that wrong is a fault.
+    future_tolerance_s: float = 300.0
