@@ -13,25 +13,39 @@ T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 
 
 def device(device_id: str = "gas-001", scenario_id: str = "gas") -> DeviceRef:
-    return DeviceRef(device_id=device_id, sector_id="construction", scenario_id=scenario_id,
-                     town_id="lujiazui", name=f"{device_id} well")
+    return DeviceRef(
+        device_id=device_id,
+        sector_id="construction",
+        scenario_id=scenario_id,
+        town_id="lujiazui",
+        name=f"{device_id} well",
+    )
 
 
-def batch(*values: float, metric: str = "ch4_lel", dev: DeviceRef | None = None,
-          start: datetime = T0) -> ReadingsAccepted:
+def batch(
+    *values: float, metric: str = "ch4_lel", dev: DeviceRef | None = None, start: datetime = T0
+) -> ReadingsAccepted:
     return ReadingsAccepted(
         batch_id=str(uuid.uuid4()),
         device=dev or device(),
-        readings=[Reading(metric=metric, value=v, ts=start + timedelta(seconds=10 * i))
-                  for i, v in enumerate(values)],
+        readings=[
+            Reading(metric=metric, value=v, ts=start + timedelta(seconds=10 * i))
+            for i, v in enumerate(values)
+        ],
         received_at=start + timedelta(seconds=10 * len(values)),
     )
 
 
 def gas_rule(**overrides: object) -> RulePut:
     data: dict[str, object] = {
-        "name": "Methane in gas well (%LEL)", "scenario_id": "gas", "metric": "ch4_lel",
-        "direction": "above", "blue": 10.0, "yellow": 20.0, "orange": 25.0, "red": 50.0,
+        "name": "Methane in gas well (%LEL)",
+        "scenario_id": "gas",
+        "metric": "ch4_lel",
+        "direction": "above",
+        "blue": 10.0,
+        "yellow": 20.0,
+        "orange": 25.0,
+        "red": 50.0,
         "unit": "%LEL",
     }
     data.update(overrides)

@@ -9,14 +9,14 @@ import httpx
 import pytest
 
 from riskwatch.alerting.app import create_app
+from riskwatch.alerting.module import MIGRATIONS
 from riskwatch.alerting.settings import AlertingSettings
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.events import new_event
 from riskwatch.common.events.topics import readings_topic
-from riskwatch.alerting.module import MIGRATIONS
 from riskwatch.common.testing import app_client, bearer, eventually, migrate
 
-from .. import factories as f  # noqa: TID252
+from .. import factories as f
 
 
 @pytest.fixture
@@ -34,8 +34,7 @@ async def api_db(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture
 async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
-    settings = AlertingSettings(bus="memory", database={"url": api_db},
-                                outbox_poll_interval_s=0.05)
+    settings = AlertingSettings(bus="memory", database={"url": api_db}, outbox_poll_interval_s=0.05)
     async with app_client(create_app(settings, bus=bus)) as c:
         c.headers.update(bearer(settings.auth))
         yield c
@@ -78,8 +77,9 @@ async def test_a_reading_on_the_bus_becomes_an_alarm_in_the_api(
     assert (found["level"], found["status"], found["rule_id"]) == ("yellow", "active", rule_id)
     by_id = await client.get(f"/api/v1/alarms/{found['alarm_id']}")
     assert by_id.json()["device_id"] == dev.device_id
-    filtered = await client.get("/api/v1/alarms", params={"level": "red",
-                                                          "device_id": dev.device_id})
+    filtered = await client.get(
+        "/api/v1/alarms", params={"level": "red", "device_id": dev.device_id}
+    )
     assert filtered.json()["items"] == []
     # The outbox relay publishes AlarmRaised on the bus for the other services.
     raised = await eventually(lambda: _alarm_records(bus))

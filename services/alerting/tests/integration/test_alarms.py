@@ -14,7 +14,7 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import decode
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
 
-from .. import factories as f  # noqa: TID252 - tests are not a package on sys.path
+from .. import factories as f
 
 
 async def outbox_events(session: AsyncSession) -> list[object]:
@@ -47,7 +47,8 @@ async def test_a_higher_level_escalates_the_same_alarm(session: AsyncSession) ->
     await evaluate_readings(session, batch=f.batch(21.0, 55.0, 30.0), traceparent=None)
     alarm = (await session.scalars(select(Alarm))).one()
     assert alarm.level == "red"
-    assert alarm.value == 55.0 and alarm.threshold == 50.0
+    assert alarm.value == 55.0
+    assert alarm.threshold == 50.0
     events = await outbox_events(session)
     assert [type(e) for e in events] == [AlarmRaised, AlarmUpdated]
     updated = events[1]
@@ -64,18 +65,32 @@ async def test_rules_of_other_scenarios_and_metrics_do_not_apply(session: AsyncS
     assert await session.scalar(select(func.count()).select_from(Alarm)) == 0
 
 
-async def test_clearing_ends_the_alarm_and_a_new_breach_opens_another(session: AsyncSession) -> None:
+async def test_clearing_ends_the_alarm_and_a_new_breach_opens_another(
+    session: AsyncSession,
+) -> None:
     await put_rule(session, catalog=default_catalog(), rule_id="gas-lel", data=f.gas_rule())
     await evaluate_readings(session, batch=f.batch(60.0), traceparent=None)
     first = (await session.scalars(select(Alarm))).one()
-    cleared = await clear_alarm(session, alarm_id=first.alarm_id, reason="work_order_closed",
-                                work_order_id="wo-1", traceparent=None)
-    assert cleared is not None and cleared.status == "cleared"
-    again = await clear_alarm(session, alarm_id=first.alarm_id, reason="work_order_closed",
-                              work_order_id="wo-1", traceparent=None)
+    cleared = await clear_alarm(
+        session,
+        alarm_id=first.alarm_id,
+        reason="work_order_closed",
+        work_order_id="wo-1",
+        traceparent=None,
+    )
+    assert cleared is not None
+    assert cleared.status == "cleared"
+    again = await clear_alarm(
+        session,
+        alarm_id=first.alarm_id,
+        reason="work_order_closed",
+        work_order_id="wo-1",
+        traceparent=None,
+    )
     assert again is None  # redelivered close: no second AlarmCleared
-    await evaluate_readings(session, batch=f.batch(60.0, start=f.T0.replace(hour=4)),
-                            traceparent=None)
+    await evaluate_readings(
+        session, batch=f.batch(60.0, start=f.T0.replace(hour=4)), traceparent=None
+    )
     statuses = sorted(a.status for a in (await session.scalars(select(Alarm))).all())
     assert statuses == ["active", "cleared"]
     kinds = [type(e) for e in await outbox_events(session)]
@@ -85,9 +100,12 @@ async def test_clearing_ends_the_alarm_and_a_new_breach_opens_another(session: A
 async def test_rule_version_grows_only_when_detection_changes(session: AsyncSession) -> None:
     catalog = default_catalog()
     rule, created = await put_rule(session, catalog=catalog, rule_id="gas-lel", data=f.gas_rule())
-    assert created and rule.version == 1
-    rule, created = await put_rule(session, catalog=catalog, rule_id="gas-lel",
-                                   data=f.gas_rule(name="renamed"))
-    assert not created and rule.version == 1
+    assert created
+    assert rule.version == 1
+    rule, created = await put_rule(
+        session, catalog=catalog, rule_id="gas-lel", data=f.gas_rule(name="renamed")
+    )
+    assert not created
+    assert rule.version == 1
     rule, _ = await put_rule(session, catalog=catalog, rule_id="gas-lel", data=f.gas_rule(red=40.0))
     assert rule.version == 2

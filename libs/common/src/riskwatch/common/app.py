@@ -64,10 +64,14 @@ class Runtime:
 
 
 class ServiceModule(Protocol):
-    name: str
-    schema: str
-    migrations_dir: Path
-    settings: ServiceSettings
+    @property
+    def name(self) -> str: ...
+    @property
+    def schema(self) -> str: ...
+    @property
+    def migrations_dir(self) -> Path | None: ...  # None: nothing of its own to migrate
+    @property
+    def settings(self) -> ServiceSettings: ...
 
     def routers(self) -> Sequence[APIRouter]: ...
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]: ...
@@ -122,16 +126,18 @@ def build_app(
             app.state.components = started
             app.state.readiness_checks = [database_check(engine), _components_check(started)]
             app.state.started = True
-            log.info("service_started", service=settings.service_name, role=settings.role,
-                     components=[n.name for n in started])
+            log.info(
+                "service_started",
+                service=settings.service_name,
+                role=settings.role,
+                components=[n.name for n in started],
+            )
             yield
         finally:
             app.state.started = False
             # Consumers, then workers, then relays: the last events staged still go out.
             for kind in ("consumer", "worker", "relay"):
-                await asyncio.gather(
-                    *(_stop(item) for item in started if item.kind == kind)
-                )
+                await asyncio.gather(*(_stop(item) for item in started if item.kind == kind))
             await the_bus.stop()
             await engine.dispose()
             log.info("service_stopped", service=settings.service_name)

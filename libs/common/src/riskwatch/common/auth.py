@@ -37,7 +37,9 @@ class TokenService:
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
 
-    def issue(self, subject: str, *, roles: tuple[str, ...] = (), scopes: tuple[str, ...] = ()) -> tuple[str, int]:
+    def issue(
+        self, subject: str, *, roles: tuple[str, ...] = (), scopes: tuple[str, ...] = ()
+    ) -> tuple[str, int]:
         now = datetime.now(UTC)
         ttl = self._settings.token_ttl_seconds
         claims: dict[str, Any] = {
@@ -52,7 +54,8 @@ class TokenService:
             "scope": " ".join(scopes),
         }
         token = jwt.encode(
-            claims, self._settings.jwt_secret.get_secret_value(),
+            claims,
+            self._settings.jwt_secret.get_secret_value(),
             algorithm=self._settings.jwt_algorithm,
         )
         return token, ttl

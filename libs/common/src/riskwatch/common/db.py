@@ -1,8 +1,8 @@
 """PostgreSQL access: declarative bases with one schema per service, the async engine, sessions.
 
-Each service declares `class Base(service_base("alerting"))`, so its tables live in its own
-schema and no service reads another's. One transaction per request or consumed event: callers
-open `async with session.begin()`; service code flushes, never commits.
+Each service declares its own `Base` on `service_metadata("<schema>")`, so its tables live in
+its own schema and no service reads another's. One transaction per request or consumed event:
+callers open `async with session.begin()`; service code flushes, never commits.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, func
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.common.settings import DatabaseSettings
 
@@ -49,15 +54,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def service_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base whose tables live in `schema`, with our naming convention."""
+TYPE_ANNOTATION_MAP: dict[Any, Any] = {datetime: UTCDateTime()}
 
-    class Base(DeclarativeBase):
-        metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-        type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 - SQLAlchemy API
 
-    Base.__name__ = f"{schema.title()}Base"
-    return Base
+def service_metadata(schema: str) -> MetaData:
+    """The MetaData of one service: its own schema and our naming convention.
+
+    Each service declares its base with it (a class statement, so type checkers see it)::
+
+        class Base(DeclarativeBase):
+            metadata = service_metadata("alerting")
+            type_annotation_map = TYPE_ANNOTATION_MAP
+    """
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
 class TimestampMixin:

@@ -49,8 +49,9 @@ async def readyz(request: Request) -> JSONResponse:
     results = [await check() for check in checks]
     body = {
         "status": "ready" if all(r.ok for r in results) else "not-ready",
-        "checks": {r.name: {"ok": r.ok, **({"detail": r.detail} if r.detail else {})}
-                   for r in results},
+        "checks": {
+            r.name: {"ok": r.ok, **({"detail": r.detail} if r.detail else {})} for r in results
+        },
     }
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 

@@ -35,8 +35,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode()),
-                         (b"traceparent", trace.traceparent.encode())]
+                extra = [
+                    (b"x-request-id", request_id.encode()),
+                    (b"traceparent", trace.traceparent.encode()),
+                ]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+
 def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     if json is None:

@@ -17,11 +17,11 @@ DEAD_LETTERS = Counter("rw_dead_letters_total", "Records sent to a dead-letter t
 EVENTS_PUBLISHED = Counter("rw_events_published_total", "Records published", ["topic"])
 OUTBOX_PENDING = Gauge("rw_outbox_pending", "Outbox rows not yet published", ["schema"])
 OUTBOX_PUBLISH_SECONDS = Histogram(
-    "rw_outbox_lag_seconds", "From outbox insert to publish", ["schema"],
+    "rw_outbox_lag_seconds",
+    "From outbox insert to publish",
+    ["schema"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-HTTP_REQUESTS = Counter(
-    "rw_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("rw_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("rw_http_request_seconds", "HTTP request duration", ["method", "route"])
 READINGS = Counter("rw_readings_total", "Readings by outcome", ["stage", "outcome"])

@@ -37,7 +37,9 @@ def run_env(metadata: MetaData) -> None:
     if not schema:
         raise ValueError("service metadata must have a schema")
 
-    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
         if type_ == "table":
             return bool(getattr(obj, "schema", None) == schema)
         return True
@@ -64,8 +66,9 @@ def run_env(metadata: MetaData) -> None:
     }
 
     if context.is_offline_mode():
-        context.configure(url=context.config.get_main_option("sqlalchemy.url"),
-                          literal_binds=True, **options)
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True, **options
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -111,8 +111,9 @@ class Outbox:
         poll_interval_s: float = 0.5,
         batch_size: int = 500,
     ) -> OutboxRelay:
-        return OutboxRelay(self, sessions, bus, dsn=dsn, poll_interval_s=poll_interval_s,
-                           batch_size=batch_size)
+        return OutboxRelay(
+            self, sessions, bus, dsn=dsn, poll_interval_s=poll_interval_s, batch_size=batch_size
+        )
 
 
 @dataclass(slots=True)
@@ -227,8 +228,14 @@ class OutboxRelay:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(table.c.id, table.c.topic, table.c.key, table.c.headers,
-                           table.c.value, table.c.created_at)
+                    select(
+                        table.c.id,
+                        table.c.topic,
+                        table.c.key,
+                        table.c.headers,
+                        table.c.value,
+                        table.c.created_at,
+                    )
                     .where(table.c.published_at.is_(None), table.c.id.not_in(self._inflight_ids))
                     .order_by(table.c.id)
                     .limit(self._batch)

@@ -17,7 +17,7 @@ Environment = Literal["development", "test", "production"]
 Role = Literal["all", "api", "worker"]
 
 # Secrets that must never reach production: the defaults and the usual placeholders.
-DEV_JWT_SECRET = "riskwatch-development-secret-never-use-in-production"
+DEV_JWT_SECRET = "riskwatch-development-secret-never-use-in-production"  # noqa: S105 - refused in production
 _PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "dev-secret", "insecure", DEV_JWT_SECRET}
 )

@@ -53,16 +53,22 @@ async def rolled_back_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession
                 await outer.rollback()
 
 
-def bearer(auth: AuthSettings, subject: str = "tester", roles: tuple[str, ...] = ("admin",)) -> dict[str, str]:
+def bearer(
+    auth: AuthSettings, subject: str = "tester", roles: tuple[str, ...] = ("admin",)
+) -> dict[str, str]:
     """Authorization headers with a token from the same issuer settings the app verifies."""
     token, _ = TokenService(auth).issue(subject, roles=roles)
     return {"Authorization": f"Bearer {token}"}
 
 
 @asynccontextmanager
-async def app_client(app: FastAPI, *, startup_timeout: float = 60) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    app: FastAPI, *, startup_timeout: float = 60
+) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on the app in-process, with its lifespan (components) running."""
-    async with LifespanManager(app, startup_timeout=startup_timeout, shutdown_timeout=30) as manager:
+    async with LifespanManager(
+        app, startup_timeout=startup_timeout, shutdown_timeout=30
+    ) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from riskwatch.common.db import service_base
+from sqlalchemy.orm import DeclarativeBase
+
+from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.inbox import Inbox
 from riskwatch.common.outbox import Outbox
 
 SCHEMA = "alerting"
-Base = service_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
 outbox = Outbox(Base.metadata)
 inbox = Inbox(Base.metadata)

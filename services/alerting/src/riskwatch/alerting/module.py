@@ -61,8 +61,9 @@ class AlertingModule:
                     runtime.bus,
                     group=readings_group(sector),
                     topics=[readings_topic(sector)],
-                    handler=inbox.handler(sessions, group=readings_group(sector),
-                                          handle=on_readings),
+                    handler=inbox.handler(
+                        sessions, group=readings_group(sector), handle=on_readings
+                    ),
                     settings=consumer_settings,
                 ),
             )
@@ -85,8 +86,12 @@ class AlertingModule:
             Named(
                 "relay",
                 f"{SCHEMA}-outbox",
-                outbox.relay(sessions, runtime.bus, dsn=runtime.settings.database.url,
-                             poll_interval_s=runtime.settings.outbox_poll_interval_s),
+                outbox.relay(
+                    sessions,
+                    runtime.bus,
+                    dsn=runtime.settings.database.url,
+                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
+                ),
             )
         )
         return parts

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from riskwatch.common.app import Runtime, build_app
+from riskwatch.common.bus import Bus
 from riskwatch.common.identity.router import router as identity_router
 from riskwatch.common.identity.service import seed_admin
 from riskwatch.ingest.module import IngestModule
 from riskwatch.ingest.settings import IngestSettings
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
+def create_app(settings: IngestSettings | None = None, *, bus: Bus | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     issuer = settings.auth.builtin_issuer
 
@@ -24,6 +25,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         description="Readings in: the device registry, the catalog, raw readings.",
         settings=settings,
         modules=[IngestModule(settings)],
+        bus=bus,
         extra_routers=[identity_router] if issuer else [],
         on_startup=[seed] if issuer else [],
     )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from riskwatch.common.db import service_base
+from sqlalchemy.orm import DeclarativeBase
+
+from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 
 SCHEMA = "ingest"
-Base = service_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP

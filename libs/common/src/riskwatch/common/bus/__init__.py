@@ -20,7 +20,7 @@ from riskwatch.common.settings import ServiceSettings
 def create_bus(settings: ServiceSettings) -> Bus:
     if settings.bus == "memory":
         return MemoryBus(default_partitions=settings.kafka.default_partitions)
-    from riskwatch.common.bus.kafka import KafkaBus  # noqa: PLC0415 - only when configured
+    from riskwatch.common.bus.kafka import KafkaBus
 
     return KafkaBus(settings.kafka, client_id=f"rw-{settings.service_name}")
 

@@ -61,8 +61,9 @@ Handler = Callable[[Envelope[EventPayload], Message], Awaitable[None]]
 def record_for(topic: str, envelope: Envelope[EventPayload], *, key: str | None = None) -> Record:
     """Encode an event for `topic`; the key defaults to the event's subject."""
     headers, value = encode(envelope)
-    return Record(topic=topic, key=key if key is not None else envelope.subject, value=value,
-                  headers=headers)
+    return Record(
+        topic=topic, key=key if key is not None else envelope.subject, value=value, headers=headers
+    )
 
 
 class ConsumerClient(Protocol):
@@ -74,6 +75,7 @@ class ConsumerClient(Protocol):
         self, *, max_records: int, timeout_s: float
     ) -> Mapping[TopicPartition, Sequence[Message]]: ...
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None: ...
+    def assignment(self) -> set[TopicPartition]: ...
 
 
 class Bus(Protocol):

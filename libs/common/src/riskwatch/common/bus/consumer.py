@@ -47,6 +47,10 @@ class EventConsumer:
         self._busy = False  # handling a batch (as opposed to waiting for one)
         self.last_error: str | None = None
 
+    def assignment(self) -> set[tuple[str, int]]:
+        """The partitions this member holds now (empty while the group rebalances)."""
+        return self._client.assignment()
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -96,8 +100,12 @@ class EventConsumer:
             except Exception as exc:
                 # Only the transport itself gets here (fetch/commit); back off and go on.
                 self.last_error = f"{type(exc).__name__}"
-                log.warning("consumer_loop_error", group=self.group, error_type=type(exc).__name__,
-                            exc_info=True)
+                log.warning(
+                    "consumer_loop_error",
+                    group=self.group,
+                    error_type=type(exc).__name__,
+                    exc_info=True,
+                )
                 await self._sleep(1.0)
             finally:
                 self._busy = False
@@ -111,8 +119,10 @@ class EventConsumer:
             await self._dead_letter(message, reason=str(exc), attempts=0)
             return
         bound = structlog.contextvars.bound_contextvars(
-            event_id=envelope.id, event_type=envelope.type,
-            trace_id=trace_id_of(envelope.traceparent), consumer_group=self.group,
+            event_id=envelope.id,
+            event_type=envelope.type,
+            trace_id=trace_id_of(envelope.traceparent),
+            consumer_group=self.group,
         )
         with bound:
             attempt = 0
@@ -137,15 +147,24 @@ class EventConsumer:
                         log.error("handler_gave_up", attempts=attempt, exc_info=True)
                         metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "dead").inc()
                         await self._dead_letter(
-                            message, reason=f"{type(exc).__name__}: {_brief(exc)}",
+                            message,
+                            reason=f"{type(exc).__name__}: {_brief(exc)}",
                             attempts=attempt,
                         )
                         return
-                    delay = backoff(attempt, initial=self._settings.backoff_initial_s,
-                                    maximum=self._settings.backoff_max_s)
-                    log.warning("handler_error", attempt=attempt, retry_in_s=delay,
-                                transient=transient, error_type=type(exc).__name__,
-                                exc_info=not transient)
+                    delay = backoff(
+                        attempt,
+                        initial=self._settings.backoff_initial_s,
+                        maximum=self._settings.backoff_max_s,
+                    )
+                    log.warning(
+                        "handler_error",
+                        attempt=attempt,
+                        retry_in_s=delay,
+                        transient=transient,
+                        error_type=type(exc).__name__,
+                        exc_info=not transient,
+                    )
                     await self._sleep(delay)
 
     async def _dead_letter(self, message: Message, *, reason: str, attempts: int) -> None:
@@ -164,8 +183,13 @@ class EventConsumer:
             value=message.value or b"",
             headers=headers,
         )
-        log.warning("dead_lettered", topic=message.topic, partition=message.partition,
-                    offset=message.offset, reason=reason)
+        log.warning(
+            "dead_lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            reason=reason,
+        )
         metrics.DEAD_LETTERS.labels(self.group).inc()
         attempt = 0
         while True:  # a dead letter is never dropped: keep trying until the bus takes it

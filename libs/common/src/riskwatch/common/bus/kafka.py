@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 
 from riskwatch.common import metrics
-from riskwatch.common.bus.base import Message, Position, Record, TopicPartition as TP, TopicSpec
+from riskwatch.common.bus.base import Message, Position, Record, TopicPartition, TopicSpec
 from riskwatch.common.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -55,15 +57,13 @@ class KafkaBus:
             wanted = {t.name: t for t in topics if t.name not in existing}
             if not wanted:
                 return
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(
                     [
                         NewTopic(t.name, t.partitions, self._settings.replication_factor)
                         for t in wanted.values()
                     ]
                 )
-            except TopicAlreadyExistsError:
-                pass  # another process created it first
         finally:
             await admin.close()
 
@@ -85,8 +85,9 @@ class KafkaBus:
         return [Position(m.topic, m.partition, m.offset) for m in results]
 
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> _KafkaClient:
-        return _KafkaClient(self._settings, group=group, topics=tuple(topics),
-                            client_id=self._client_id)
+        return _KafkaClient(
+            self._settings, group=group, topics=tuple(topics), client_id=self._client_id
+        )
 
     def is_consumed(self, position: Position) -> bool:
         return True  # acknowledged by the broker: durable, nothing more to wait for
@@ -120,7 +121,9 @@ class _KafkaClient:
             await self._consumer.stop()
             self._consumer = None
 
-    async def fetch(self, *, max_records: int, timeout_s: float) -> Mapping[TP, Sequence[Message]]:
+    async def fetch(
+        self, *, max_records: int, timeout_s: float
+    ) -> Mapping[TopicPartition, Sequence[Message]]:
         if self._consumer is None:
             raise RuntimeError("fetch before start()")
         data = await self._consumer.getmany(
@@ -143,12 +146,20 @@ class _KafkaClient:
             if records
         }
 
-    async def commit(self, offsets: Mapping[TP, int]) -> None:
+    def assignment(self) -> set[TopicPartition]:
+        if self._consumer is None:
+            return set()
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if self._consumer is None:
             return
         try:
             await self._consumer.commit(
-                {TopicPartition(topic, partition): off for (topic, partition), off in offsets.items()}
+                {
+                    KafkaTopicPartition(topic, partition): off
+                    for (topic, partition), off in offsets.items()
+                }
             )
         except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced since the fetch; the new owner gets these records again.

@@ -220,3 +220,6 @@ class _MemoryClient:
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         self._bus._commit(self, offsets)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)

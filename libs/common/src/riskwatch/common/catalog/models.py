@@ -69,14 +69,18 @@ class Catalog(BaseModel):
         towns = {t.id for t in self.towns}
         problems = [
             f"sector {s.id}: unknown department {s.department_id}"
-            for s in self.sectors if s.department_id not in departments
+            for s in self.sectors
+            if s.department_id not in departments
         ]
         problems += [
             f"scenario {s.id}: unknown sector {s.sector_id}"
-            for s in self.scenarios if s.sector_id not in sectors
+            for s in self.scenarios
+            if s.sector_id not in sectors
         ]
         problems += [
-            f"village {v.id}: unknown town {v.town_id}" for v in self.villages if v.town_id not in towns
+            f"village {v.id}: unknown town {v.town_id}"
+            for v in self.villages
+            if v.town_id not in towns
         ]
         if problems:
             raise ValueError("; ".join(problems))

@@ -18,14 +18,15 @@ from pydantic import ValidationError
 from riskwatch.common.events.base import EventPayload, payload_class
 from riskwatch.common.tracing import child_traceparent
 
-P = TypeVar("P", bound=EventPayload)
+P = TypeVar("P", bound=EventPayload, covariant=True)  # an Envelope[Sub] is an Envelope[Base]
+E = TypeVar("E", bound=EventPayload)
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 Headers = Sequence[tuple[str, bytes]]
 
 
-class PoisonMessage(Exception):  # noqa: N818 - a message, not an error condition of ours
+class PoisonMessage(Exception):
     """A record that can never be processed as it is: it goes to the dead-letter topic."""
 
 
@@ -47,8 +48,8 @@ class Envelope(Generic[P]):
 
 
 def new_event(
-    data: P, *, source: str, subject: str | None = None, traceparent: str | None = None
-) -> Envelope[P]:
+    data: E, *, source: str, subject: str | None = None, traceparent: str | None = None
+) -> Envelope[E]:
     """A new event; its traceparent is a child of the given one or of the current context."""
     return Envelope(
         data=data, source=source, subject=subject, traceparent=child_traceparent(traceparent)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from riskwatch.common.db import TimestampMixin, service_base
+from riskwatch.common.db import TYPE_ANNOTATION_MAP, TimestampMixin, service_metadata
 
 SCHEMA = "identity"
-Base = service_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+    type_annotation_map = TYPE_ANNOTATION_MAP
 
 
 class Account(TimestampMixin, Base):

@@ -42,7 +42,10 @@ class Alarm(Base):
 
     __table_args__ = (
         Index(
-            "uq_alarm_active_device_rule", "device_id", "rule_id", unique=True,
+            "uq_alarm_active_device_rule",
+            "device_id",
+            "rule_id",
+            unique=True,
             postgresql_where=text("status = 'active'"),
         ),
         Index("ix_alarm_raised_at", "raised_at"),

@@ -41,8 +41,11 @@ async def evaluate_readings(
         return []
     rows = await session.scalars(
         select(Alarm)
-        .where(Alarm.device_id == device.device_id, Alarm.status == "active",
-               Alarm.rule_id.in_([r.rule_id for r in rules]))
+        .where(
+            Alarm.device_id == device.device_id,
+            Alarm.status == "active",
+            Alarm.rule_id.in_([r.rule_id for r in rules]),
+        )
         .with_for_update()
     )
     active = {a.rule_id: a for a in rows}
@@ -100,8 +103,9 @@ async def evaluate_readings(
                 alarm.received_at = batch.received_at
                 events.append(
                     _event(
-                        AlarmUpdated(alarm=alarm.snapshot(), previous_level=previous,
-                                     updated_at=now),
+                        AlarmUpdated(
+                            alarm=alarm.snapshot(), previous_level=previous, updated_at=now
+                        ),
                         alarm,
                         traceparent,
                     )
@@ -165,8 +169,12 @@ async def list_alarms(
 ) -> tuple[list[Alarm], str | None]:
     stmt = select(Alarm)
     filters = [
-        (Alarm.alarm_id, alarm_id), (Alarm.level, level), (Alarm.status, status),
-        (Alarm.sector_id, sector_id), (Alarm.device_id, device_id), (Alarm.rule_id, rule_id),
+        (Alarm.alarm_id, alarm_id),
+        (Alarm.level, level),
+        (Alarm.status, status),
+        (Alarm.sector_id, sector_id),
+        (Alarm.device_id, device_id),
+        (Alarm.rule_id, rule_id),
     ]
     for column, value in filters:
         if value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from riskwatch.common.events.base import Level
@@ -35,7 +36,7 @@ def threshold_problems(direction: Direction, thresholds: Thresholds) -> list[str
     if not defined:
         return ["at least one level needs a threshold"]
     problems = []
-    for (low_level, low), (high_level, high) in zip(defined, defined[1:], strict=False):
+    for (low_level, low), (high_level, high) in pairwise(defined):
         ordered = high >= low if direction == "above" else high <= low
         if not ordered:
             relation = "at least" if direction == "above" else "at most"

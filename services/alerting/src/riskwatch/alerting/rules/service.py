@@ -67,7 +67,9 @@ async def list_rules(
     return page_of((await session.scalars(stmt)).all(), limit=limit, at="created_at", id_="rule_id")
 
 
-async def rules_for(session: AsyncSession, *, scenario_id: str, metrics: Iterable[str]) -> list[Rule]:
+async def rules_for(
+    session: AsyncSession, *, scenario_id: str, metrics: Iterable[str]
+) -> list[Rule]:
     """The enabled rules that apply to readings of these metrics from this scenario."""
     stmt = select(Rule).where(
         Rule.scenario_id == scenario_id, Rule.metric.in_(set(metrics)), Rule.enabled.is_(True)

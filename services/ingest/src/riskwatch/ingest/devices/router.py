@@ -28,15 +28,21 @@ async def list_devices(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DevicePage:
     items, next_cursor = await service.list_devices(
-        session, sector_id=sector_id, scenario_id=scenario_id, town_id=town_id,
-        cursor=cursor, limit=limit,
+        session,
+        sector_id=sector_id,
+        scenario_id=scenario_id,
+        town_id=town_id,
+        cursor=cursor,
+        limit=limit,
     )
     return DevicePage(items=[DeviceRead.model_validate(d) for d in items], next_cursor=next_cursor)
 
 
 @router.get("/{device_id}", response_model=DeviceRead)
 async def get_device(device_id: DeviceId, session: ReadSessionDep, _: PrincipalDep) -> DeviceRead:
-    return DeviceRead.model_validate(await service.get_device_or_raise(session, device_id=device_id))
+    return DeviceRead.model_validate(
+        await service.get_device_or_raise(session, device_id=device_id)
+    )
 
 
 @router.put("/{device_id}", response_model=DeviceRead)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
@@ -26,8 +27,9 @@ def _check_catalog(catalog: Catalog, data: DevicePut) -> str:
         if village is None:
             raise Invalid(f"Unknown village {data.village_id!r}.", field="village_id")
         if data.town_id is not None and village.town_id != data.town_id:
-            raise Invalid(f"Village {data.village_id!r} is not in town {data.town_id!r}.",
-                          field="village_id")
+            raise Invalid(
+                f"Village {data.village_id!r} is not in town {data.town_id!r}.", field="village_id"
+            )
     return sector_id
 
 
@@ -37,11 +39,11 @@ async def put_device(
     """Create or replace a device; returns it and whether it was new."""
     sector_id = _check_catalog(catalog, data)
     values = {"device_id": device_id, "sector_id": sector_id, **data.model_dump()}
-    stmt = insert(Device).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    upsert = insert(Device).values(**values)
+    stmt: ReturningInsert[Device, bool] = upsert.on_conflict_do_update(
         index_elements=[Device.device_id],
-        set_={k: stmt.excluded[k] for k in values if k != "device_id"}
-        | {"updated_at": stmt.excluded.updated_at},
+        set_={k: upsert.excluded[k] for k in values if k != "device_id"}
+        | {"updated_at": upsert.excluded.updated_at},
     ).returning(Device, literal_column("xmax = 0").label("created"))  # xmax 0: inserted
     row = (await session.execute(stmt, execution_options={"populate_existing": True})).one()
     return row[0], bool(row[1])

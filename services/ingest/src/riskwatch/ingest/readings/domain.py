@@ -47,7 +47,9 @@ class DeviceInfo:
     status: str
 
 
-def parse_item(index: int, item: Any, *, now: datetime, future_tolerance: timedelta) -> ValidReading | Rejection:
+def parse_item(
+    index: int, item: Any, *, now: datetime, future_tolerance: timedelta
+) -> ValidReading | Rejection:
     """Check one item's shape and values; the device is checked separately, against the registry."""
     if not isinstance(item, Mapping):
         return Rejection(index, Reason.INVALID_ITEM, "each reading must be a JSON object")
@@ -59,22 +61,30 @@ def parse_item(index: int, item: Any, *, now: datetime, future_tolerance: timede
         return Rejection(index, Reason.INVALID_ITEM, f"unknown field(s): {', '.join(extra)}")
     device_id, metric, value, ts = item["device_id"], item["metric"], item["value"], item["ts"]
     if not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
-        return Rejection(index, Reason.INVALID_DEVICE_ID, "device_id must be a string of 1-128 characters")
+        return Rejection(
+            index, Reason.INVALID_DEVICE_ID, "device_id must be a string of 1-128 characters"
+        )
     if not isinstance(metric, str) or not 0 < len(metric) <= 64:
         return Rejection(index, Reason.INVALID_METRIC, "metric must be a string of 1-64 characters")
     # bool is an int in Python but never a measurement.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return Rejection(index, Reason.INVALID_VALUE, f"value must be a number, got {_json_type(value)}")
+        return Rejection(
+            index, Reason.INVALID_VALUE, f"value must be a number, got {_json_type(value)}"
+        )
     number = float(value)
     if not math.isfinite(number):
         return Rejection(index, Reason.INVALID_VALUE, "value must be finite")
     when = _parse_ts(ts)
     if when is None:
-        return Rejection(index, Reason.INVALID_TIMESTAMP,
-                         "ts must be an ISO 8601 timestamp with a UTC offset")
+        return Rejection(
+            index, Reason.INVALID_TIMESTAMP, "ts must be an ISO 8601 timestamp with a UTC offset"
+        )
     if when - now > future_tolerance:
-        return Rejection(index, Reason.TIMESTAMP_IN_FUTURE,
-                         f"ts is {int((when - now).total_seconds())} s ahead of the server clock")
+        return Rejection(
+            index,
+            Reason.TIMESTAMP_IN_FUTURE,
+            f"ts is {int((when - now).total_seconds())} s ahead of the server clock",
+        )
     return ValidReading(index, device_id, metric, number, when)
 
 
@@ -82,14 +92,19 @@ def check_device(
     reading: ValidReading, device: DeviceInfo | None, *, serves: Callable[[str], bool]
 ) -> Rejection | None:
     if device is None:
-        return Rejection(reading.index, Reason.UNKNOWN_DEVICE,
-                         f"device {reading.device_id!r} is not registered")
+        return Rejection(
+            reading.index, Reason.UNKNOWN_DEVICE, f"device {reading.device_id!r} is not registered"
+        )
     if device.status != "active":
-        return Rejection(reading.index, Reason.DEVICE_RETIRED,
-                         f"device {reading.device_id!r} is {device.status}")
+        return Rejection(
+            reading.index, Reason.DEVICE_RETIRED, f"device {reading.device_id!r} is {device.status}"
+        )
     if not serves(device.sector_id):
-        return Rejection(reading.index, Reason.SECTOR_NOT_SERVED,
-                         f"this ingest instance does not serve sector {device.sector_id!r}")
+        return Rejection(
+            reading.index,
+            Reason.SECTOR_NOT_SERVED,
+            f"this ingest instance does not serve sector {device.sector_id!r}",
+        )
     return None
 
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Body, status
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import RuntimeDep, SessionDep
 from riskwatch.common.errors import AppError, Invalid
+from riskwatch.ingest.deps import IngestSettingsDep
 from riskwatch.ingest.readings.schemas import BatchAccepted, ReadingError
 from riskwatch.ingest.readings.service import accept_batch
-from riskwatch.ingest.deps import IngestSettingsDep
 
 router = APIRouter(prefix="/api/v1/readings", tags=["readings"])
 
@@ -32,8 +32,10 @@ class NothingAccepted(Invalid):
     "",
     response_model=BatchAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={422: {"description": "No item was accepted; `errors` says why for each"},
-               413: {"description": "More items than RW_MAX_BATCH_ITEMS"}},
+    responses={
+        422: {"description": "No item was accepted; `errors` says why for each"},
+        413: {"description": "More items than RW_MAX_BATCH_ITEMS"},
+    },
 )
 async def post_readings(
     settings: IngestSettingsDep,
@@ -59,8 +61,9 @@ async def post_readings(
         serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
     )
-    errors = [ReadingError(index=r.index, reason=r.reason.value, detail=r.detail)
-              for r in result.rejected]
+    errors = [
+        ReadingError(index=r.index, reason=r.reason.value, detail=r.detail) for r in result.rejected
+    ]
     if result.accepted == 0:
         raise NothingAccepted(
             f"All {len(items)} item(s) were rejected.",

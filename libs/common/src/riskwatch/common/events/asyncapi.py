@@ -1,0 +1,187 @@
+"""The AsyncAPI 3.0 document of every topic, key and payload, generated from the code.
+
+`python -m riskwatch.common.events.asyncapi > docs/asyncapi.yaml`; a test fails when the
+committed document and the code disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from riskwatch.common import events as _events  # noqa: F401 - registers every payload
+from riskwatch.common.events.base import EventPayload, event_types
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    address: str
+    key: str
+    description: str
+    types: tuple[str, ...]
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+
+
+CHANNELS = (
+    Channel(
+        "readings",
+        "rw.{sector}.readings",
+        "device_id",
+        "Readings ingest accepted, one record per device per request, in timestamp order.",
+        ("rw.readings.accepted.v1",),
+        ("ingest",),
+        ("alerting",),
+    ),
+    Channel(
+        "deviceStatus",
+        "rw.{sector}.device-status",
+        "device_id",
+        "A device went online, offline or faulty.",
+        ("rw.device.status_changed.v1",),
+        ("ingest",),
+        ("alerting", "reporting"),
+    ),
+    Channel(
+        "alarms",
+        "rw.alarms",
+        "alarm_id",
+        "Alarms raised, escalated and cleared; each event carries the alarm's snapshot.",
+        ("rw.alarm.raised.v1", "rw.alarm.updated.v1", "rw.alarm.cleared.v1"),
+        ("alerting",),
+        ("workorder", "notify", "reporting"),
+    ),
+    Channel(
+        "workorders",
+        "rw.workorders",
+        "alarm_id",
+        "Work orders opened, moved through accept/dispose/close, or overdue.",
+        ("rw.workorder.created.v1", "rw.workorder.state_changed.v1", "rw.workorder.overdue.v1"),
+        ("workorder",),
+        ("alerting", "notify", "reporting"),
+    ),
+    Channel(
+        "notifications",
+        "rw.notifications",
+        "alarm_id",
+        "Notification attempts to people on duty and their outcome.",
+        (
+            "rw.notification.dispatched.v1",
+            "rw.notification.delivered.v1",
+            "rw.notification.failed.v1",
+            "rw.notification.acknowledged.v1",
+        ),
+        ("notify",),
+        ("reporting",),
+    ),
+    Channel(
+        "duty",
+        "rw.duty",
+        "duty_center_id",
+        "Duty rosters published and check-ins at shift start.",
+        ("rw.duty.roster_published.v1", "rw.duty.checked_in.v1"),
+        ("notify",),
+        ("reporting",),
+    ),
+)
+
+CLOUDEVENTS_HEADERS = {
+    "type": "object",
+    "description": "CloudEvents 1.0 Kafka binary mode: attributes in headers, data in the value.",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"],
+    "properties": {
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string", "description": "Event id; consumers deduplicate on it."},
+        "ce_source": {"type": "string", "examples": ["/riskwatch/alerting"]},
+        "ce_type": {"type": "string", "examples": ["rw.alarm.raised.v1"]},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "ce_subject": {"type": "string", "description": "Usually equal to the record key."},
+        "content-type": {"type": "string", "const": "application/json"},
+        "traceparent": {"type": "string", "description": "W3C trace context."},
+    },
+}
+
+
+def _message_name(type_name: str) -> str:
+    return type_name.removeprefix("rw.").replace(".", "_")
+
+
+def build() -> dict[str, Any]:
+    registry: dict[str, type[EventPayload]] = event_types()
+    documented = {t for c in CHANNELS for t in c.types}
+    missing = sorted(t for t in registry if not t.startswith("rw.test.") and t not in documented)
+    if missing:
+        raise ValueError(f"event types without a channel in the AsyncAPI document: {missing}")
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for type_name in sorted(documented):
+        cls = registry[type_name]
+        schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[cls.__name__] = schema
+        messages[_message_name(type_name)] = {
+            "name": cls.__name__,
+            "title": type_name,
+            "contentType": "application/json",
+            "headers": {"$ref": "#/components/schemas/CloudEventsHeaders"},
+            "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
+        }
+    schemas["CloudEventsHeaders"] = CLOUDEVENTS_HEADERS
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for c in CHANNELS:
+        channel: dict[str, Any] = {
+            "address": c.address,
+            "description": f"{c.description} Key: `{c.key}`.",
+            "messages": {
+                _message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"}
+                for t in c.types
+            },
+            "bindings": {"kafka": {"bindingVersion": "0.5.0"}},
+        }
+        if "{sector}" in c.address:
+            channel["parameters"] = {
+                "sector": {"description": "A sector id from the catalog, e.g. construction."}
+            }
+        channels[c.id] = channel
+        for service in c.producers:
+            operations[f"{service}Sends_{c.id}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{c.id}"},
+                "summary": f"{service} publishes to {c.address}",
+            }
+        for service in c.consumers:
+            operations[f"{service}Receives_{c.id}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{c.id}"},
+                "summary": f"{service} consumes {c.address} (consumer group {service}"
+                + (".<sector>)" if c.id == "readings" else ")"),
+            }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "RiskWatch events",
+            "version": "1.0.0",
+            "description": (
+                "Every topic of the RiskWatch platform. Records use the CloudEvents 1.0 Kafka "
+                "binary mode. A record that cannot be processed goes to `rw.dlq.<consumer "
+                "group>` with `rw_dlq_*` headers saying why."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+
+
+def render() -> str:
+    return yaml.safe_dump(build(), sort_keys=False, allow_unicode=True, width=100)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,131 @@
+"""Settings, auth tokens, cursors, catalog, backoff: the small mechanisms, without I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr, ValidationError
+
+from riskwatch.common.auth import TokenService
+from riskwatch.common.bus.retry import backoff, is_transient
+from riskwatch.common.catalog import default_catalog, load_catalog
+from riskwatch.common.errors import Invalid, Unauthorized
+from riskwatch.common.events.topics import dlq_topic, readings_topic
+from riskwatch.common.pagination import decode_cursor, encode_cursor
+from riskwatch.common.settings import AuthSettings, ServiceSettings
+
+
+def test_production_refuses_placeholder_secrets() -> None:
+    with pytest.raises(ValidationError, match="RW_AUTH__JWT_SECRET"):
+        ServiceSettings(env="production")
+    with pytest.raises(ValidationError):
+        ServiceSettings(env="production", auth={"jwt_secret": "changeme"})
+    ok = ServiceSettings(env="production", auth={"jwt_secret": "x" * 40})
+    assert ok.auth.jwt_secret.get_secret_value() == "x" * 40
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RW_SECTORS", "construction, emergency")
+    monkeypatch.setenv("RW_DATABASE__URL", "postgresql+asyncpg://u@h:1/db")
+    monkeypatch.setenv("RW_KAFKA__BOOTSTRAP_SERVERS", "k:9092")
+    s = ServiceSettings()
+    assert s.sectors == ["construction", "emergency"]
+    assert s.database.url.endswith("/db")
+    assert s.kafka.bootstrap_servers == "k:9092"
+    assert not s.serves_all_sectors()
+
+
+def test_tokens_round_trip_and_reject_tampering() -> None:
+    auth = AuthSettings(jwt_secret=SecretStr("s" * 40))
+    tokens = TokenService(auth)
+    token, ttl = tokens.issue("duty-officer", roles=("handler",))
+    principal = tokens.verify(token)
+    assert (principal.subject, principal.roles, ttl) == (
+        "duty-officer",
+        ("handler",),
+        auth.token_ttl_seconds,
+    )
+    with pytest.raises(Unauthorized):
+        TokenService(AuthSettings(jwt_secret=SecretStr("t" * 40))).verify(token)
+    with pytest.raises(Unauthorized):
+        TokenService(auth.model_copy(update={"audience": "other"})).verify(token)
+    expired = jwt.encode(
+        {
+            "sub": "x",
+            "iss": auth.issuer,
+            "aud": auth.audience,
+            "exp": datetime.now(UTC) - timedelta(hours=1),
+        },
+        "s" * 40,
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.verify(expired)
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.text(min_size=1, max_size=80))
+def test_cursors_round_trip(at: datetime, id_: str) -> None:
+    assert decode_cursor(encode_cursor(at, id_)) == (at, id_)
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", "bm90IGpzb24", "WyIyMDI2LTAxLTAxIiwgMV0"])
+def test_bad_cursors_are_invalid_input(bad: str) -> None:
+    with pytest.raises(Invalid):
+        decode_cursor(bad)
+
+
+def test_default_catalog_has_the_pudong_shape() -> None:
+    catalog = default_catalog()
+    assert len(catalog.sectors) == 7
+    assert len(catalog.scenarios) == 15
+    assert len(catalog.towns) == 36
+    assert sum(t.kind == "street" for t in catalog.towns) == 12
+    assert catalog.sector_of_scenario("gas") == "construction"
+    assert catalog.sector_of_scenario("elevators") == "market"
+    assert catalog.resolve_sectors(["all"]) == catalog.sector_ids()
+    with pytest.raises(ValueError, match="unknown sector"):
+        catalog.resolve_sectors(["nope"])
+    for sector in catalog.sector_ids():
+        assert readings_topic(sector).startswith("rw.")
+
+
+def test_a_catalog_with_dangling_references_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "district: {id: d, name: D}\n"
+        "departments: [{id: dep, name: Dep}]\n"
+        "sectors: [{id: s, name: S, department_id: missing}]\n"
+        "scenarios: [{id: x, name: X, sector_id: s2}]\n"
+        "towns: []\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationError) as info:
+        load_catalog(path)
+    text = str(info.value)
+    assert "unknown department missing" in text
+    assert "unknown sector s2" in text
+
+
+def test_topic_names_refuse_unsafe_sector_ids() -> None:
+    with pytest.raises(ValueError, match="sector id"):
+        readings_topic("Gas/../x")
+    assert dlq_topic("alerting.construction") == "rw.dlq.alerting.construction"
+
+
+@given(st.integers(min_value=1, max_value=60))
+def test_backoff_grows_and_is_capped(attempt: int) -> None:
+    delay = backoff(attempt, initial=0.1, maximum=5.0)
+    assert 0.1 <= delay <= 5.0
+    assert backoff(attempt + 1, initial=0.1, maximum=5.0) >= delay
+
+
+def test_infrastructure_failures_are_transient_and_bugs_are_not() -> None:
+    assert is_transient(ConnectionRefusedError())
+    assert is_transient(TimeoutError())
+    assert not is_transient(ValueError("bad payload"))
+    assert not is_transient(KeyError("x"))

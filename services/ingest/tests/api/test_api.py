@@ -1,0 +1,136 @@
+"""The ingest HTTP API in-process on real PostgreSQL: auth, the device registry, and the
+readings endpoint's per-item verdicts and problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from riskwatch.common.bus import MemoryBus
+from riskwatch.common.cli import IDENTITY_MIGRATIONS
+from riskwatch.common.testing import app_client, bearer, migrate
+from riskwatch.ingest.app import create_app
+from riskwatch.ingest.module import MIGRATIONS
+from riskwatch.ingest.settings import IngestSettings
+
+
+@pytest.fixture(scope="module")
+async def api_db(make_database: Callable[[str], str]) -> str:
+    url = make_database("ingest_api")
+    await migrate(url, [MIGRATIONS, IDENTITY_MIGRATIONS])
+    return url
+
+
+@pytest.fixture
+async def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
+    settings = IngestSettings(
+        bus="memory",
+        database={"url": api_db},
+        max_batch_items=600,
+        auth={"builtin_issuer": True},
+        admin_password="correct horse",
+    )
+    async with app_client(create_app(settings, bus=bus)) as c:
+        yield c
+
+
+async def login(client: httpx.AsyncClient, password: str = "correct horse") -> httpx.Response:
+    return await client.post("/api/v1/auth/token", data={"username": "admin", "password": password})
+
+
+async def test_the_builtin_issuer_gives_a_token_that_opens_the_api(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await login(client, "wrong")).status_code == 401
+    token = (await login(client)).json()["access_token"]
+    assert (await client.get("/api/v1/devices")).status_code == 401
+    ok = await client.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200
+    assert ok.json() == {"items": ok.json()["items"], "next_cursor": None}
+
+
+async def test_device_registration_is_idempotent_and_checked_against_the_catalog(
+    client: httpx.AsyncClient,
+) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    body = {"name": "Valve well 9", "scenario_id": "gas", "town_id": "huamu"}
+    assert (await client.put("/api/v1/devices/gas-api-9", json=body)).status_code == 201
+    again = await client.put("/api/v1/devices/gas-api-9", json=body)
+    assert again.status_code == 200
+    assert again.json()["sector_id"] == "construction"
+    bad = await client.put("/api/v1/devices/gas-api-10", json={**body, "scenario_id": "ufo"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["field"] == "scenario_id"
+
+
+async def test_one_bad_reading_in_500_rejects_only_that_reading(
+    client: httpx.AsyncClient, bus: MemoryBus
+) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    await client.put(
+        "/api/v1/devices/gas-api-1",
+        json={"name": "Valve well 1", "scenario_id": "gas", "town_id": "lujiazui"},
+    )
+    now = datetime.now(UTC)
+    items: list[dict[str, object]] = [
+        {
+            "device_id": "gas-api-1",
+            "metric": "ch4_lel",
+            "value": float(i % 7),
+            "ts": (now - timedelta(seconds=500 - i)).isoformat(),
+        }
+        for i in range(500)
+    ]
+    items[137] = {**items[137], "value": "high"}
+    response = await client.post("/api/v1/readings", json=items)
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (499, 1)
+    assert body["errors"] == [
+        {"index": 137, "reason": "invalid_value", "detail": "value must be a number, got string"}
+    ]
+    [record] = bus.records("rw.construction.readings")  # one record for the one device
+    assert record.key == b"gas-api-1"
+
+
+async def test_batches_that_cannot_be_accepted_are_problems(client: httpx.AsyncClient) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    nothing = await client.post(
+        "/api/v1/readings",
+        json=[{"device_id": "ghost", "metric": "m", "value": 1, "ts": "2026-01-01T00:00:00Z"}],
+    )
+    assert nothing.status_code == 422
+    assert nothing.json()["errors"][0]["reason"] == "unknown_device"
+    too_many = await client.post("/api/v1/readings", json=[{}] * 601)
+    assert too_many.status_code == 413
+    assert too_many.json()["max_items"] == 600
+    not_a_list = await client.post("/api/v1/readings", json={"device_id": "x"})
+    assert not_a_list.status_code == 422
+    assert not_a_list.headers["content-type"] == "application/problem+json"
+    garbage = await client.post(
+        "/api/v1/readings", content=b"{oops", headers={"content-type": "application/json"}
+    )
+    assert garbage.status_code == 422
+
+
+async def test_the_catalog_is_served(client: httpx.AsyncClient) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    sectors = (await client.get("/api/v1/catalog/sectors")).json()
+    assert [s["id"] for s in sectors] == [
+        "emergency",
+        "construction",
+        "ecology",
+        "energy",
+        "public-security",
+        "market",
+        "power",
+    ]

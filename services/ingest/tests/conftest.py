@@ -1,0 +1,27 @@
+"""Fixtures of the ingest tests: a migrated database on the session's real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.cli import IDENTITY_MIGRATIONS
+from riskwatch.common.testing import migrate, rolled_back_session, test_engine
+from riskwatch.ingest.module import MIGRATIONS
+
+
+@pytest.fixture(scope="session")
+async def ingest_db(make_database: Callable[[str], str]) -> str:
+    url = make_database("ingest")
+    await migrate(url, [MIGRATIONS, IDENTITY_MIGRATIONS])
+    return url
+
+
+@pytest.fixture
+async def session(ingest_db: str) -> AsyncIterator[AsyncSession]:
+    engine = test_engine(ingest_db)
+    async with rolled_back_session(engine) as s:
+        yield s
+    await engine.dispose()
