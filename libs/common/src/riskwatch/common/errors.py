@@ -96,7 +96,8 @@ def problem(
     request_id = getattr(request.state, "request_id", None)
     if request_id:
         body["request_id"] = request_id
-    body.update(extensions)
+    # Extensions add members; they never overwrite the standard ones (RFC 9457 section 3.2).
+    body.update({k: v for k, v in extensions.items() if k not in body})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

@@ -1,0 +1,68 @@
+"""The workorder service as a module: routers, topics, the alarms consumer, outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from riskwatch.common.app import Named, Runtime
+from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic
+from riskwatch.workorder import models_all
+from riskwatch.workorder.models import SCHEMA, inbox, outbox
+from riskwatch.workorder.settings import WorkOrderSettings
+from riskwatch.workorder.workorders.handlers import on_alarm
+from riskwatch.workorder.workorders.router import router as workorders_router
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+GROUP = "workorder"
+metadata = models_all.metadata
+
+
+class WorkOrderModule:
+    name = "workorder"
+    schema = SCHEMA
+    migrations_dir = MIGRATIONS
+
+    def __init__(self, settings: WorkOrderSettings) -> None:
+        self.settings = settings
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [workorders_router]
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        partitions = runtime.settings.kafka.default_partitions
+        return [
+            TopicSpec(ALARMS, partitions),
+            TopicSpec(WORKORDERS, partitions),
+            TopicSpec(dlq_topic(GROUP), 1),
+        ]
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        sessions = runtime.sessions
+        policy = self.settings.disposal_deadlines.policy()
+        return [
+            Named(
+                "consumer",
+                GROUP,
+                subscribe(
+                    runtime.bus,
+                    group=GROUP,
+                    topics=[ALARMS],
+                    handler=inbox.handler(sessions, group=GROUP, handle=on_alarm(policy)),
+                    settings=runtime.settings.consumer,
+                ),
+            ),
+            Named(
+                "relay",
+                f"{SCHEMA}-outbox",
+                outbox.relay(
+                    sessions,
+                    runtime.bus,
+                    dsn=runtime.settings.database.url,
+                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
+                ),
+            ),
+        ]
