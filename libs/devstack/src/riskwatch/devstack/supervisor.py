@@ -1,0 +1,482 @@
+"""The distributed mode on one machine: PostgreSQL, Kafka and the five services as OS processes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from riskwatch.devstack._util import (
+    LOCALHOST,
+    DevstackError,
+    create_time_of,
+    process_matches,
+    tail,
+    terminate_group,
+)
+from riskwatch.devstack.kafka import KafkaBroker
+from riskwatch.devstack.pgserver import PostgresServer, create_database, with_database
+from riskwatch.devstack.procs import ServiceProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    builtin_issuer: bool = False
+
+
+# Migration and start order; `down` walks it backwards.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("ingest", 8001, builtin_issuer=True),
+    ServiceSpec("alerting", 8002),
+    ServiceSpec("workorder", 8003),
+    ServiceSpec("notify", 8004),
+    ServiceSpec("reporting", 8005),
+)
+
+DEFAULT_COMMAND: tuple[str, ...] = ("riskwatch-{service}", "{action}")
+STATE_FILE = "state.json"
+# Per-service values the stack computes; a caller's environment must not flatten them.
+_PER_SERVICE_KEYS = frozenset({"RW_PORT", "RW_AUTH__BUILTIN_ISSUER"})
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything `up` needs; tests and the benchmark build their own with other ports."""
+
+    state_dir: Path
+    services: Sequence[ServiceSpec] = SERVICES
+    # argv template; {service} and {action} (migrate | serve) are filled in per call.
+    command: Sequence[str] = DEFAULT_COMMAND
+    pg_port: int = 5544
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    database: str = "riskwatch"
+    # Use an existing server/broker instead of starting one (the stack then never stops it).
+    postgres_admin_url: str | None = None
+    kafka_bootstrap: str | None = None
+    # Applied last, over everything else the services get.
+    env: Mapping[str, str] = field(default_factory=dict)
+    inherit_rw_env: bool = True
+    pg_fast: bool = False
+    ready_timeout: float = 60.0
+    migrate_timeout: float = 300.0
+    kafka_timeout: float = 90.0
+
+    @classmethod
+    def from_env(
+        cls, state_dir: Path, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> StackConfig:
+        env = os.environ if environ is None else environ
+        base = cls(
+            state_dir=Path(state_dir),
+            pg_port=int(env.get("RW_PG_PORT", "5544")),
+            kafka_port=int(env.get("RW_KAFKA_PORT", "9092")),
+            kafka_controller_port=int(env.get("RW_KAFKA_CONTROLLER_PORT", "9093")),
+        )
+        return replace(base, **overrides)
+
+
+def _resolve_executable(name: str) -> str:
+    # `uv run riskwatch-devstack` has the venv on PATH, a bare `.venv/bin/riskwatch-devstack`
+    # may not; the services' console scripts live next to our interpreter either way.
+    if os.sep in name:
+        return name
+    found = shutil.which(name)
+    if found:
+        return found
+    sibling = Path(sys.executable).parent / name
+    return str(sibling) if sibling.exists() else name
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((Path(state_dir) / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def _write_state(state_dir: Path, state: Mapping[str, Any]) -> None:
+    path = Path(state_dir) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def _kept_secret(state_dir: Path, name: str, nbytes: int) -> str:
+    """A random value generated on first use and kept readable by the owner only."""
+    path = Path(state_dir) / name
+    with contextlib.suppress(FileNotFoundError):
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        secret = secrets.token_urlsafe(nbytes)
+        fh.write(secret + "\n")
+    return secret
+
+
+def jwt_secret(state_dir: Path) -> str:
+    """The stack's JWT secret."""
+    return _kept_secret(state_dir, "jwt-secret", 48)
+
+
+def admin_password(state_dir: Path) -> str:
+    """The password of the built-in issuer's `admin` account (file `admin-password`)."""
+    return _kept_secret(state_dir, "admin-password", 12)
+
+
+class Stack:
+    """Start and stop the whole distributed stack; state goes to ``<state_dir>/state.json``."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = replace(config, state_dir=Path(config.state_dir).absolute())
+        self.postgres: PostgresServer | None = None
+        self.kafka: KafkaBroker | None = None
+        self.processes: dict[str, ServiceProcess] = {}
+        self.timings: dict[str, float] = {}
+        self._state: dict[str, Any] = {}
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.config.state_dir
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def database_url(self) -> str:
+        """asyncpg URL of the stack's database."""
+        if self.config.postgres_admin_url is not None:
+            return with_database(self.config.postgres_admin_url, self.config.database)
+        if self.postgres is None:
+            raise DevstackError("PostgreSQL is not started")
+        return self.postgres.url(self.config.database)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        if self.config.kafka_bootstrap is not None:
+            return self.config.kafka_bootstrap
+        if self.kafka is None:
+            raise DevstackError("Kafka is not started")
+        return self.kafka.bootstrap_servers
+
+    def base_url(self, service: str) -> str:
+        spec = self._spec(service)
+        return f"http://{LOCALHOST}:{spec.port}"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {spec.name: self.base_url(spec.name) for spec in self.config.services}
+
+    def _spec(self, name: str) -> ServiceSpec:
+        for spec in self.config.services:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def argv(self, spec: ServiceSpec, action: str) -> list[str]:
+        argv = [part.format(service=spec.name, action=action) for part in self.config.command]
+        argv[0] = _resolve_executable(argv[0])
+        return argv
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "RW_ENV": "development",
+                "RW_BUS": "kafka",
+                "RW_KAFKA__BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+                "RW_DATABASE__URL": self.database_url,
+                "RW_HOST": LOCALHOST,
+                "RW_SECTORS": "all",
+                "RW_AUTH__JWT_SECRET": jwt_secret(self.state_dir),
+                "RW_ADMIN_PASSWORD": admin_password(self.state_dir),
+                "RW_DATA_DIR": str(self.state_dir / "data"),
+                # A development stack: notify seeds duty centers and a roster to route to.
+                "RW_SEED_DEMO_ROSTER": "true",
+            }
+        )
+        if self.config.inherit_rw_env:
+            # Users override settings by exporting RW_* before `up`.
+            env.update({k: v for k, v in os.environ.items() if k.startswith("RW_")})
+        env["RW_PORT"] = str(spec.port)
+        env["RW_AUTH__BUILTIN_ISSUER"] = "true" if spec.builtin_issuer else "false"
+        env.update(self.config.env)
+        return env
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Bring everything up in order; on any failure stop what was started and raise."""
+        existing = read_state(self.state_dir)
+        if existing is not None and _anything_alive(existing):
+            raise DevstackError(
+                f"a stack from {self.state_dir} is still running; run `riskwatch-devstack down`"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        (self.state_dir / "data").mkdir(exist_ok=True)
+        self._state = {
+            "version": 1,
+            "state_dir": str(self.state_dir),
+            "started_at": time.time(),
+            "postgres": None,
+            "kafka": None,
+            "services": [],
+        }
+        try:
+            self._start_postgres()
+            self._start_kafka()
+            self._migrate()
+            self._start_services()
+        except BaseException:
+            log.error("stack start failed, stopping what was started")
+            self.stop()
+            raise
+        self._state["ready"] = True
+        _write_state(self.state_dir, self._state)
+        return self._state
+
+    def _timed(self, what: str, started: float) -> None:
+        self.timings[what] = time.monotonic() - started
+
+    def _start_postgres(self) -> None:
+        started = time.monotonic()
+        cfg = self.config
+        if cfg.postgres_admin_url is not None:
+            create_database(
+                with_database(cfg.postgres_admin_url, "postgres", "postgresql"), cfg.database
+            )
+            self._state["postgres"] = {"managed": False, "url": self.database_url}
+        else:
+            self.postgres = PostgresServer(
+                self.state_dir / "pg", port=cfg.pg_port, fast=cfg.pg_fast
+            )
+            self.postgres.start()
+            self.postgres.create_database(cfg.database)
+            self._state["postgres"] = {
+                "managed": True,
+                "data_dir": str(self.postgres.data_dir),
+                "port": self.postgres.port,
+                "pid": self.postgres.pid,
+                "url": self.database_url,
+            }
+        _write_state(self.state_dir, self._state)
+        self._timed("postgres", started)
+
+    def _start_kafka(self) -> None:
+        started = time.monotonic()
+        cfg = self.config
+        if cfg.kafka_bootstrap is not None:
+            self._state["kafka"] = {"managed": False, "bootstrap": cfg.kafka_bootstrap}
+        else:
+            self.kafka = KafkaBroker(
+                self.state_dir / "kafka",
+                port=cfg.kafka_port,
+                controller_port=cfg.kafka_controller_port,
+                heap=cfg.kafka_heap,
+            )
+            self.kafka.start(timeout=cfg.kafka_timeout)
+            pid = self.kafka.pid
+            self._state["kafka"] = {
+                "managed": True,
+                "data_dir": str(self.kafka.data_dir),
+                "port": self.kafka.port,
+                "pid": pid,
+                "create_time": create_time_of(pid) if pid else None,
+                "bootstrap": self.kafka.bootstrap_servers,
+            }
+        _write_state(self.state_dir, self._state)
+        self._timed("kafka", started)
+
+    def _migrate(self) -> None:
+        started = time.monotonic()
+        for spec in self.config.services:
+            log_path = self.logs_dir / f"{spec.name}-migrate.log"
+            argv = self.argv(spec, "migrate")
+            log.info("migrating %s: %s", spec.name, shlex.join(argv))
+            with log_path.open("ab") as out:
+                try:
+                    result = subprocess.run(  # noqa: S603 - argv from our own config
+                        argv,
+                        env=self.service_env(spec),
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        timeout=self.config.migrate_timeout,
+                        check=False,
+                    )
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    raise DevstackError(
+                        f"migrate of {spec.name} failed: {exc}\n"
+                        f"--- {log_path} ---\n{tail(log_path)}"
+                    ) from exc
+            if result.returncode != 0:
+                raise DevstackError(
+                    f"`{shlex.join(argv)}` failed with code {result.returncode}\n"
+                    f"--- {log_path} ---\n{tail(log_path)}"
+                )
+        self._timed("migrate", started)
+
+    def _start_services(self) -> None:
+        started = time.monotonic()
+        for spec in self.config.services:
+            proc = ServiceProcess(
+                spec.name,
+                self.argv(spec, "serve"),
+                env=self.service_env(spec),
+                log_path=self.logs_dir / f"{spec.name}.log",
+                ready_url=f"{self.base_url(spec.name)}/readyz",
+            )
+            proc.start()
+            self.processes[spec.name] = proc
+            self._state["services"].append(
+                {
+                    "name": spec.name,
+                    "port": spec.port,
+                    "pid": proc.pid,
+                    "create_time": create_time_of(proc.pid),
+                    "url": self.base_url(spec.name),
+                    "log": str(proc.log_path),
+                }
+            )
+            _write_state(self.state_dir, self._state)
+        # All started before any is awaited: their startups overlap.
+        for spec in self.config.services:
+            self.processes[spec.name].wait_ready(self.config.ready_timeout)
+        self._timed("services", started)
+
+    def stop(self) -> None:
+        """Stop services (reverse order), then Kafka, then PostgreSQL."""
+        if not self.processes and self.kafka is None and self.postgres is None:
+            # A fresh object (e.g. `down` in a new process): work from state.json.
+            stop_from_state(self.state_dir)
+            return
+        for spec in reversed(list(self.config.services)):
+            proc = self.processes.pop(spec.name, None)
+            if proc is not None:
+                proc.stop()
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _anything_alive(state: Mapping[str, Any]) -> bool:
+    entries = [*(state.get("services") or []), state.get("kafka") or {}]
+    for entry in entries:
+        pid = entry.get("pid")
+        if pid and process_matches(pid, entry.get("create_time")):
+            return True
+    pg = state.get("postgres") or {}
+    return bool(pg.get("managed")) and PostgresServer(Path(pg["data_dir"])).is_running()
+
+
+def stop_from_state(state_dir: Path) -> list[str]:
+    """Stop whatever state.json records, tolerating processes that are already gone."""
+    state = read_state(state_dir)
+    if state is None:
+        return []
+    stopped: list[str] = []
+    for entry in reversed(state.get("services") or []):
+        if process_matches(entry["pid"], entry.get("create_time")):
+            stopped.append(entry["name"])
+        terminate_group(entry["pid"], timeout=15.0, create_time=entry.get("create_time"))
+    kafka = state.get("kafka") or {}
+    if kafka.get("managed") and kafka.get("pid"):
+        if process_matches(kafka["pid"], kafka.get("create_time")):
+            stopped.append("kafka")
+        terminate_group(kafka["pid"], timeout=20.0, create_time=kafka.get("create_time"))
+    pg = state.get("postgres") or {}
+    if pg.get("managed"):
+        server = PostgresServer(Path(pg["data_dir"]))
+        if server.is_running():
+            stopped.append("postgres")
+        server.stop()
+    (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    name: str
+    pid: int | None
+    alive: bool
+    endpoint: str
+    detail: str = ""
+
+
+def status(state_dir: Path) -> list[StatusRow]:
+    """One row per component recorded in state.json, with a live check of each."""
+    state = read_state(state_dir)
+    if state is None:
+        return []
+    rows: list[StatusRow] = []
+    pg = state.get("postgres") or {}
+    if pg:
+        if pg.get("managed"):
+            server = PostgresServer(Path(pg["data_dir"]))
+            rows.append(StatusRow("postgres", server.pid, server.is_running(), pg["url"]))
+        else:
+            rows.append(StatusRow("postgres", None, True, pg["url"], "external"))
+    kafka = state.get("kafka") or {}
+    if kafka:
+        pid: int | None = kafka.get("pid")
+        alive = pid is not None and process_matches(pid, kafka.get("create_time"))
+        if not kafka.get("managed"):
+            alive, pid = True, None
+        rows.append(
+            StatusRow(
+                "kafka", pid, alive, kafka["bootstrap"], "" if kafka.get("managed") else "external"
+            )
+        )
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        for entry in state.get("services") or []:
+            alive = process_matches(entry["pid"], entry.get("create_time"))
+            detail = ""
+            if alive:
+                try:
+                    code = client.get(entry["url"] + "/readyz").status_code
+                    detail = "ready" if code == 200 else f"readyz {code}"
+                except httpx.HTTPError:
+                    detail = "not answering"
+            rows.append(StatusRow(entry["name"], entry["pid"], alive, entry["url"], detail))
+    return rows
