@@ -1,0 +1,106 @@
+"""The notify service as a module: routers, topics, the alarm consumer, the dispatcher and the
+outbox relay; optionally the demo roster, seeded when the components are built."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from riskwatch.common.app import Named, Runtime
+from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, dlq_topic
+from riskwatch.common.settings import ServiceSettings
+from riskwatch.notify import models_all
+from riskwatch.notify.duty.demo import seed_demo_roster
+from riskwatch.notify.duty.router import router as duty_router
+from riskwatch.notify.models import SCHEMA, inbox, outbox
+from riskwatch.notify.notifications.channels import channels_from
+from riskwatch.notify.notifications.dispatcher import Dispatcher
+from riskwatch.notify.notifications.handlers import alarm_handler
+from riskwatch.notify.notifications.router import router as notifications_router
+from riskwatch.notify.notifications.service import RetryPolicy
+from riskwatch.notify.settings import NotifySettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+GROUP = "notify"
+metadata = models_all.metadata
+
+
+class NotifyModule:
+    name = "notify"
+    schema = SCHEMA
+    migrations_dir = MIGRATIONS
+    # ServiceModule declares a plain (so invariant) `settings: ServiceSettings`; the precise
+    # type is kept in `notify_settings`.
+    settings: ServiceSettings
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+        self.notify_settings = settings
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [notifications_router, duty_router]
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        partitions = runtime.settings.kafka.default_partitions
+        return [
+            TopicSpec(ALARMS, partitions),
+            TopicSpec(NOTIFICATIONS, partitions),
+            TopicSpec(DUTY, partitions),
+            TopicSpec(dlq_topic(GROUP), 1),
+        ]
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        settings = self.notify_settings
+        sessions = runtime.sessions
+        if settings.seed_demo_roster:
+            # Here rather than in an on_startup hook, so every app that mounts this module (the
+            # service alone, the embedded platform) seeds without wiring anything. Idempotent.
+            await seed_demo_roster(
+                sessions, runtime.catalog, datetime.now(UTC), timezone=settings.timezone
+            )
+        dispatcher = Dispatcher(
+            sessions,
+            channels_from(settings),
+            retry=RetryPolicy(
+                max_attempts=settings.dispatcher_max_attempts,
+                initial_s=settings.dispatcher_retry_initial_s,
+                maximum_s=settings.dispatcher_retry_max_s,
+            ),
+            batch_size=settings.dispatcher_batch_size,
+            poll_interval_s=settings.dispatcher_poll_interval_s,
+            send_timeout_s=settings.dispatcher_send_timeout_s,
+            lease_s=settings.dispatcher_lease_s,
+        )
+        return [
+            Named(
+                "consumer",
+                GROUP,
+                subscribe(
+                    runtime.bus,
+                    group=GROUP,
+                    topics=[ALARMS],
+                    handler=inbox.handler(
+                        sessions,
+                        group=GROUP,
+                        handle=alarm_handler(runtime.catalog),
+                        after_commit=dispatcher.wake,
+                    ),
+                    settings=runtime.settings.consumer,
+                ),
+            ),
+            Named("worker", f"{SCHEMA}-dispatcher", dispatcher),
+            Named(
+                "relay",
+                f"{SCHEMA}-outbox",
+                outbox.relay(
+                    sessions,
+                    runtime.bus,
+                    dsn=runtime.settings.database.url,
+                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
+                ),
+            ),
+        ]

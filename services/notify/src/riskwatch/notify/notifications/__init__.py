@@ -1,0 +1,1 @@
+"""Notifications: one per alarm, level, on-duty person and channel; dispatched, acknowledged."""

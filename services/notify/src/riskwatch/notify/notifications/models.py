@@ -1,0 +1,77 @@
+"""Table of notifications: one row per alarm, level, person and channel (the idempotency key),
+carrying its delivery state through attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from riskwatch.common.events.base import Level
+from riskwatch.common.events.notifications import Channel as EventChannel
+from riskwatch.common.events.notifications import NotificationRef
+from riskwatch.notify.models import Base
+from riskwatch.notify.notifications.domain import ChannelKind
+
+_EVENT_CHANNEL: dict[ChannelKind, EventChannel] = {
+    ChannelKind.IN_APP: "in_app",
+    ChannelKind.SMS: "sms",
+}
+
+
+class Notification(Base):
+    __tablename__ = "notification"
+
+    notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alarm_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+    duty_center_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(128))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Pending: when the next attempt is due. Sending: when the claiming dispatcher's lease
+    # ends and another may take the row (its process is presumed dead).
+    next_attempt_at: Mapped[datetime]
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # When ingest accepted the reading behind the alarm: latency is measured from here.
+    alarm_received_at: Mapped[datetime]
+    traceparent: Mapped[str | None] = mapped_column(String(64))  # of the alarm event
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]  # of the latest attempt
+    delivered_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('in_app', 'sms')", name="channel"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'delivered', 'failed', 'acknowledged')",
+            name="status",
+        ),
+        # What the dispatcher claims: due rows that are waiting or whose lease has ended.
+        Index(
+            "ix_notification_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index("ix_notification_created_at", "created_at", "notification_id"),
+        Index("ix_notification_alarm_id", "alarm_id"),
+        Index("ix_notification_person_id", "person_id"),
+    )
+
+    def ref(self) -> NotificationRef:
+        return NotificationRef(
+            notification_id=self.notification_id,
+            alarm_id=self.alarm_id,
+            level=Level(self.level),
+            duty_center_id=self.duty_center_id,
+            person_id=self.person_id,
+            channel=_EVENT_CHANNEL[ChannelKind(self.channel)],
+            attempt=max(1, self.attempts),
+        )

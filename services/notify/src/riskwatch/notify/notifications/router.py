@@ -1,0 +1,64 @@
+"""HTTP API of notifications."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.deps import ReadSessionDep, SessionDep
+from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from riskwatch.notify.notifications import service
+from riskwatch.notify.notifications.domain import ChannelKind, Status
+from riskwatch.notify.notifications.schemas import NotificationPage, NotificationRead
+
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
+@router.get("", response_model=NotificationPage)
+async def list_notifications(
+    session: ReadSessionDep,
+    _: PrincipalDep,
+    alarm_id: str | None = None,
+    status: Status | None = None,
+    channel: ChannelKind | None = None,
+    person_id: str | None = None,
+    duty_center_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> NotificationPage:
+    """Notifications, newest first; filter by alarm, status, channel, person or duty center."""
+    items, next_cursor = await service.list_notifications(
+        session,
+        alarm_id=alarm_id,
+        status=status.value if status else None,
+        channel=channel.value if channel else None,
+        person_id=person_id,
+        duty_center_id=duty_center_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return NotificationPage(
+        items=[NotificationRead.model_validate(n) for n in items], next_cursor=next_cursor
+    )
+
+
+@router.get("/{notification_id}", response_model=NotificationRead)
+async def get_notification(
+    notification_id: str, session: ReadSessionDep, _: PrincipalDep
+) -> NotificationRead:
+    row = await service.get_notification_or_raise(session, notification_id=notification_id)
+    return NotificationRead.model_validate(row)
+
+
+@router.post("/{notification_id}/ack", response_model=NotificationRead)
+async def acknowledge_notification(
+    notification_id: str, session: SessionDep, principal: PrincipalDep
+) -> NotificationRead:
+    """The caller confirms they have the notification. Acknowledging twice answers the same."""
+    row = await service.acknowledge_notification(
+        session, notification_id=notification_id, by=principal.subject, now=datetime.now(UTC)
+    )
+    return NotificationRead.model_validate(row)

@@ -1,0 +1,39 @@
+"""API models of notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from riskwatch.common.events.base import Level
+from riskwatch.notify.notifications.domain import ChannelKind, Status
+
+
+class NotificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    notification_id: str
+    alarm_id: str
+    level: Level
+    duty_center_id: str
+    person_id: str
+    channel: ChannelKind
+    recipient: str
+    message: str
+    status: Status
+    attempts: int
+    next_attempt_at: datetime
+    provider_message_id: str | None
+    last_error: str | None
+    alarm_received_at: datetime
+    created_at: datetime
+    dispatched_at: datetime | None
+    delivered_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationRead]
+    next_cursor: str | None = None

@@ -1,0 +1,245 @@
+"""The notify HTTP API in-process (httpx ASGITransport) on the in-process bus and real
+PostgreSQL, with the demo roster and the file SMS provider: an alarm on the bus becomes
+delivered notifications, SMS lines, events on rw.notifications, and an acknowledgement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from riskwatch.common.bus import MemoryBus, record_for
+from riskwatch.common.events import EventPayload, Level, decode
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.events.notifications import (
+    NotificationAcknowledged,
+    NotificationDelivered,
+    NotificationDispatched,
+)
+from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS
+from riskwatch.common.settings import DatabaseSettings
+from riskwatch.common.testing import app_client, bearer, engine_for, eventually, migrate
+from riskwatch.notify.app import create_app
+from riskwatch.notify.models import outbox
+from riskwatch.notify.module import MIGRATIONS
+from riskwatch.notify.settings import NotifySettings
+
+from .. import factories as f
+
+
+@pytest.fixture(scope="module")
+async def api_db(make_database: Callable[[str], str]) -> str:
+    """Its own database: the app commits for real, so its rows must not meet other tests'."""
+    url = make_database("notify_api")
+    await migrate(url, [MIGRATIONS])
+    return url
+
+
+@pytest.fixture
+async def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+def sms_file(tmp_path: Path) -> Path:
+    return tmp_path / "sms-outbox.jsonl"
+
+
+@pytest.fixture
+async def client(api_db: str, bus: MemoryBus, sms_file: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = NotifySettings(
+        bus="memory",
+        database=DatabaseSettings(url=api_db),
+        outbox_poll_interval_s=0.05,
+        seed_demo_roster=True,
+        sms_provider="file",
+        sms_file=sms_file,
+        dispatcher_poll_interval_s=0.2,
+    )
+    async with app_client(create_app(settings, bus=bus)) as c:
+        c.headers.update(bearer(settings.auth))
+        yield c
+
+
+def sms_lines(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def notification_events(bus: MemoryBus, alarm_id: str) -> list[Envelope[EventPayload]]:
+    return [
+        decode(m.headers, m.value) for m in bus.records(NOTIFICATIONS) if m.key == alarm_id.encode()
+    ]
+
+
+async def test_every_api_route_needs_a_token(client: httpx.AsyncClient) -> None:
+    no_token = {"Authorization": ""}
+    for method, path in [
+        ("GET", "/api/v1/notifications"),
+        ("GET", "/api/v1/notifications/some-id"),
+        ("POST", "/api/v1/notifications/some-id/ack"),
+        ("GET", "/api/v1/duty-centers"),
+        ("GET", "/api/v1/duty-centers/district"),
+        ("GET", "/api/v1/duty-centers/district/on-duty"),
+    ]:
+        response = await client.request(method, path, headers=no_token)
+        assert response.status_code == 401, path
+        assert response.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/healthz", headers=no_token)).status_code == 200
+
+
+async def test_an_alarm_on_the_bus_reaches_the_people_on_duty(
+    client: httpx.AsyncClient, bus: MemoryBus, sms_file: Path
+) -> None:
+    alarm = f.alarm(Level.ORANGE, dev=f.device("gas-api-1", town_id="lujiazui"))
+    await bus.publish([record_for(ALARMS, f.raised(alarm))])
+
+    async def delivered() -> list[dict[str, object]] | None:
+        page = await client.get("/api/v1/notifications", params={"alarm_id": alarm.alarm_id})
+        items: list[dict[str, object]] = page.json()["items"]
+        done = len(items) == 6 and all(i["status"] == "delivered" for i in items)
+        return items if done else None
+
+    # Street center, sector center and (orange) district: one person on duty in each, in the
+    # app and by SMS.
+    items = await eventually(delivered)
+    assert isinstance(items, list)
+    assert {(i["duty_center_id"], i["channel"]) for i in items} == {
+        (center, channel)
+        for center in ("street-lujiazui", "sector-construction", "district")
+        for channel in ("in_app", "sms")
+    }
+    assert {(i["alarm_id"], i["level"]) for i in items} == {(alarm.alarm_id, "orange")}
+    assert all(i["alarm_received_at"] for i in items)
+    sms_items = [i for i in items if i["channel"] == "sms"]
+    lines = sms_lines(sms_file)
+    assert sorted((line["to"], line["message_id"]) for line in lines) == sorted(
+        (i["recipient"], i["provider_message_id"]) for i in sms_items
+    )
+    assert all("ORANGE alarm gas-lel" in line["text"] for line in lines)
+    assert all(
+        line["text"].endswith(f"Lujiazui Street. Alarm {alarm.alarm_id[:8]}.") for line in lines
+    )
+
+    # The outbox relay publishes what was dispatched and delivered, keyed by alarm.
+    async def published() -> list[type[EventPayload]] | None:
+        kinds = [type(e.data) for e in notification_events(bus, alarm.alarm_id)]
+        return kinds if len(kinds) == 12 else None
+
+    kinds = await eventually(published)
+    assert isinstance(kinds, list)
+    assert sorted(k.__name__ for k in kinds) == sorted(
+        [NotificationDispatched.__name__] * 6 + [NotificationDelivered.__name__] * 6
+    )
+
+    # Filters, one notification, and pages.
+    sms_only = await client.get(
+        "/api/v1/notifications", params={"alarm_id": alarm.alarm_id, "channel": "sms"}
+    )
+    assert {i["channel"] for i in sms_only.json()["items"]} == {"sms"}
+    assert len(sms_only.json()["items"]) == 3
+    one = items[0]
+    by_id = await client.get(f"/api/v1/notifications/{one['notification_id']}")
+    assert by_id.json() == one
+    first = await client.get(
+        "/api/v1/notifications", params={"alarm_id": alarm.alarm_id, "limit": 4}
+    )
+    assert len(first.json()["items"]) == 4
+    assert first.json()["next_cursor"]
+    second = await client.get(
+        "/api/v1/notifications",
+        params={"alarm_id": alarm.alarm_id, "limit": 4, "cursor": first.json()["next_cursor"]},
+    )
+    assert second.json()["next_cursor"] is None
+    paged = [i["notification_id"] for i in first.json()["items"] + second.json()["items"]]
+    assert sorted(paged) == sorted(i["notification_id"] for i in items)
+
+
+async def test_acknowledging_is_idempotent(
+    client: httpx.AsyncClient, bus: MemoryBus, api_db: str
+) -> None:
+    alarm = f.alarm(Level.YELLOW, dev=f.device("gas-api-2", town_id="zhangjiang"))
+    await bus.publish([record_for(ALARMS, f.raised(alarm))])
+
+    async def in_app_delivered() -> dict[str, object] | None:
+        page = await client.get(
+            "/api/v1/notifications",
+            params={"alarm_id": alarm.alarm_id, "channel": "in_app", "status": "delivered"},
+        )
+        items: list[dict[str, object]] = page.json()["items"]
+        return items[0] if items else None
+
+    target = await eventually(in_app_delivered)
+    assert isinstance(target, dict)
+    notification_id = target["notification_id"]
+    first = await client.post(f"/api/v1/notifications/{notification_id}/ack")
+    assert first.status_code == 200
+    body = first.json()
+    assert (body["status"], body["acknowledged_by"]) == ("acknowledged", "tester")
+    again = await client.post(f"/api/v1/notifications/{notification_id}/ack")
+    assert again.status_code == 200
+    assert again.json() == body
+
+    async def acknowledged_on_the_bus() -> list[EventPayload]:
+        return [
+            e.data
+            for e in notification_events(bus, alarm.alarm_id)
+            if isinstance(e.data, NotificationAcknowledged)
+        ]
+
+    events = await eventually(acknowledged_on_the_bus)
+    assert isinstance(events, list)
+    # Both acknowledgements have committed: the outbox holds exactly one event for it.
+    engine = engine_for(api_db)
+    async with engine.connect() as conn:
+        staged = await conn.scalar(
+            select(func.count())
+            .select_from(outbox.table)
+            .where(
+                outbox.table.c.key == alarm.alarm_id,
+                outbox.table.c.headers["ce_type"].astext == NotificationAcknowledged.event_type,
+            )
+        )
+    await engine.dispose()
+    assert staged == 1
+    ack = events[0]
+    assert isinstance(ack, NotificationAcknowledged)
+    assert (ack.notification.notification_id, ack.acknowledged_by) == (notification_id, "tester")
+    status = await client.get(
+        "/api/v1/notifications", params={"alarm_id": alarm.alarm_id, "status": "acknowledged"}
+    )
+    assert [i["notification_id"] for i in status.json()["items"]] == [notification_id]
+
+
+async def test_ack_of_what_has_not_arrived_or_does_not_exist(client: httpx.AsyncClient) -> None:
+    missing = await client.post("/api/v1/notifications/nope/ack")
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "No notification 'nope'."
+    bad_filter = await client.get("/api/v1/notifications", params={"status": "lost"})
+    assert bad_filter.status_code == 422
+
+
+async def test_duty_centers_and_who_is_on_duty_now(client: httpx.AsyncClient) -> None:
+    sectors = await client.get("/api/v1/duty-centers", params={"kind": "sector", "limit": 500})
+    assert len(sectors.json()["items"]) == 7
+    assert {c["sector_id"] for c in sectors.json()["items"]} >= {"construction", "emergency"}
+    center = await client.get("/api/v1/duty-centers/street-lujiazui")
+    assert (center.json()["kind"], center.json()["town_id"]) == ("street", "lujiazui")
+    on_duty = (await client.get("/api/v1/duty-centers/street-lujiazui/on-duty")).json()
+    assert len(on_duty["people"]) == 1
+    person = on_duty["people"][0]
+    now = datetime.now(UTC)
+    shift = person["shift"]
+    assert (
+        datetime.fromisoformat(shift["starts_at"]) <= now < datetime.fromisoformat(shift["ends_at"])
+    )
+    assert person["phone"].startswith("+86100")
+    nobody = (await client.get("/api/v1/duty-centers/street-gaoqiao/on-duty")).json()
+    assert nobody["people"] == []
+    missing = await client.get("/api/v1/duty-centers/nope/on-duty")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,156 @@
+"""Builders for notify tests: alarm snapshots and events, a small roster with edge cases."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.events import EventPayload, Level, new_event
+from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.base import DeviceRef
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.notify.duty.domain import OnDutyPerson, ShiftSpan
+from riskwatch.notify.duty.models import DutyCenter, Person, Shift
+
+NOW = datetime(2026, 11, 1, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai: a gas leak at night
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def device(
+    device_id: str = "gas-001", *, town_id: str | None = "lujiazui", sector_id: str = "construction"
+) -> DeviceRef:
+    return DeviceRef(
+        device_id=device_id,
+        sector_id=sector_id,
+        scenario_id="gas",
+        town_id=town_id,
+        name="Gas well 1",
+    )
+
+
+def alarm(
+    level: Level = Level.YELLOW,
+    *,
+    alarm_id: str | None = None,
+    dev: DeviceRef | None = None,
+    value: float = 22.0,
+) -> AlarmSnapshot:
+    return AlarmSnapshot(
+        alarm_id=alarm_id or str(uuid.uuid4()),
+        rule_id="gas-lel",
+        rule_version=1,
+        device=dev or device(),
+        metric="ch4_lel",
+        level=level,
+        status="active",
+        value=value,
+        threshold=20.0,
+        observed_at=NOW - timedelta(seconds=5),
+        received_at=NOW - timedelta(seconds=4),
+        raised_at=NOW - timedelta(seconds=3),
+    )
+
+
+def raised(snapshot: AlarmSnapshot) -> Envelope[EventPayload]:
+    return new_event(
+        AlarmRaised(alarm=snapshot),
+        source="/test",
+        subject=snapshot.alarm_id,
+        traceparent=TRACEPARENT,
+    )
+
+
+def escalated(snapshot: AlarmSnapshot, to: Level) -> Envelope[EventPayload]:
+    payload = AlarmUpdated(
+        alarm=snapshot.model_copy(update={"level": to}),
+        previous_level=snapshot.level,
+        updated_at=NOW,
+    )
+    return new_event(payload, source="/test", subject=snapshot.alarm_id)
+
+
+def span(
+    person_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    center: str = "c",
+    shift_id: str | None = None,
+) -> ShiftSpan:
+    return ShiftSpan(shift_id or f"{person_id}-{start:%H%M}", center, person_id, start, end)
+
+
+def person_on_duty(person_id: str, center: str = "c") -> OnDutyPerson:
+    return OnDutyPerson(
+        person_id,
+        f"Name of {person_id}",
+        phone_of(person_id),
+        span(person_id, NOW - timedelta(hours=1), NOW + timedelta(hours=1), center=center),
+    )
+
+
+# The roster of the integration tests, around NOW:
+#   district            d1 on duty
+#   sector-construction s1 on duty, s2 off (shift ended an hour ago)
+#   street-lujiazui     l1 on duty, l2 whose shift ends exactly at NOW (off), l3 whose shift
+#                       starts exactly at NOW (on)
+#   street-gaoqiao      g1, only on duty tomorrow: nobody now
+ROSTER_CENTERS = [
+    ("district", "district", None, None),
+    ("sector-construction", "sector", "construction", None),
+    ("sector-emergency", "sector", "emergency", None),
+    ("street-lujiazui", "street", None, "lujiazui"),
+    ("street-gaoqiao", "street", None, "gaoqiao"),
+]
+ROSTER_SHIFTS = [
+    ("d1", "district", -4, 8),
+    ("s1", "sector-construction", -4, 8),
+    ("s2", "sector-construction", -12, -1),
+    ("e1", "sector-emergency", -4, 8),
+    ("l1", "street-lujiazui", -4, 8),
+    ("l2", "street-lujiazui", -12, 0),
+    ("l3", "street-lujiazui", 0, 12),
+    ("g1", "street-gaoqiao", 20, 32),
+]
+ON_DUTY = {"d1", "s1", "e1", "l1", "l3"}
+
+
+def phone_of(person_id: str) -> str:
+    return f"+8610000{sum(map(ord, person_id)):06d}"
+
+
+async def add_roster(session: AsyncSession, *, now: datetime = NOW) -> None:
+    for center_id, kind, sector_id, town_id in ROSTER_CENTERS:
+        session.add(
+            DutyCenter(
+                duty_center_id=center_id,
+                name=center_id,
+                kind=kind,
+                sector_id=sector_id,
+                town_id=town_id,
+            )
+        )
+    await session.flush()
+    for person_id, center_id, _, _ in ROSTER_SHIFTS:
+        session.add(
+            Person(
+                person_id=person_id,
+                name=f"Person {person_id}",
+                phone=phone_of(person_id),
+                duty_center_id=center_id,
+            )
+        )
+    await session.flush()
+    for person_id, center_id, start_h, end_h in ROSTER_SHIFTS:
+        session.add(
+            Shift(
+                shift_id=f"shift-{person_id}",
+                duty_center_id=center_id,
+                person_id=person_id,
+                starts_at=now + timedelta(hours=start_h),
+                ends_at=now + timedelta(hours=end_h),
+            )
+        )
+    await session.flush()

@@ -1,0 +1,153 @@
+"""Planning notifications for alarm events against real PostgreSQL: who gets what, once;
+escalations; a center with nobody on duty; what the consumer ignores."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.catalog import default_catalog
+from riskwatch.common.events import Level, new_event
+from riskwatch.common.events.alarms import AlarmCleared
+from riskwatch.common.logging import configure_logging
+from riskwatch.notify.notifications.handlers import alarm_handler
+from riskwatch.notify.notifications.models import Notification
+from riskwatch.notify.notifications.service import plan_notifications
+
+from .. import factories as f
+
+
+async def notifications(session: AsyncSession, alarm_id: str) -> list[Notification]:
+    rows = await session.scalars(
+        select(Notification)
+        .where(Notification.alarm_id == alarm_id)
+        .order_by(Notification.duty_center_id, Notification.person_id, Notification.channel)
+    )
+    return list(rows)
+
+
+def who(rows: list[Notification]) -> set[tuple[str, str, str, str]]:
+    return {(r.level, r.duty_center_id, r.person_id, r.channel) for r in rows}
+
+
+async def test_an_alarm_reaches_everyone_on_duty_at_its_centers(session: AsyncSession) -> None:
+    await f.add_roster(session)
+    alarm = f.alarm(Level.YELLOW, alarm_id="1a2b3c4d-1111-2222-3333-444444444444")
+    plan = await plan_notifications(
+        session, alarm=alarm, place="Lujiazui Street", traceparent=f.TRACEPARENT, now=f.NOW
+    )
+    assert plan.duty_center_ids == ["street-lujiazui", "sector-construction"]
+    assert plan.unstaffed == []
+    rows = await notifications(session, alarm.alarm_id)
+    assert len(plan.created) == len(rows) == 6
+    assert who(rows) == {
+        ("yellow", center, person, channel)
+        for center, person in [
+            ("street-lujiazui", "l1"),
+            ("street-lujiazui", "l3"),  # starts exactly now
+            ("sector-construction", "s1"),
+        ]
+        for channel in ("in_app", "sms")
+    }  # l2 (ended exactly now), s2 (ended before), d1 (yellow stays below the district): none
+    sms = next(r for r in rows if r.person_id == "l1" and r.channel == "sms")
+    assert sms.recipient == f.phone_of("l1")
+    assert sms.status == "pending"
+    assert sms.attempts == 0
+    assert sms.idempotency_key == f"{alarm.alarm_id}:yellow:l1:sms"
+    assert sms.alarm_received_at == alarm.received_at
+    assert sms.traceparent == f.TRACEPARENT
+    assert sms.message.startswith("[RiskWatch] YELLOW alarm gas-lel: ch4_lel 22 at Gas well 1")
+    assert sms.message.endswith("Lujiazui Street. Alarm 1a2b3c4d.")
+
+
+async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> None:
+    await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
+    handle = alarm_handler(default_catalog())
+    alarm = f.alarm(Level.ORANGE)
+    event = f.raised(alarm)
+    await handle(session, event)
+    first = await notifications(session, alarm.alarm_id)
+    await handle(session, event)  # redelivered
+    await handle(session, f.raised(alarm))  # published again under a new event id
+    again = await notifications(session, alarm.alarm_id)
+    assert len(first) == 8  # l1, l3, s1, d1 x in_app, sms
+    assert [r.notification_id for r in again] == [r.notification_id for r in first]
+
+
+async def test_an_escalation_notifies_again_at_the_new_level(session: AsyncSession) -> None:
+    await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
+    handle = alarm_handler(default_catalog())
+    alarm = f.alarm(Level.YELLOW)
+    await handle(session, f.raised(alarm))
+    await handle(session, f.escalated(alarm, Level.RED))
+    rows = await notifications(session, alarm.alarm_id)
+    yellow = {(c, p, ch) for lvl, c, p, ch in who(rows) if lvl == "yellow"}
+    red = {(c, p, ch) for lvl, c, p, ch in who(rows) if lvl == "red"}
+    assert len(yellow) == 6
+    assert red == yellow | {("district", "d1", "in_app"), ("district", "d1", "sms")}
+    assert all(r.message.startswith("[RiskWatch] RED") for r in rows if r.level == "red")
+
+
+async def test_updates_that_do_not_escalate_and_clears_notify_nobody(
+    session: AsyncSession,
+) -> None:
+    await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
+    handle = alarm_handler(default_catalog())
+    alarm = f.alarm(Level.RED)
+    lower = f.escalated(alarm, Level.YELLOW)  # an "update" to a lower level
+    await handle(session, lower)
+    same = f.escalated(alarm.model_copy(update={"level": Level.YELLOW}), Level.YELLOW)
+    await handle(session, same)
+    cleared = AlarmCleared(alarm=alarm, cleared_at=f.NOW, reason="manual")
+    await handle(session, new_event(cleared, source="/test", subject=alarm.alarm_id))
+    assert await notifications(session, alarm.alarm_id) == []
+
+
+@pytest.fixture
+def structured_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    # The service's own logging setup: structlog through the stdlib, where caplog sees it.
+    configure_logging(level="INFO", json=True)
+    with caplog.at_level(logging.WARNING):
+        yield caplog
+
+
+async def test_a_center_with_nobody_on_duty_is_logged_and_the_rest_are_told(
+    session: AsyncSession, structured_logs: pytest.LogCaptureFixture
+) -> None:
+    await f.add_roster(session)
+    alarm = f.alarm(Level.RED, dev=f.device("gas-gq", town_id="gaoqiao"))
+    plan = await plan_notifications(
+        session, alarm=alarm, place="Gaoqiao Town", traceparent=None, now=f.NOW
+    )
+    assert plan.duty_center_ids == ["street-gaoqiao", "sector-construction", "district"]
+    assert plan.unstaffed == ["street-gaoqiao"]
+    rows = await notifications(session, alarm.alarm_id)
+    assert {r.person_id for r in rows} == {"s1", "d1"}
+    warnings = [
+        r.msg
+        for r in structured_logs.records
+        if isinstance(r.msg, dict) and r.msg.get("event") == "nobody_on_duty"
+    ]
+    assert len(warnings) == 1
+    logged = warnings[0]
+    assert (logged["level"], logged["duty_center_id"], logged["alarm_id"]) == (
+        "warning",
+        "street-gaoqiao",
+        alarm.alarm_id,
+    )
+    assert logged["alarm_level"] == "red"
+
+
+async def test_an_alarm_with_no_duty_center_at_all_creates_nothing(
+    session: AsyncSession,
+) -> None:
+    await f.add_roster(session)
+    alarm = f.alarm(Level.YELLOW, dev=f.device("pw-1", town_id="gaoqiao", sector_id="power"))
+    plan = await plan_notifications(session, alarm=alarm, place=None, traceparent=None, now=f.NOW)
+    assert plan.duty_center_ids == ["street-gaoqiao"]
+    assert plan.created == []

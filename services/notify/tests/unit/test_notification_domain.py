@@ -1,0 +1,213 @@
+"""Planning notifications, their text, and retries: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from riskwatch.common.events.base import DeviceRef, Level
+from riskwatch.notify.duty.domain import OnDutyPerson, ShiftSpan, on_duty
+from riskwatch.notify.notifications.domain import (
+    GSM_SEGMENT,
+    UCS2_SEGMENT,
+    ChannelKind,
+    Status,
+    after_failure,
+    fits_one_sms,
+    message_text,
+    notifications_for,
+    sms_length,
+)
+
+from .. import factories as f
+
+
+def test_everyone_on_duty_gets_an_in_app_and_an_sms_notification() -> None:
+    alarm = f.alarm(Level.RED, alarm_id="1a2b3c4d-0000-0000-0000-000000000000")
+    planned = notifications_for(
+        alarm,
+        {"street-lujiazui": [f.person_on_duty("l1")], "district": [f.person_on_duty("d1")]},
+        place="Lujiazui Street",
+    )
+    assert [(p.duty_center_id, p.person_id, p.channel) for p in planned] == [
+        ("street-lujiazui", "l1", ChannelKind.IN_APP),
+        ("street-lujiazui", "l1", ChannelKind.SMS),
+        ("district", "d1", ChannelKind.IN_APP),
+        ("district", "d1", ChannelKind.SMS),
+    ]
+    sms = planned[1]
+    assert sms.recipient == f.phone_of("l1")
+    assert sms.idempotency_key == "1a2b3c4d-0000-0000-0000-000000000000:red:l1:sms"
+    assert planned[0].recipient == "l1"
+
+
+def test_someone_on_duty_at_two_centers_is_told_once_for_the_first() -> None:
+    planned = notifications_for(
+        f.alarm(),
+        {
+            "street-lujiazui": [f.person_on_duty("x")],
+            "sector-construction": [f.person_on_duty("x")],
+        },
+    )
+    assert {p.duty_center_id for p in planned} == {"street-lujiazui"}
+    assert len(planned) == 2
+
+
+def test_an_escalation_makes_new_keys_and_a_repeat_the_same() -> None:
+    alarm = f.alarm(Level.YELLOW)
+    people = {"c": [f.person_on_duty("p")]}
+    first = {p.idempotency_key for p in notifications_for(alarm, people)}
+    again = {p.idempotency_key for p in notifications_for(alarm, people)}
+    red = {
+        p.idempotency_key
+        for p in notifications_for(alarm.model_copy(update={"level": Level.RED}), people)
+    }
+    assert first == again
+    assert first.isdisjoint(red)
+
+
+people_st = st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=5)
+
+
+@given(st.dictionaries(st.sampled_from(["c1", "c2", "c3"]), people_st, max_size=3))
+def test_planned_keys_are_unique_and_cover_every_person_and_channel(
+    roster: dict[str, list[str]],
+) -> None:
+    on_duty_people = {c: [f.person_on_duty(p, c) for p in ps] for c, ps in roster.items()}
+    planned = notifications_for(f.alarm(), on_duty_people)
+    keys = [p.idempotency_key for p in planned]
+    assert len(keys) == len(set(keys))
+    everyone = {p for ps in roster.values() for p in ps}
+    assert {(p.person_id, p.channel) for p in planned} == {
+        (person, channel) for person in everyone for channel in ChannelKind
+    }
+
+
+offsets = st.integers(min_value=-24 * 60, max_value=24 * 60)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "d"]), offsets, st.integers(1, 16 * 60)),
+        max_size=10,
+    ),
+    offsets,
+)
+def test_nobody_off_shift_is_ever_notified(shifts: list[tuple[str, int, int]], minute: int) -> None:
+    at = f.NOW + timedelta(minutes=minute)
+    spans = [
+        ShiftSpan(
+            f"s{i}",
+            "c",
+            person,
+            f.NOW + timedelta(minutes=start),
+            f.NOW + timedelta(minutes=start + length),
+        )
+        for i, (person, start, length) in enumerate(shifts)
+    ]
+    people = [
+        OnDutyPerson(s.person_id, s.person_id, "+8610000000000", s) for s in on_duty(spans, at)
+    ]
+    planned = notifications_for(f.alarm(), {"c": people})
+    covering = {s.person_id for s in spans if s.starts_at <= at < s.ends_at}
+    assert {p.person_id for p in planned} == covering
+
+
+def test_the_message_says_what_where_and_which_alarm() -> None:
+    alarm = f.alarm(Level.RED, alarm_id="1a2b3c4d-aaaa-bbbb-cccc-dddddddddddd", value=55.0)
+    text = message_text(alarm, place="Lujiazui Street")
+    assert text == (
+        "[RiskWatch] RED alarm gas-lel: ch4_lel 55 at Gas well 1 (gas-001), Lujiazui Street. "
+        "Alarm 1a2b3c4d."
+    )
+    assert fits_one_sms(text)
+
+
+def test_a_long_message_drops_details_before_the_level_and_reference() -> None:
+    dev = DeviceRef(
+        device_id="gas-" + "9" * 60,
+        sector_id="construction",
+        scenario_id="gas",
+        town_id="lujiazui",
+        name="A very long device name " * 3,
+    )
+    alarm = f.alarm(Level.ORANGE, alarm_id="feedbeef-0000", dev=dev)
+    text = message_text(alarm, place="Lujiazui Street")
+    assert fits_one_sms(text)
+    assert text.startswith("[RiskWatch] ORANGE alarm gas-lel: ch4_lel 22 at gas-999")
+    assert text.endswith(". Alarm feedbeef.")
+    assert "very long" not in text
+
+
+def test_sms_length_counts_septets_and_switches_to_ucs2() -> None:
+    assert sms_length("abc") == (3, GSM_SEGMENT)
+    assert sms_length("[a]") == (5, GSM_SEGMENT)  # brackets are GSM extension characters
+    assert sms_length("陆家嘴") == (3, UCS2_SEGMENT)
+    assert sms_length("😀") == (2, UCS2_SEGMENT)  # a surrogate pair
+
+
+text_st = st.text(
+    alphabet=st.sampled_from([*"abcXYZ019 -_.[]€", "陆", "家", "嘴", "é"]), max_size=150
+)
+
+
+@given(
+    levels=st.sampled_from(list(Level)),
+    name=st.one_of(st.none(), text_st.filter(bool)),
+    device_id=text_st.filter(bool).map(lambda s: s[:128]),
+    place=st.one_of(st.none(), text_st),
+    alarm_id=st.uuids().map(str),
+    value=st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_every_message_fits_one_segment_and_keeps_level_and_reference(
+    levels: Level,
+    name: str | None,
+    device_id: str,
+    place: str | None,
+    alarm_id: str,
+    value: float,
+) -> None:
+    dev = DeviceRef(device_id=device_id, sector_id="s", scenario_id="gas", name=name)
+    text = message_text(f.alarm(levels, alarm_id=alarm_id, dev=dev, value=value), place=place)
+    assert fits_one_sms(text)
+    assert text.startswith(f"[RiskWatch] {levels.value.upper()} alarm ")
+    assert text.endswith(f". Alarm {alarm_id[:8]}.")
+
+
+def test_failures_back_off_then_give_up() -> None:
+    now = f.NOW
+    decisions = [
+        after_failure(attempts=n, max_attempts=4, now=now, initial_s=2, maximum_s=5)
+        for n in (1, 2, 3, 4)
+    ]
+    assert [d.status for d in decisions] == [Status.PENDING] * 3 + [Status.FAILED]
+    assert [d.next_attempt_at for d in decisions] == [
+        now + timedelta(seconds=2),
+        now + timedelta(seconds=4),
+        now + timedelta(seconds=5),
+        None,
+    ]
+    assert [d.will_retry for d in decisions] == [True, True, True, False]
+
+
+@given(
+    st.integers(min_value=1, max_value=100),
+    st.integers(min_value=1, max_value=20),
+    st.floats(min_value=0.01, max_value=60),
+    st.floats(min_value=0.01, max_value=3600),
+)
+def test_a_retry_is_bounded_and_only_while_attempts_are_left(
+    attempts: int, max_attempts: int, initial: float, maximum: float
+) -> None:
+    d = after_failure(
+        attempts=attempts,
+        max_attempts=max_attempts,
+        now=f.NOW,
+        initial_s=initial,
+        maximum_s=maximum,
+    )
+    assert d.will_retry == (attempts < max_attempts)
+    if d.next_attempt_at is not None:
+        assert f.NOW < d.next_attempt_at <= f.NOW + timedelta(seconds=maximum)

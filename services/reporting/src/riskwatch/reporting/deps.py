@@ -1,0 +1,30 @@
+"""FastAPI dependencies of the reporting service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.reporting.settings import ReportingSettings
+
+
+def reporting_settings(request: Request) -> ReportingSettings:
+    settings: ReportingSettings = request.app.state.service_settings["reporting"]
+    return settings
+
+
+async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only session on one REPEATABLE READ snapshot: a report reads several tables while
+    consumers keep writing, and its sections must describe the same instant."""
+    async with request.app.state.sessions() as session:
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        yield session
+
+
+ReportingSettingsDep = Annotated[ReportingSettings, Depends(reporting_settings)]
+SnapshotSessionDep = Annotated[AsyncSession, Depends(snapshot_session)]

@@ -1,0 +1,22 @@
+"""Every table of the reporting schema, imported so Alembic and tests see the full metadata."""
+
+from riskwatch.reporting.models import Base, inbox
+from riskwatch.reporting.projections.models import (
+    AlarmView,
+    DutyShiftView,
+    NotificationView,
+    RosterView,
+    WorkOrderView,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "AlarmView",
+    "DutyShiftView",
+    "NotificationView",
+    "RosterView",
+    "WorkOrderView",
+    "inbox",
+    "metadata",
+]

@@ -1,0 +1,64 @@
+"""The reporting service as a module: routers, topics, and one consumer of every topic it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from riskwatch.common.app import Named, Runtime
+from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.events.topics import (
+    ALARMS,
+    DUTY,
+    NOTIFICATIONS,
+    REPORTS,
+    WORKORDERS,
+    dlq_topic,
+)
+from riskwatch.reporting import models_all
+from riskwatch.reporting.models import SCHEMA, inbox
+from riskwatch.reporting.projections.handlers import on_event
+from riskwatch.reporting.reports.router import router as reports_router
+from riskwatch.reporting.settings import ReportingSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+GROUP = "reporting"
+CONSUMED = (ALARMS, WORKORDERS, NOTIFICATIONS, DUTY)
+metadata = models_all.metadata
+
+
+class ReportingModule:
+    name = "reporting"
+    schema = SCHEMA
+    migrations_dir = MIGRATIONS
+
+    def __init__(self, settings: ReportingSettings) -> None:
+        self.settings = settings
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [reports_router]
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        partitions = runtime.settings.kafka.default_partitions
+        specs = [TopicSpec(topic, partitions) for topic in (*CONSUMED, REPORTS)]
+        specs.append(TopicSpec(dlq_topic(GROUP), 1))
+        return specs
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        # One group for every topic: the projections join rows by alarm_id, whatever order the
+        # topics deliver them in. No relay: reporting has no outbox until it emits rw.reports.
+        return [
+            Named(
+                "consumer",
+                GROUP,
+                subscribe(
+                    runtime.bus,
+                    group=GROUP,
+                    topics=list(CONSUMED),
+                    handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_event),
+                    settings=runtime.settings.consumer,
+                ),
+            )
+        ]

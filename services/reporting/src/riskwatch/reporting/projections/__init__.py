@@ -1,0 +1,1 @@
+"""Read models (projections) of the other services' events, upserted idempotently."""

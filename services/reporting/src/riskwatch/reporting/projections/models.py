@@ -1,0 +1,121 @@
+"""Projection tables: what reporting knows of other services' alarms, work orders,
+notifications and duty. Rows of one alarm are joined by `alarm_id`, never by foreign key:
+they arrive on different topics in any order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from riskwatch.reporting.models import Base
+
+
+class AlarmView(Base):
+    __tablename__ = "alarm_view"
+
+    alarm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    device_id: Mapped[str] = mapped_column(String(128))
+    sector_id: Mapped[str] = mapped_column(String(48))
+    scenario_id: Mapped[str] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+    metric: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))  # the highest level seen
+    status: Mapped[str] = mapped_column(String(16))  # active | cleared; cleared wins
+    raised_at: Mapped[datetime]
+    received_at: Mapped[datetime]  # ingest's receipt of the reading that raised it
+    cleared_at: Mapped[datetime | None]
+    cleared_reason: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]  # the newest event time applied
+
+    __table_args__ = (Index("ix_alarm_view_raised_at", "raised_at"),)
+
+
+class WorkOrderView(Base):
+    __tablename__ = "work_order_view"
+
+    work_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alarm_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))  # forward-only: open < ... < closed
+    sector_id: Mapped[str] = mapped_column(String(48))
+    scenario_id: Mapped[str] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+    device_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    disposed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]  # first WorkOrderOverdue reminder
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_work_order_view_created_at", "created_at"),
+        Index("ix_work_order_view_alarm_id", "alarm_id"),
+    )
+
+
+class NotificationView(Base):
+    __tablename__ = "notification_view"
+
+    notification_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alarm_id: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(8))
+    duty_center_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)  # the highest attempt seen
+    # acknowledged | delivered | failed (gave up) | retrying | dispatched: see projections.domain
+    status: Mapped[str] = mapped_column(String(16))
+    # When it went out: the first attempt's dispatched_at once known, until then the earliest
+    # outcome seen, so one whose Delivered overtook its Dispatched still lands in its month.
+    sent_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]  # of the first attempt
+    delivered_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # first failure, retried or not
+    gave_up_at: Mapped[datetime | None]  # the failure after which notify stopped trying
+    acknowledged_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_notification_view_sent_at", "sent_at"),
+        Index("ix_notification_view_alarm_id", "alarm_id"),
+    )
+
+
+class RosterView(Base):
+    __tablename__ = "roster_view"
+
+    roster_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    duty_center_id: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    shift_count: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[datetime]  # the latest publication applied
+
+    __table_args__ = (Index("ix_roster_view_published_at", "published_at"),)
+
+
+class DutyShiftView(Base):
+    """One shift of one person: from its roster, and whether that person checked in.
+
+    A check-in may arrive before its roster; the roster's columns stay empty until it does.
+    """
+
+    __tablename__ = "duty_shift_view"
+
+    shift_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    duty_center_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64))
+    roster_id: Mapped[str | None] = mapped_column(String(64))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    checked_in_at: Mapped[datetime | None]
+    checked_in_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_duty_shift_view_starts_at", "starts_at"),)

@@ -1,0 +1,295 @@
+"""Use cases of the projections: apply one consumed event to its read model.
+
+Each is one INSERT ... ON CONFLICT DO UPDATE whose SET only moves a row forward (highest level,
+furthest status, earliest time per stage, newest snapshot for mutable fields), so the same
+event twice, or an older event after a newer one, changes nothing. Callers own the
+transaction: the consumer's, one per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
+from riskwatch.common.events.notifications import (
+    NotificationAcknowledged,
+    NotificationDelivered,
+    NotificationDispatched,
+    NotificationFailed,
+)
+from riskwatch.common.events.workorders import (
+    WorkOrderCreated,
+    WorkOrderOverdue,
+    WorkOrderStateChanged,
+)
+from riskwatch.reporting.projections.domain import (
+    ALARM_ACTIVE,
+    ALARM_CLEARED,
+    LEVEL_RANK,
+    NOTIFICATION_STAGES,
+    NOTIFICATION_STATUS_BY_STAGE,
+    WORK_ORDER_RANK,
+    notification_status,
+)
+from riskwatch.reporting.projections.models import (
+    AlarmView,
+    DutyShiftView,
+    NotificationView,
+    RosterView,
+    WorkOrderView,
+)
+
+AlarmEvent = AlarmRaised | AlarmUpdated | AlarmCleared
+WorkOrderEvent = WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue
+NotificationEvent = (
+    NotificationDispatched | NotificationDelivered | NotificationFailed | NotificationAcknowledged
+)
+
+
+def _rank(column: Any, ranks: Mapping[str, int]) -> ColumnElement[int]:
+    return case(dict(ranks), value=column, else_=0)
+
+
+def _further(existing: Any, incoming: Any, ranks: Mapping[str, int]) -> ColumnElement[Any]:
+    return case((_rank(incoming, ranks) > _rank(existing, ranks), incoming), else_=existing)
+
+
+async def project_alarm(session: AsyncSession, *, event: AlarmEvent) -> None:
+    """Every alarm event carries the whole snapshot, so any of them can create the row."""
+    snap = event.alarm
+    cleared = isinstance(event, AlarmCleared)
+    if isinstance(event, AlarmRaised):
+        at = snap.raised_at
+    elif isinstance(event, AlarmUpdated):
+        at = event.updated_at
+    else:
+        at = event.cleared_at
+    stmt = insert(AlarmView).values(
+        alarm_id=snap.alarm_id,
+        rule_id=snap.rule_id,
+        rule_version=snap.rule_version,
+        device_id=snap.device.device_id,
+        sector_id=snap.device.sector_id,
+        scenario_id=snap.device.scenario_id,
+        town_id=snap.device.town_id,
+        metric=snap.metric,
+        level=snap.level.value,
+        status=ALARM_CLEARED if cleared else ALARM_ACTIVE,  # cleared iff cleared_at is set
+        raised_at=snap.raised_at,
+        received_at=snap.received_at,
+        cleared_at=event.cleared_at if isinstance(event, AlarmCleared) else None,
+        cleared_reason=event.reason if isinstance(event, AlarmCleared) else None,
+        updated_at=at,
+    )
+    new = stmt.excluded
+    first_clear = AlarmView.cleared_at.is_(None) | (new.cleared_at < AlarmView.cleared_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[AlarmView.alarm_id],
+        set_={
+            "level": _further(AlarmView.level, new.level, LEVEL_RANK),
+            # Cleared wins: a late AlarmRaised or AlarmUpdated never reopens an alarm.
+            "status": case((AlarmView.status == ALARM_CLEARED, AlarmView.status), else_=new.status),
+            "raised_at": func.least(AlarmView.raised_at, new.raised_at),
+            "received_at": func.least(AlarmView.received_at, new.received_at),
+            "cleared_at": func.least(AlarmView.cleared_at, new.cleared_at),
+            "cleared_reason": case(
+                (first_clear, func.coalesce(new.cleared_reason, AlarmView.cleared_reason)),
+                else_=AlarmView.cleared_reason,
+            ),
+            "updated_at": func.greatest(AlarmView.updated_at, new.updated_at),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def project_work_order(session: AsyncSession, *, event: WorkOrderEvent) -> None:
+    snap = event.work_order
+    stamps: dict[str, Any] = {
+        "accepted_at": None,
+        "disposed_at": None,
+        "closed_at": None,
+        "overdue_at": None,
+    }
+    status: str = snap.status
+    if isinstance(event, WorkOrderCreated):
+        at = snap.created_at
+    elif isinstance(event, WorkOrderStateChanged):
+        at = event.changed_at
+        status = event.to_status
+        if event.to_status != "open":
+            stamps[f"{event.to_status}_at"] = at
+    else:
+        at = event.overdue_at
+        stamps["overdue_at"] = at
+    stmt = insert(WorkOrderView).values(
+        work_order_id=snap.work_order_id,
+        alarm_id=snap.alarm_id,
+        level=snap.level.value,
+        status=status,
+        sector_id=snap.sector_id,
+        scenario_id=snap.scenario_id,
+        town_id=snap.town_id,
+        device_id=snap.device_id,
+        created_at=snap.created_at,
+        due_at=snap.due_at,
+        updated_at=at,
+        **stamps,
+    )
+    new = stmt.excluded
+    newer = new.updated_at >= WorkOrderView.updated_at
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[WorkOrderView.work_order_id],
+        set_={
+            "status": _further(WorkOrderView.status, new.status, WORK_ORDER_RANK),
+            # Fields a later snapshot may change (an SLA extended, a level raised): newest wins.
+            "level": case((newer, new.level), else_=WorkOrderView.level),
+            "due_at": case((newer, new.due_at), else_=WorkOrderView.due_at),
+            "created_at": func.least(WorkOrderView.created_at, new.created_at),
+            **{
+                name: func.least(getattr(WorkOrderView, name), getattr(new, name))
+                for name in stamps
+            },
+            "updated_at": func.greatest(WorkOrderView.updated_at, new.updated_at),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def project_notification(session: AsyncSession, *, event: NotificationEvent) -> None:
+    """Each stage keeps its earliest time; the status follows from the stages reached."""
+    ref = event.notification
+    reached: dict[str, datetime] = {}
+    if isinstance(event, NotificationDispatched):
+        reached["dispatched_at"] = event.dispatched_at
+    elif isinstance(event, NotificationDelivered):
+        reached["delivered_at"] = event.delivered_at
+    elif isinstance(event, NotificationFailed):
+        reached["failed_at"] = event.failed_at
+        if not event.will_retry:
+            reached["gave_up_at"] = event.failed_at
+    else:
+        reached["acknowledged_at"] = event.acknowledged_at
+    at = min(reached.values())
+    stmt = insert(NotificationView).values(
+        notification_id=ref.notification_id,
+        alarm_id=ref.alarm_id,
+        level=ref.level.value,
+        duty_center_id=ref.duty_center_id,
+        person_id=ref.person_id,
+        channel=ref.channel,
+        attempt=ref.attempt,
+        status=notification_status(set(reached)),
+        sent_at=at,
+        updated_at=at,
+        **{stage: reached.get(stage) for stage in NOTIFICATION_STAGES},
+    )
+    new = stmt.excluded
+    nv = NotificationView
+    merged = {stage: func.least(getattr(nv, stage), getattr(new, stage)) for stage in reached}
+    status = case(
+        *(
+            (func.coalesce(getattr(nv, stage), getattr(new, stage)).is_not(None), name)
+            for name, stage in NOTIFICATION_STATUS_BY_STAGE
+        ),
+        else_=nv.status,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[nv.notification_id],
+        set_={
+            **merged,
+            "status": status,
+            "sent_at": func.coalesce(
+                func.least(nv.dispatched_at, new.dispatched_at), func.least(nv.sent_at, new.sent_at)
+            ),
+            "attempt": func.greatest(nv.attempt, new.attempt),
+            "updated_at": func.greatest(nv.updated_at, new.updated_at),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def project_roster(session: AsyncSession, *, event: RosterPublished) -> None:
+    """A roster published again replaces the older publication, never the other way round."""
+    stmt = insert(RosterView).values(
+        roster_id=event.roster_id,
+        duty_center_id=event.duty_center_id,
+        period_start=event.period_start,
+        period_end=event.period_end,
+        shift_count=len({s.shift_id for s in event.shifts}),
+        published_at=event.published_at,
+    )
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[RosterView.roster_id],
+        set_={
+            c: getattr(new, c)
+            for c in ("duty_center_id", "period_start", "period_end", "shift_count", "published_at")
+        },
+        where=new.published_at >= RosterView.published_at,
+    )
+    await session.execute(stmt)
+    # One row per shift id: ON CONFLICT cannot touch the same row twice in one statement.
+    shifts = {s.shift_id: s for s in event.shifts}
+    if not shifts:
+        return
+    rows = [
+        {
+            "shift_id": s.shift_id,
+            "duty_center_id": event.duty_center_id,
+            "person_id": s.person_id,
+            "roster_id": event.roster_id,
+            "starts_at": s.starts_at,
+            "ends_at": s.ends_at,
+            "published_at": event.published_at,
+        }
+        for s in shifts.values()
+    ]
+    shift_stmt = insert(DutyShiftView).values(rows)
+    new_shift = shift_stmt.excluded
+    shift_stmt = shift_stmt.on_conflict_do_update(
+        index_elements=[DutyShiftView.shift_id],
+        set_={
+            c: getattr(new_shift, c)
+            for c in (
+                "duty_center_id",
+                "person_id",
+                "roster_id",
+                "starts_at",
+                "ends_at",
+                "published_at",
+            )
+        },
+        where=DutyShiftView.published_at.is_(None)
+        | (new_shift.published_at >= DutyShiftView.published_at),
+    )
+    await session.execute(shift_stmt)
+
+
+async def project_check_in(session: AsyncSession, *, event: DutyCheckedIn) -> None:
+    """The first check-in counts; it may arrive before the roster that planned the shift."""
+    stmt = insert(DutyShiftView).values(
+        shift_id=event.shift_id,
+        duty_center_id=event.duty_center_id,
+        person_id=event.person_id,
+        checked_in_at=event.checked_in_at,
+        checked_in_by=event.person_id,
+    )
+    new = stmt.excluded
+    first = DutyShiftView.checked_in_at.is_(None) | (
+        new.checked_in_at < DutyShiftView.checked_in_at
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DutyShiftView.shift_id],
+        set_={
+            "checked_in_at": func.least(DutyShiftView.checked_in_at, new.checked_in_at),
+            "checked_in_by": case((first, new.checked_in_by), else_=DutyShiftView.checked_in_by),
+        },
+    )
+    await session.execute(stmt)

@@ -1,0 +1,1 @@
+"""Operations reports computed from the projections: monthly now; annual and more later."""

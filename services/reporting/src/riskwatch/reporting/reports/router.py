@@ -1,0 +1,52 @@
+"""HTTP API of reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.deps import CatalogDep
+from riskwatch.reporting.deps import ReportingSettingsDep, SnapshotSessionDep
+from riskwatch.reporting.reports import service
+from riskwatch.reporting.reports.schemas import AlarmTrailRead, MonthlyReportRead
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+
+@router.get("/monthly", response_model=MonthlyReportRead)
+async def get_monthly_report(
+    _: PrincipalDep,
+    session: SnapshotSessionDep,
+    settings: ReportingSettingsDep,
+    catalog: CatalogDep,
+    month: Annotated[
+        str,
+        Query(
+            max_length=16,
+            description="Calendar month YYYY-MM in the district's time zone; not in the future.",
+            examples=["2026-11"],
+        ),
+    ],
+    sector_id: str | None = None,
+) -> MonthlyReportRead:
+    """Alarms, work orders and notifications of one month, for the district or one sector."""
+    report = await service.build_monthly_report(
+        session,
+        catalog=catalog,
+        tz=settings.zone,
+        month=month,
+        sector_id=sector_id,
+        now=datetime.now(UTC),
+    )
+    return MonthlyReportRead.model_validate(report).model_copy(update={"sector_id": sector_id})
+
+
+@router.get("/alarms/{alarm_id}", response_model=AlarmTrailRead)
+async def get_alarm_trail(
+    alarm_id: str, _: PrincipalDep, session: SnapshotSessionDep
+) -> AlarmTrailRead:
+    """One alarm across services: its view, its work orders, its notifications."""
+    return AlarmTrailRead.model_validate(await service.get_alarm_trail(session, alarm_id=alarm_id))

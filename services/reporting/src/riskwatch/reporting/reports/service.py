@@ -1,0 +1,126 @@
+"""Use cases of reports: load one month's facts from the projections, run the pure math.
+
+Read-only: callers pass a session (the API's is one REPEATABLE READ snapshot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.catalog import Catalog
+from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.reporting.projections.models import AlarmView, NotificationView, WorkOrderView
+from riskwatch.reporting.reports.domain import (
+    AlarmFact,
+    Month,
+    MonthError,
+    MonthlyReport,
+    NotificationFact,
+    WorkOrderFact,
+    ensure_begun,
+    monthly_report,
+)
+
+
+async def build_monthly_report(
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    tz: ZoneInfo,
+    month: str,
+    sector_id: str | None,
+    now: datetime,
+) -> MonthlyReport:
+    """The monthly report of the district, or of one sector."""
+    try:
+        the_month = Month.parse(month)
+        ensure_begun(the_month, tz, now)
+    except MonthError as exc:
+        raise Invalid(str(exc), field="month") from exc
+    if sector_id is not None and catalog.sector(sector_id) is None:
+        raise Invalid(f"Unknown sector {sector_id!r}.", field="sector_id")
+    start, end = the_month.window(tz)
+    return monthly_report(
+        the_month,
+        tz,
+        now,
+        sector_ids=[sector_id] if sector_id is not None else catalog.sector_ids(),
+        alarms=await alarm_facts(session, start=start, end=end, sector_id=sector_id),
+        work_orders=await work_order_facts(session, start=start, end=end, sector_id=sector_id),
+        notifications=await notification_facts(session, start=start, end=end, sector_id=sector_id),
+    )
+
+
+async def alarm_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[AlarmFact]:
+    """Alarms raised in [start, end)."""
+    stmt = select(
+        AlarmView.sector_id, AlarmView.level, AlarmView.raised_at, AlarmView.cleared_at
+    ).where(AlarmView.raised_at >= start, AlarmView.raised_at < end)
+    if sector_id is not None:
+        stmt = stmt.where(AlarmView.sector_id == sector_id)
+    return [AlarmFact(*row) for row in await session.execute(stmt)]
+
+
+async def work_order_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[WorkOrderFact]:
+    """Work orders created in [start, end)."""
+    stmt = select(WorkOrderView.created_at, WorkOrderView.due_at, WorkOrderView.closed_at).where(
+        WorkOrderView.created_at >= start, WorkOrderView.created_at < end
+    )
+    if sector_id is not None:
+        stmt = stmt.where(WorkOrderView.sector_id == sector_id)
+    return [WorkOrderFact(*row) for row in await session.execute(stmt)]
+
+
+async def notification_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[NotificationFact]:
+    """Notifications sent in [start, end). A notification names no sector: with a sector
+    filter it counts through its alarm, so one whose alarm has not arrived yet is left out."""
+    nv = NotificationView
+    stmt = select(nv.channel, nv.sent_at, nv.delivered_at, nv.gave_up_at, nv.acknowledged_at).where(
+        nv.sent_at >= start, nv.sent_at < end
+    )
+    if sector_id is not None:
+        stmt = stmt.join(AlarmView, AlarmView.alarm_id == nv.alarm_id).where(
+            AlarmView.sector_id == sector_id
+        )
+    return [NotificationFact(*row) for row in await session.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTrail:
+    alarm_id: str
+    alarm: AlarmView | None
+    work_orders: list[WorkOrderView]
+    notifications: list[NotificationView]
+
+
+async def get_alarm_trail(session: AsyncSession, *, alarm_id: str) -> AlarmTrail:
+    """One alarm as seen from every topic: its view row, its work orders, its notifications."""
+    alarm = await session.get(AlarmView, alarm_id)
+    work_orders = (
+        await session.scalars(
+            select(WorkOrderView)
+            .where(WorkOrderView.alarm_id == alarm_id)
+            .order_by(WorkOrderView.created_at, WorkOrderView.work_order_id)
+        )
+    ).all()
+    notifications = (
+        await session.scalars(
+            select(NotificationView)
+            .where(NotificationView.alarm_id == alarm_id)
+            .order_by(NotificationView.sent_at, NotificationView.notification_id)
+        )
+    ).all()
+    if alarm is None and not work_orders and not notifications:
+        raise NotFound(f"Reporting has no event of alarm {alarm_id!r}.")
+    return AlarmTrail(alarm_id, alarm, list(work_orders), list(notifications))

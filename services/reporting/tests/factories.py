@@ -1,0 +1,247 @@
+"""Builders for reporting tests: the other services' event payloads, with sensible defaults."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from riskwatch.common.events import EventPayload, Level, new_event
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.base import DeviceRef
+from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRef
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.events.notifications import (
+    Channel,
+    NotificationAcknowledged,
+    NotificationDelivered,
+    NotificationDispatched,
+    NotificationFailed,
+    NotificationRef,
+)
+from riskwatch.common.events.workorders import (
+    WorkOrderAction,
+    WorkOrderCreated,
+    WorkOrderOverdue,
+    WorkOrderSnapshot,
+    WorkOrderStateChanged,
+    WorkOrderStatus,
+)
+
+T0 = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, mid-October
+SECTOR_OF = {"gas": "construction", "flood-typhoon": "emergency", "elevators": "market"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def envelope(payload: EventPayload, subject: str | None = None) -> Envelope[EventPayload]:
+    return new_event(payload, source="/test", subject=subject)
+
+
+def alarm(
+    alarm_id: str,
+    *,
+    level: Level = Level.YELLOW,
+    scenario_id: str = "gas",
+    raised_at: datetime = T0,
+    status: str = "active",
+) -> AlarmSnapshot:
+    return AlarmSnapshot(
+        alarm_id=alarm_id,
+        rule_id=f"{scenario_id}-rule",
+        rule_version=1,
+        device=DeviceRef(
+            device_id=f"{scenario_id}-001",
+            sector_id=SECTOR_OF[scenario_id],
+            scenario_id=scenario_id,
+            town_id="lujiazui",
+        ),
+        metric="m",
+        level=level,
+        status="cleared" if status == "cleared" else "active",
+        value=1.0,
+        threshold=1.0,
+        observed_at=raised_at - timedelta(seconds=20),
+        received_at=raised_at - timedelta(seconds=10),
+        raised_at=raised_at,
+    )
+
+
+def raised(
+    alarm_id: str,
+    *,
+    level: Level = Level.YELLOW,
+    scenario_id: str = "gas",
+    raised_at: datetime = T0,
+) -> AlarmRaised:
+    return AlarmRaised(
+        alarm=alarm(alarm_id, level=level, scenario_id=scenario_id, raised_at=raised_at)
+    )
+
+
+def updated(alarm_id: str, *, level: Level, previous: Level, at: datetime) -> AlarmUpdated:
+    return AlarmUpdated(alarm=alarm(alarm_id, level=level), previous_level=previous, updated_at=at)
+
+
+def cleared(alarm_id: str, *, at: datetime, level: Level = Level.YELLOW) -> AlarmCleared:
+    return AlarmCleared(
+        alarm=alarm(alarm_id, level=level, status="cleared"),
+        cleared_at=at,
+        reason="work_order_closed",
+    )
+
+
+def work_order(
+    work_order_id: str,
+    alarm_id: str,
+    *,
+    status: WorkOrderStatus = "open",
+    created_at: datetime = T0,
+    due_at: datetime | None = None,
+    level: Level = Level.YELLOW,
+    sector_id: str = "construction",
+) -> WorkOrderSnapshot:
+    return WorkOrderSnapshot(
+        work_order_id=work_order_id,
+        alarm_id=alarm_id,
+        level=level,
+        status=status,
+        sector_id=sector_id,
+        scenario_id="gas",
+        town_id="lujiazui",
+        device_id="gas-001",
+        created_at=created_at,
+        due_at=due_at or created_at + timedelta(hours=4),
+    )
+
+
+def wo_created(
+    work_order_id: str,
+    alarm_id: str,
+    *,
+    created_at: datetime = T0,
+    due_at: datetime | None = None,
+    sector_id: str = "construction",
+) -> WorkOrderCreated:
+    return WorkOrderCreated(
+        work_order=work_order(
+            work_order_id, alarm_id, created_at=created_at, due_at=due_at, sector_id=sector_id
+        )
+    )
+
+
+_FROM: dict[WorkOrderStatus, WorkOrderStatus] = {
+    "accepted": "open",
+    "disposed": "accepted",
+    "closed": "disposed",
+}
+_ACTION: dict[WorkOrderStatus, WorkOrderAction] = {
+    "accepted": "accept",
+    "disposed": "dispose",
+    "closed": "close",
+}
+
+
+def wo_moved(
+    work_order_id: str, alarm_id: str, to: WorkOrderStatus, *, at: datetime
+) -> WorkOrderStateChanged:
+    return WorkOrderStateChanged(
+        work_order=work_order(work_order_id, alarm_id, status=to),
+        action=_ACTION[to],
+        from_status=_FROM[to],
+        to_status=to,
+        actor="handler-1",
+        changed_at=at,
+    )
+
+
+def wo_overdue(work_order_id: str, alarm_id: str, *, at: datetime) -> WorkOrderOverdue:
+    return WorkOrderOverdue(
+        work_order=work_order(work_order_id, alarm_id), stage="open", overdue_at=at
+    )
+
+
+def notification(
+    notification_id: str, alarm_id: str, *, channel: Channel = "sms", attempt: int = 1
+) -> NotificationRef:
+    return NotificationRef(
+        notification_id=notification_id,
+        alarm_id=alarm_id,
+        level=Level.YELLOW,
+        duty_center_id="district-center",
+        person_id="p-1",
+        channel=channel,
+        attempt=attempt,
+    )
+
+
+def dispatched(
+    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms", attempt: int = 1
+) -> NotificationDispatched:
+    return NotificationDispatched(
+        notification=notification(notification_id, alarm_id, channel=channel, attempt=attempt),
+        dispatched_at=at,
+    )
+
+
+def delivered(
+    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms"
+) -> NotificationDelivered:
+    return NotificationDelivered(
+        notification=notification(notification_id, alarm_id, channel=channel), delivered_at=at
+    )
+
+
+def failed(
+    notification_id: str,
+    alarm_id: str,
+    *,
+    at: datetime,
+    channel: Channel = "sms",
+    will_retry: bool = False,
+    attempt: int = 1,
+) -> NotificationFailed:
+    return NotificationFailed(
+        notification=notification(notification_id, alarm_id, channel=channel, attempt=attempt),
+        failed_at=at,
+        error="provider timeout",
+        will_retry=will_retry,
+    )
+
+
+def acknowledged(
+    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms"
+) -> NotificationAcknowledged:
+    return NotificationAcknowledged(
+        notification=notification(notification_id, alarm_id, channel=channel),
+        acknowledged_at=at,
+        acknowledged_by="p-1",
+    )
+
+
+def roster(
+    roster_id: str, *shifts: tuple[str, str], published_at: datetime = T0, start: datetime = T0
+) -> RosterPublished:
+    return RosterPublished(
+        roster_id=roster_id,
+        duty_center_id="district-center",
+        period_start=start,
+        period_end=start + timedelta(days=7),
+        shifts=[
+            ShiftRef(
+                shift_id=shift_id,
+                person_id=person_id,
+                starts_at=start + timedelta(hours=12 * i),
+                ends_at=start + timedelta(hours=12 * (i + 1)),
+            )
+            for i, (shift_id, person_id) in enumerate(shifts)
+        ],
+        published_at=published_at,
+    )
+
+
+def checked_in(shift_id: str, person_id: str, *, at: datetime) -> DutyCheckedIn:
+    return DutyCheckedIn(
+        duty_center_id="district-center", shift_id=shift_id, person_id=person_id, checked_in_at=at
+    )

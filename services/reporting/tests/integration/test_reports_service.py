@@ -1,0 +1,136 @@
+"""The monthly report from the projections: which rows a month loads, the sector filter, and
+the refusals (malformed month, month not begun, unknown sector)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.catalog import default_catalog
+from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.events import EventPayload, Level
+from riskwatch.reporting.projections.handlers import on_event
+from riskwatch.reporting.reports.domain import MonthlyReport
+from riskwatch.reporting.reports.service import build_monthly_report, get_alarm_trail
+
+from .. import factories as f
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 5, tzinfo=UTC)
+OCT_START = datetime(2026, 9, 30, 16, tzinfo=UTC)  # 1 October, 00:00 in Shanghai
+H = timedelta(hours=1)
+
+
+async def apply(session: AsyncSession, *payloads: EventPayload) -> None:
+    for payload in payloads:
+        await on_event(session, f.envelope(payload))
+
+
+async def october(session: AsyncSession, sector_id: str | None = None) -> MonthlyReport:
+    return await build_monthly_report(
+        session,
+        catalog=default_catalog(),
+        tz=SHANGHAI,
+        month="2026-10",
+        sector_id=sector_id,
+        now=NOW,
+    )
+
+
+async def seed(session: AsyncSession) -> None:
+    t = OCT_START + 24 * H
+    await apply(
+        session,
+        # Gas (construction): yellow, its work order closed on time, an SMS delivered.
+        f.raised("gas-1", level=Level.YELLOW, raised_at=t),
+        f.wo_created("wo-gas-1", "gas-1", created_at=t + H, due_at=t + 5 * H),
+        f.wo_moved("wo-gas-1", "gas-1", "closed", at=t + 3 * H),
+        f.dispatched("n-gas-1", "gas-1", at=t + H),
+        f.delivered("n-gas-1", "gas-1", at=t + H),
+        f.cleared("gas-1", at=t + 3 * H),
+        # Flood (emergency): red, its work order still open past due, a voice call failed.
+        f.raised("flood-1", level=Level.RED, scenario_id="flood-typhoon", raised_at=t),
+        f.wo_created("wo-flood-1", "flood-1", created_at=t, sector_id="emergency"),
+        f.dispatched("n-flood-1", "flood-1", at=t, channel="voice"),
+        f.failed("n-flood-1", "flood-1", at=t + H, channel="voice"),
+        # Raised one second before October in Shanghai: September's.
+        f.raised("gas-sep", raised_at=OCT_START - timedelta(seconds=1)),
+        # A notification whose alarm has not arrived: counted for the district, not a sector.
+        f.dispatched("n-orphan", "not-yet", at=t, channel="push"),
+    )
+
+
+async def test_a_month_loads_its_own_rows(session: AsyncSession) -> None:
+    await seed(session)
+    r = await october(session)
+    assert r.alarms.total == 2
+    assert r.alarms.by_level == {"blue": 0, "yellow": 1, "orange": 0, "red": 1}
+    assert r.alarms.by_sector["construction"] == 1
+    assert r.alarms.by_sector["emergency"] == 1
+    assert sum(r.alarms.by_sector.values()) == 2
+    assert len(r.alarms.by_sector) == len(default_catalog().sectors)
+    assert r.alarms.by_status == {"active": 1, "cleared": 1}
+    w = r.work_orders
+    assert (w.created, w.closed, w.open, w.closed_on_time, w.overdue_open) == (2, 1, 1, 1, 1)
+    assert w.on_time_rate == 1.0
+    n = r.notifications
+    assert (n.total, n.delivered, n.failed, n.pending) == (3, 1, 1, 1)
+    assert n.by_channel == {"in_app": 0, "sms": 1, "voice": 1, "push": 1}
+
+
+async def test_a_sector_report_counts_notifications_through_their_alarm(
+    session: AsyncSession,
+) -> None:
+    await seed(session)
+    r = await october(session, sector_id="emergency")
+    assert r.alarms.total == 1
+    assert r.alarms.by_sector == {"emergency": 1}
+    assert r.alarms.by_level["red"] == 1
+    assert (r.work_orders.created, r.work_orders.open) == (1, 1)
+    assert r.work_orders.on_time_rate is None
+    assert (r.notifications.total, r.notifications.failed) == (1, 1)
+    assert r.notifications.by_channel["voice"] == 1
+
+
+async def test_september_gets_the_alarm_raised_a_second_before_october(
+    session: AsyncSession,
+) -> None:
+    await seed(session)
+    r = await build_monthly_report(
+        session, catalog=default_catalog(), tz=SHANGHAI, month="2026-09", sector_id=None, now=NOW
+    )
+    assert r.alarms.total == 1
+    assert r.work_orders.created == 0
+
+
+@pytest.mark.parametrize(
+    ("month", "sector_id", "field", "says"),
+    [
+        ("2026-13", None, "month", "Month '2026-13' does not exist"),
+        ("october", None, "month", "The month must be YYYY-MM"),
+        ("2026-12", None, "month", "Month 2026-12 has not begun in Asia/Shanghai"),
+        ("2026-10", "atlantis", "sector_id", "Unknown sector 'atlantis'."),
+    ],
+)
+async def test_refusals_say_what_is_wrong(
+    session: AsyncSession, month: str, sector_id: str | None, field: str, says: str
+) -> None:
+    with pytest.raises(Invalid) as caught:
+        await build_monthly_report(
+            session,
+            catalog=default_catalog(),
+            tz=SHANGHAI,
+            month=month,
+            sector_id=sector_id,
+            now=NOW,
+        )
+    assert caught.value.detail.startswith(says)
+    assert caught.value.extensions == {"field": field}
+
+
+async def test_an_alarm_nobody_mentioned_is_not_found(session: AsyncSession) -> None:
+    with pytest.raises(NotFound):
+        await get_alarm_trail(session, alarm_id="never")
