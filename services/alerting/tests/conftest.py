@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.alerting.module import MIGRATIONS
-from riskwatch.common.testing import migrate, rolled_back_session, test_engine
+from riskwatch.common.testing import engine_for, migrate, rolled_back_session
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ async def alerting_db(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture
 async def session(alerting_db: str) -> AsyncIterator[AsyncSession]:
-    engine = test_engine(alerting_db)
+    engine = engine_for(alerting_db)
     async with rolled_back_session(engine) as s:
         yield s
     await engine.dispose()

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
-from riskwatch.common.testing import migrate, rolled_back_session, test_engine
+from riskwatch.common.testing import engine_for, migrate, rolled_back_session
 from riskwatch.ingest.module import MIGRATIONS
 
 
@@ -21,7 +21,7 @@ async def ingest_db(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture
 async def session(ingest_db: str) -> AsyncIterator[AsyncSession]:
-    engine = test_engine(ingest_db)
+    engine = engine_for(ingest_db)
     async with rolled_back_session(engine) as s:
         yield s
     await engine.dispose()

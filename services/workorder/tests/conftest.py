@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.common.testing import migrate, rolled_back_session, test_engine
+from riskwatch.common.testing import engine_for, migrate, rolled_back_session
 from riskwatch.workorder.module import MIGRATIONS
 
 
@@ -20,7 +20,7 @@ async def workorder_db(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture
 async def session(workorder_db: str) -> AsyncIterator[AsyncSession]:
-    engine = test_engine(workorder_db)
+    engine = engine_for(workorder_db)
     async with rolled_back_session(engine) as s:
         yield s
     await engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.common.settings import DatabaseSettings
 
@@ -96,14 +96,3 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One session, one transaction: committed when the block ends, rolled back on error."""
     async with sessions() as session, session.begin():
         yield session
-
-
-def service_base(schema: str) -> type[DeclarativeBase]:
-    """Deprecated: declare `class Base(DeclarativeBase)` with `service_metadata()` instead
-    (type checkers cannot follow a base class returned by a function)."""
-
-    class Base(DeclarativeBase):
-        metadata = service_metadata(schema)
-        type_annotation_map = TYPE_ANNOTATION_MAP
-
-    return Base

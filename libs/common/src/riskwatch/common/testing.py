@@ -28,7 +28,7 @@ async def migrate(url: str, migration_dirs: Sequence[Path]) -> None:
         await asyncio.to_thread(upgrade, directory, url)
 
 
-def test_engine(url: str) -> AsyncEngine:
+def engine_for(url: str) -> AsyncEngine:
     # NullPool: each test's connection is its own; no pooled connection outlives its loop.
     return create_async_engine(url, poolclass=NullPool)
 

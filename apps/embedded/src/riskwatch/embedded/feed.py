@@ -1,0 +1,107 @@
+"""The live feed on the terminal of `make run`: one readable line per alarm, work order and
+notification, so the person who started the platform sees the loop close without a client."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter
+
+from riskwatch.common.app import Named, Runtime
+from riskwatch.common.bus import Message, TopicSpec, subscribe
+from riskwatch.common.events import EventPayload
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.events.notifications import NotificationAcknowledged, NotificationDelivered
+from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS, WORKORDERS
+from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
+from riskwatch.common.settings import ServiceSettings
+
+_COLOURS = {"blue": "\033[34m", "yellow": "\033[33m", "orange": "\033[38;5;208m", "red": "\033[31m"}
+
+
+def describe(data: EventPayload, tz: ZoneInfo) -> str | None:
+    """A line for the terminal, or None for events not worth a line."""
+
+    def clock(at: datetime) -> str:
+        return at.astimezone(tz).strftime("%H:%M:%S")
+
+    if isinstance(data, AlarmRaised | AlarmUpdated):
+        a = data.alarm
+        if isinstance(data, AlarmRaised):
+            verb, at = "raised", a.raised_at
+        else:
+            verb, at = f"escalated from {data.previous_level}", data.updated_at
+        where = a.device.name or a.device.device_id
+        return (
+            f"{clock(at)}  {a.level.upper():6} alarm {verb}: {a.rule_id} "
+            f"{a.metric}={a.value:g} (threshold {a.threshold:g}) at {where} "
+            f"[{a.device.town_id}]  alarm {a.alarm_id[:8]}"
+        )
+    if isinstance(data, AlarmCleared):
+        return f"{clock(data.cleared_at)}  alarm {data.alarm.alarm_id[:8]} cleared ({data.reason})"
+    if isinstance(data, WorkOrderCreated):
+        w = data.work_order
+        due = w.due_at.astimezone(tz).strftime("%m-%d %H:%M")
+        return (
+            f"{clock(w.created_at)}  work order {w.work_order_id[:8]} opened for alarm "
+            f"{w.alarm_id[:8]} ({w.level}), to be closed by {due}"
+        )
+    if isinstance(data, WorkOrderStateChanged):
+        w = data.work_order
+        return (
+            f"{clock(data.changed_at)}  work order {w.work_order_id[:8]} {data.action}: "
+            f"{data.from_status} -> {data.to_status} by {data.actor}"
+        )
+    if isinstance(data, NotificationDelivered):
+        n = data.notification
+        return (
+            f"{clock(data.delivered_at)}  notified {n.person_id} at {n.duty_center_id} "
+            f"by {n.channel} (alarm {n.alarm_id[:8]})"
+        )
+    if isinstance(data, NotificationAcknowledged):
+        n = data.notification
+        who = data.acknowledged_by
+        return f"{clock(data.acknowledged_at)}  {who} acknowledged alarm {n.alarm_id[:8]}"
+    return None
+
+
+class FeedModule:
+    """Not a service: a consumer that prints the feed. Owns no tables and no routes."""
+
+    name = "feed"
+    schema = "feed"
+    migrations_dir = None
+
+    def __init__(self, settings: ServiceSettings, *, colour: bool | None = None) -> None:
+        self.settings = settings
+        self._tz = ZoneInfo(settings.timezone)
+        self._colour = sys.stdout.isatty() if colour is None else colour
+
+    def routers(self) -> Sequence[APIRouter]:
+        return []
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        return []
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        async def show(envelope: Envelope[EventPayload], message: Message) -> None:
+            line = describe(envelope.data, self._tz)
+            if line is None:
+                return
+            level = getattr(getattr(envelope.data, "alarm", None), "level", None)
+            if self._colour and level is not None:
+                line = f"{_COLOURS.get(str(level), '')}{line}\033[0m"
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+        consumer = subscribe(
+            runtime.bus,
+            group="embedded-feed",
+            topics=[ALARMS, WORKORDERS, NOTIFICATIONS],
+            handler=show,
+        )
+        return [Named("consumer", "feed", consumer)]

@@ -1,0 +1,137 @@
+"""All five services in one process on the in-process bus: the composition root.
+
+This is the only package allowed to import every service; the services never import each
+other. Each service gets its own settings object (its own RW_* fields apply), sharing the
+database URL, the bus, the auth settings and the catalog of this process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, FastAPI
+
+from riskwatch.alerting.module import AlertingModule
+from riskwatch.alerting.settings import AlertingSettings
+from riskwatch.common.app import Runtime, ServiceModule, build_app
+from riskwatch.common.bus import Bus, MemoryBus
+from riskwatch.common.cli import IDENTITY_MIGRATIONS
+from riskwatch.common.identity.router import router as identity_router
+from riskwatch.common.identity.service import ensure_admin
+from riskwatch.common.settings import ServiceSettings
+from riskwatch.embedded.feed import FeedModule
+from riskwatch.embedded.settings import EmbeddedSettings
+from riskwatch.ingest.module import IngestModule
+from riskwatch.ingest.settings import IngestSettings
+from riskwatch.notify.module import NotifyModule
+from riskwatch.notify.settings import NotifySettings
+from riskwatch.reporting.module import ReportingModule
+from riskwatch.reporting.settings import ReportingSettings
+from riskwatch.workorder.module import WorkOrderModule
+from riskwatch.workorder.settings import WorkOrderSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+# Fields every service shares with the platform process; the rest stay each service's own.
+_SHARED = (
+    "env",
+    "log_level",
+    "log_json",
+    "data_dir",
+    "catalog_path",
+    "timezone",
+    "auth",
+    "consumer",
+    "outbox_poll_interval_s",
+    "admin_password",
+    "sectors",
+)
+
+
+def service_settings(cls: type[S], base: EmbeddedSettings, database_url: str, **extra: Any) -> S:
+    shared = {name: getattr(base, name) for name in _SHARED}
+    database = base.database.model_copy(update={"url": database_url})
+    return cls(**shared, bus="memory", database=database, **extra)
+
+
+def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
+    found: list[ServiceModule] = [
+        IngestModule(service_settings(IngestSettings, base, database_url)),
+        AlertingModule(service_settings(AlertingSettings, base, database_url)),
+        WorkOrderModule(service_settings(WorkOrderSettings, base, database_url)),
+        NotifyModule(
+            service_settings(
+                NotifySettings,
+                base,
+                database_url,
+                seed_demo_roster=True,
+                sms_file=Path(base.data_dir) / "sms-outbox.jsonl",
+            )
+        ),
+        ReportingModule(service_settings(ReportingSettings, base, database_url)),
+    ]
+    if base.feed:
+        found.append(FeedModule(base))
+    return found
+
+
+def migration_dirs() -> list[Path]:
+    dirs = [IDENTITY_MIGRATIONS]
+    dirs += [
+        m.migrations_dir
+        for m in (IngestModule, AlertingModule, WorkOrderModule, NotifyModule, ReportingModule)
+        if m.migrations_dir is not None
+    ]
+    return dirs
+
+
+index = APIRouter(include_in_schema=False)
+
+
+@index.get("/")
+async def root() -> dict[str, Any]:
+    return {
+        "name": "RiskWatch",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "token": "/api/v1/auth/token",
+        "see": [
+            "/api/v1/alarms",
+            "/api/v1/workorders",
+            "/api/v1/notifications",
+            "/api/v1/reports/monthly",
+            "/api/v1/devices",
+            "/api/v1/rules",
+            "/api/v1/catalog",
+        ],
+        "health": ["/healthz", "/readyz", "/metrics"],
+    }
+
+
+def create_platform(
+    settings: EmbeddedSettings, database_url: str, *, bus: Bus | None = None
+) -> FastAPI:
+    async def seed_admin(runtime: Runtime) -> None:
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        async with runtime.sessions() as session, session.begin():
+            runtime.extras["generated_admin_password"] = await ensure_admin(
+                session, password=password
+            )
+
+    app = build_app(
+        title="RiskWatch",
+        description=(
+            "City safety-risk monitoring and early warning: readings in, graded alarms, "
+            "work orders, notifications to whoever is on duty, operations reports. "
+            "Authorize with the admin account (password flow) to try the API."
+        ),
+        settings=settings.model_copy(
+            update={"database": settings.database.model_copy(update={"url": database_url})}
+        ),
+        modules=modules(settings, database_url),
+        bus=bus or MemoryBus(default_partitions=settings.kafka.default_partitions),
+        extra_routers=[identity_router, index],
+        on_startup=[seed_admin],
+    )
+    return app

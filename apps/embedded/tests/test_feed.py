@@ -1,0 +1,86 @@
+"""The terminal feed says what happened, when, and where, in one line per event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.base import DeviceRef, Level
+from riskwatch.common.events.readings import Reading, ReadingsAccepted
+from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderSnapshot
+from riskwatch.embedded.feed import describe
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+DEVICE = DeviceRef(
+    device_id="gas-1",
+    sector_id="construction",
+    scenario_id="gas",
+    town_id="lujiazui",
+    name="Valve well",
+)
+
+
+def snapshot(level: Level) -> AlarmSnapshot:
+    return AlarmSnapshot(
+        alarm_id="a1b2c3d4-0000",
+        rule_id="gas-ch4-lel",
+        rule_version=1,
+        device=DEVICE,
+        metric="ch4_lel",
+        level=level,
+        status="active",
+        value=55.0,
+        threshold=50.0,
+        observed_at=T0,
+        received_at=T0,
+        raised_at=T0,
+    )
+
+
+def test_an_escalation_shows_when_it_happened_not_when_the_alarm_was_raised() -> None:
+    line = describe(
+        AlarmUpdated(
+            alarm=snapshot(Level.RED),
+            previous_level=Level.ORANGE,
+            updated_at=T0 + timedelta(minutes=3),
+        ),
+        TZ,
+    )
+    assert line is not None
+    assert line.startswith("09:03:00  RED    alarm escalated from orange: gas-ch4-lel")
+    assert "Valve well [lujiazui]" in line
+
+
+def test_a_raise_and_a_work_order_read_well() -> None:
+    raised = describe(AlarmRaised(alarm=snapshot(Level.YELLOW)), TZ)
+    assert raised is not None
+    assert raised.startswith("09:00:00  YELLOW alarm raised")
+    order = describe(
+        WorkOrderCreated(
+            work_order=WorkOrderSnapshot(
+                work_order_id="w9",
+                alarm_id="a1b2c3d4",
+                level=Level.RED,
+                status="open",
+                sector_id="construction",
+                scenario_id="gas",
+                town_id="lujiazui",
+                device_id="gas-1",
+                created_at=T0,
+                due_at=T0 + timedelta(hours=2),
+            )
+        ),
+        TZ,
+    )
+    assert order == (
+        "09:00:00  work order w9 opened for alarm a1b2c3d4 (red), to be closed by 11-22 11:00"
+    )
+
+
+def test_readings_are_not_worth_a_line() -> None:
+    batch = ReadingsAccepted(
+        batch_id="b", device=DEVICE, readings=[Reading(metric="m", value=1, ts=T0)], received_at=T0
+    )
+    assert describe(batch, TZ) is None
