@@ -94,4 +94,5 @@ class AlertingModule:
                 ),
             )
         )
+        parts.append(Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA)))
         return parts

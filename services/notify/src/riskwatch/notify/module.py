@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from riskwatch.common.app import Named, Runtime
 from riskwatch.common.bus import TopicSpec, subscribe
 from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, dlq_topic
-from riskwatch.common.settings import ServiceSettings
+from riskwatch.common.periodic import Periodic
 from riskwatch.notify import models_all
 from riskwatch.notify.duty.demo import seed_demo_roster
 from riskwatch.notify.duty.router import router as duty_router
@@ -33,13 +33,9 @@ class NotifyModule:
     name = "notify"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
-    # ServiceModule declares a plain (so invariant) `settings: ServiceSettings`; the precise
-    # type is kept in `notify_settings`.
-    settings: ServiceSettings
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-        self.notify_settings = settings
 
     def routers(self) -> Sequence[APIRouter]:
         return [notifications_router, duty_router]
@@ -54,13 +50,28 @@ class NotifyModule:
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
-        settings = self.notify_settings
+        settings = self.settings
         sessions = runtime.sessions
+        housekeeping = [
+            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA))
+        ]
         if settings.seed_demo_roster:
+
+            async def seed() -> None:
+                await seed_demo_roster(
+                    sessions, runtime.catalog, datetime.now(UTC), timezone=settings.timezone
+                )
+
             # Here rather than in an on_startup hook, so every app that mounts this module (the
-            # service alone, the embedded platform) seeds without wiring anything. Idempotent.
-            await seed_demo_roster(
-                sessions, runtime.catalog, datetime.now(UTC), timezone=settings.timezone
+            # service alone, the embedded platform) seeds without wiring anything. Idempotent;
+            # re-run every 6 h so a long-running demo never runs out of shifts (they cover 7 days).
+            await seed()
+            housekeeping.append(
+                Named(
+                    "worker",
+                    f"{SCHEMA}-demo-roster",
+                    Periodic("demo-roster", seed, interval_s=6 * 3600),
+                )
             )
         dispatcher = Dispatcher(
             sessions,
@@ -103,4 +114,5 @@ class NotifyModule:
                     poll_interval_s=runtime.settings.outbox_poll_interval_s,
                 ),
             ),
+            *housekeeping,
         ]

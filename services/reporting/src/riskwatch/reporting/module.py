@@ -60,5 +60,6 @@ class ReportingModule:
                     handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_event),
                     settings=runtime.settings.consumer,
                 ),
-            )
+            ),
+            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(runtime.sessions, name=SCHEMA)),
         ]

@@ -65,4 +65,5 @@ class WorkOrderModule:
                     poll_interval_s=runtime.settings.outbox_poll_interval_s,
                 ),
             ),
+            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA)),
         ]
