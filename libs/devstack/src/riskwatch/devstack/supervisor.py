@@ -203,7 +203,13 @@ class Stack:
         return argv
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
-        env = dict(os.environ)
+        # The caller's RW_* reach the services only with inherit_rw_env (tests and the
+        # benchmark set it off so a developer's shell cannot change what they measure).
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if self.config.inherit_rw_env or not k.startswith("RW_")
+        }
         env.update(
             {
                 "RW_ENV": "development",
