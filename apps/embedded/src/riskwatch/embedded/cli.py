@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from starlette.datastructures import State
 
 from riskwatch.common.auth import TokenService
-from riskwatch.common.logging import configure_logging, get_logger
+from riskwatch.common.logging import configure_logging
 from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import ServiceSettings
 from riskwatch.devstack.pgserver import PostgresServer
@@ -36,7 +36,6 @@ from riskwatch.embedded.platform import create_platform, migration_dirs
 from riskwatch.embedded.settings import EmbeddedSettings
 from riskwatch.embedded.simulator import run_simulator
 
-log = get_logger("riskwatch.embedded")
 DATABASE = "riskwatch"
 
 

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime
-from riskwatch.common.bus import Message, TopicSpec, subscribe
+from riskwatch.common.app import Named, Runtime, consumer
+from riskwatch.common.bus import Message, TopicSpec
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
 from riskwatch.common.events.envelope import Envelope
@@ -73,7 +73,6 @@ class FeedModule:
     """Not a service: a consumer that prints the feed. Owns no tables and no routes."""
 
     name = "feed"
-    schema = "feed"
     migrations_dir = None
 
     def __init__(self, settings: ServiceSettings, *, colour: bool | None = None) -> None:
@@ -98,10 +97,11 @@ class FeedModule:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-        consumer = subscribe(
-            runtime.bus,
-            group="embedded-feed",
-            topics=[ALARMS, WORKORDERS, NOTIFICATIONS],
-            handler=show,
-        )
-        return [Named("consumer", "feed", consumer)]
+        return [
+            consumer(
+                runtime,
+                group="embedded-feed",
+                topics=[ALARMS, WORKORDERS, NOTIFICATIONS],
+                handler=show,
+            )
+        ]

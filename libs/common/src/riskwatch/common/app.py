@@ -20,14 +20,16 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from riskwatch.common.auth import TokenService
-from riskwatch.common.bus import Bus, TopicSpec, create_bus
+from riskwatch.common.bus import Bus, Handler, TopicSpec, create_bus, subscribe
 from riskwatch.common.catalog import Catalog, load_catalog
 from riskwatch.common.db import create_engine, create_sessionmaker
 from riskwatch.common.errors import install_error_handlers
 from riskwatch.common.health import CheckResult, ReadinessCheck, database_check
 from riskwatch.common.health import router as health_router
 from riskwatch.common.http import RequestContextMiddleware
+from riskwatch.common.inbox import Inbox
 from riskwatch.common.logging import configure_logging
+from riskwatch.common.outbox import Outbox
 from riskwatch.common.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -67,8 +69,6 @@ class ServiceModule(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def schema(self) -> str: ...
-    @property
     def migrations_dir(self) -> Path | None: ...  # None: nothing of its own to migrate
     @property
     def settings(self) -> ServiceSettings: ...
@@ -79,6 +79,40 @@ class ServiceModule(Protocol):
 
 
 StartupHook = Callable[[Runtime], Awaitable[None]]
+
+
+def consumer(runtime: Runtime, *, group: str, topics: Sequence[str], handler: Handler) -> Named:
+    """A consumer component in `group`, with the process's consumer settings."""
+    return Named(
+        "consumer",
+        group,
+        subscribe(
+            runtime.bus,
+            group=group,
+            topics=topics,
+            handler=handler,
+            settings=runtime.settings.consumer,
+        ),
+    )
+
+
+def inbox_pruner(runtime: Runtime, inbox: Inbox, *, schema: str) -> Named:
+    """Housekeeping of one schema's processed-event ids."""
+    return Named("worker", f"{schema}-inbox-pruner", inbox.pruner(runtime.sessions, name=schema))
+
+
+def relay(runtime: Runtime, outbox: Outbox) -> Named:
+    """The outbox relay component of one service schema."""
+    return Named(
+        "relay",
+        f"{outbox.schema}-outbox",
+        outbox.relay(
+            runtime.sessions,
+            runtime.bus,
+            dsn=runtime.settings.database.url,
+            poll_interval_s=runtime.settings.outbox_poll_interval_s,
+        ),
+    )
 
 
 def build_app(

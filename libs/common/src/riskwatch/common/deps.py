@@ -3,14 +3,15 @@ the caller. Annotated aliases keep route signatures short."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.app import Runtime
 from riskwatch.common.catalog import Catalog
+from riskwatch.common.settings import ServiceSettings
 
 
 async def session_in_transaction(request: Request) -> AsyncIterator[AsyncSession]:
@@ -43,3 +44,21 @@ async def session_readonly(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(session_readonly)]
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def settings_dependency(name: str, cls: type[S]) -> Callable[[Request], S]:
+    """A dependency giving a route its own service's settings, also when several services
+    share one app (embedded mode)."""
+
+    def dependency(request: Request) -> S:
+        settings = request.app.state.service_settings[name]
+        if not isinstance(settings, cls):
+            raise TypeError(
+                f"settings of {name} are a {type(settings).__name__}, not {cls.__name__}"
+            )
+        return settings
+
+    return dependency

@@ -5,7 +5,7 @@ Labels stay low-cardinality (group, event type, route template, status), never i
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 EVENTS_CONSUMED = Counter(
     "rw_events_consumed_total", "Events handled by consumers", ["group", "type", "outcome"]
@@ -15,7 +15,6 @@ EVENT_HANDLE_SECONDS = Histogram(
 )
 DEAD_LETTERS = Counter("rw_dead_letters_total", "Records sent to a dead-letter topic", ["group"])
 EVENTS_PUBLISHED = Counter("rw_events_published_total", "Records published", ["topic"])
-OUTBOX_PENDING = Gauge("rw_outbox_pending", "Outbox rows not yet published", ["schema"])
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "rw_outbox_lag_seconds",
     "From outbox insert to publish",

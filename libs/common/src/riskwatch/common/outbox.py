@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common import metrics
+from riskwatch.common.background import BackgroundTask
 from riskwatch.common.bus.base import Bus, Position, Record
 from riskwatch.common.bus.retry import backoff
 from riskwatch.common.db import UTCDateTime
@@ -122,7 +123,7 @@ class _InFlight:
     position: Position
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundTask):
     def __init__(
         self,
         outbox: Outbox,
@@ -134,6 +135,7 @@ class OutboxRelay:
         batch_size: int,
         retention_s: float = 24 * 3600,
     ) -> None:
+        super().__init__(f"outbox-relay:{outbox.schema}")
         self._outbox = outbox
         self._sessions = sessions
         self._bus = bus
@@ -141,36 +143,11 @@ class OutboxRelay:
         self._poll = poll_interval_s
         self._batch = batch_size
         self._retention_s = retention_s
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         # Non-durable bus only: published rows waiting for every group to commit past them.
         self._inflight: list[_InFlight] = []
         self._inflight_ids: set[int] = set()
         self.is_leader = False
         self.published = 0
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self._outbox.schema}")
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-
-    def wake(self) -> None:
-        """Publish now: for writers in this process that know they just committed."""
-        self._wake.set()
 
     async def _run(self) -> None:
         attempt = 0
@@ -242,7 +219,6 @@ class OutboxRelay:
                 )
             ).all()
         if not rows:
-            metrics.OUTBOX_PENDING.labels(self._outbox.schema).set(len(self._inflight))
             return 0
         records = [
             Record(
@@ -293,12 +269,6 @@ class OutboxRelay:
                     table.c.published_at < datetime.now(UTC) - timedelta(seconds=self._retention_s),
                 )
             )
-
-    async def _sleep(self, seconds: float) -> bool:
-        """Wait for a wake-up, the poll interval, or stop; True when stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        return self._stopping.is_set()
 
 
 def _lock_id(schema: str) -> int:

@@ -8,9 +8,10 @@ code under test uses savepoints inside it, so tests never see each other's rows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -21,6 +22,8 @@ from sqlalchemy.pool import NullPool
 from riskwatch.common.auth import TokenService
 from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import AuthSettings
+
+T = TypeVar("T")
 
 
 async def migrate(url: str, migration_dirs: Sequence[Path]) -> None:
@@ -74,7 +77,9 @@ async def app_client(
             yield client
 
 
-async def eventually(check: object, *, timeout: float = 20.0, interval: float = 0.1) -> object:
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, timeout: float = 20.0, interval: float = 0.1
+) -> T:
     """Poll an async predicate until it returns something truthy; fail after `timeout`.
 
     For asynchronous pipelines (an event crossing consumers) — a bound on waiting, not a
@@ -82,9 +87,8 @@ async def eventually(check: object, *, timeout: float = 20.0, interval: float = 
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    last: object = None
     while True:
-        last = await check()  # type: ignore[operator]
+        last = await check()
         if last:
             return last
         if loop.time() > deadline:

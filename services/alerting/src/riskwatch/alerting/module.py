@@ -13,8 +13,8 @@ from riskwatch.alerting.alarms.router import router as alarms_router
 from riskwatch.alerting.models import SCHEMA, inbox, outbox
 from riskwatch.alerting.rules.router import router as rules_router
 from riskwatch.alerting.settings import AlertingSettings
-from riskwatch.common.app import Named, Runtime
-from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic, readings_topic
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -52,47 +52,23 @@ class AlertingModule:
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
         sessions = runtime.sessions
-        consumer_settings = runtime.settings.consumer
         parts = [
-            Named(
-                "consumer",
-                readings_group(sector),
-                subscribe(
-                    runtime.bus,
-                    group=readings_group(sector),
-                    topics=[readings_topic(sector)],
-                    handler=inbox.handler(
-                        sessions, group=readings_group(sector), handle=on_readings
-                    ),
-                    settings=consumer_settings,
-                ),
+            consumer(
+                runtime,
+                group=readings_group(sector),
+                topics=[readings_topic(sector)],
+                handler=inbox.handler(sessions, group=readings_group(sector), handle=on_readings),
             )
             for sector in runtime.catalog.resolve_sectors(self.settings.sectors)
         ]
-        parts.append(
-            Named(
-                "consumer",
-                GROUP,
-                subscribe(
-                    runtime.bus,
-                    group=GROUP,
-                    topics=[WORKORDERS],
-                    handler=inbox.handler(sessions, group=GROUP, handle=on_work_order),
-                    settings=consumer_settings,
-                ),
-            )
-        )
-        parts.append(
-            Named(
-                "relay",
-                f"{SCHEMA}-outbox",
-                outbox.relay(
-                    sessions,
-                    runtime.bus,
-                    dsn=runtime.settings.database.url,
-                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
-                ),
-            )
-        )
-        parts.append(Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA)))
+        parts += [
+            consumer(
+                runtime,
+                group=GROUP,
+                topics=[WORKORDERS],
+                handler=inbox.handler(sessions, group=GROUP, handle=on_work_order),
+            ),
+            relay(runtime, outbox),
+            inbox_pruner(runtime, inbox, schema=SCHEMA),
+        ]
         return parts

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from riskwatch.common.deps import settings_dependency
 from riskwatch.ingest.settings import IngestSettings
 
-
-def ingest_settings(request: Request) -> IngestSettings:
-    settings: IngestSettings = request.app.state.service_settings["ingest"]
-    return settings
-
-
-IngestSettingsDep = Annotated[IngestSettings, Depends(ingest_settings)]
+IngestSettingsDep = Annotated[
+    IngestSettings, Depends(settings_dependency("ingest", IngestSettings))
+]

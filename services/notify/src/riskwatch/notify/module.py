@@ -9,8 +9,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime
-from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, dlq_topic
 from riskwatch.common.periodic import Periodic
 from riskwatch.notify import models_all
@@ -52,9 +52,7 @@ class NotifyModule:
     async def components(self, runtime: Runtime) -> Sequence[Named]:
         settings = self.settings
         sessions = runtime.sessions
-        housekeeping = [
-            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA))
-        ]
+        housekeeping = [inbox_pruner(runtime, inbox, schema=SCHEMA)]
         if settings.seed_demo_roster:
 
             async def seed() -> None:
@@ -87,32 +85,18 @@ class NotifyModule:
             lease_s=settings.dispatcher_lease_s,
         )
         return [
-            Named(
-                "consumer",
-                GROUP,
-                subscribe(
-                    runtime.bus,
+            consumer(
+                runtime,
+                group=GROUP,
+                topics=[ALARMS],
+                handler=inbox.handler(
+                    sessions,
                     group=GROUP,
-                    topics=[ALARMS],
-                    handler=inbox.handler(
-                        sessions,
-                        group=GROUP,
-                        handle=alarm_handler(runtime.catalog),
-                        after_commit=dispatcher.wake,
-                    ),
-                    settings=runtime.settings.consumer,
+                    handle=alarm_handler(runtime.catalog),
+                    after_commit=dispatcher.wake,
                 ),
             ),
             Named("worker", f"{SCHEMA}-dispatcher", dispatcher),
-            Named(
-                "relay",
-                f"{SCHEMA}-outbox",
-                outbox.relay(
-                    sessions,
-                    runtime.bus,
-                    dsn=runtime.settings.database.url,
-                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
-                ),
-            ),
+            relay(runtime, outbox),
             *housekeeping,
         ]

@@ -8,12 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.deps import settings_dependency
 from riskwatch.reporting.settings import ReportingSettings
-
-
-def reporting_settings(request: Request) -> ReportingSettings:
-    settings: ReportingSettings = request.app.state.service_settings["reporting"]
-    return settings
 
 
 async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -26,5 +22,7 @@ async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-ReportingSettingsDep = Annotated[ReportingSettings, Depends(reporting_settings)]
+ReportingSettingsDep = Annotated[
+    ReportingSettings, Depends(settings_dependency("reporting", ReportingSettings))
+]
 SnapshotSessionDep = Annotated[AsyncSession, Depends(snapshot_session)]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime
-from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner
+from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import (
     ALARMS,
     DUTY,
@@ -50,16 +50,11 @@ class ReportingModule:
         # One group for every topic: the projections join rows by alarm_id, whatever order the
         # topics deliver them in. No relay: reporting has no outbox until it emits rw.reports.
         return [
-            Named(
-                "consumer",
-                GROUP,
-                subscribe(
-                    runtime.bus,
-                    group=GROUP,
-                    topics=list(CONSUMED),
-                    handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_event),
-                    settings=runtime.settings.consumer,
-                ),
+            consumer(
+                runtime,
+                group=GROUP,
+                topics=list(CONSUMED),
+                handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_event),
             ),
-            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(runtime.sessions, name=SCHEMA)),
+            inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

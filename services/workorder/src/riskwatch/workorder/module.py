@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime
-from riskwatch.common.bus import TopicSpec, subscribe
+from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic
 from riskwatch.workorder import models_all
 from riskwatch.workorder.models import SCHEMA, inbox, outbox
@@ -41,29 +41,14 @@ class WorkOrderModule:
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
-        sessions = runtime.sessions
         policy = self.settings.disposal_deadlines.policy()
         return [
-            Named(
-                "consumer",
-                GROUP,
-                subscribe(
-                    runtime.bus,
-                    group=GROUP,
-                    topics=[ALARMS],
-                    handler=inbox.handler(sessions, group=GROUP, handle=on_alarm(policy)),
-                    settings=runtime.settings.consumer,
-                ),
+            consumer(
+                runtime,
+                group=GROUP,
+                topics=[ALARMS],
+                handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_alarm(policy)),
             ),
-            Named(
-                "relay",
-                f"{SCHEMA}-outbox",
-                outbox.relay(
-                    sessions,
-                    runtime.bus,
-                    dsn=runtime.settings.database.url,
-                    poll_interval_s=runtime.settings.outbox_poll_interval_s,
-                ),
-            ),
-            Named("worker", f"{SCHEMA}-inbox-pruner", inbox.pruner(sessions, name=SCHEMA)),
+            relay(runtime, outbox),
+            inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

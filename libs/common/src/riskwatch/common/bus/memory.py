@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from riskwatch.common import metrics
 from riskwatch.common.bus.base import Message, Position, Record, TopicPartition, TopicSpec
 
 # Trim a partition's consumed prefix only when it is long enough to be worth the copy.
@@ -84,6 +85,7 @@ class MemoryBus:
                 )
             )
             positions.append(Position(record.topic, index, offset))
+            metrics.EVENTS_PUBLISHED.labels(record.topic).inc()
         self._notify()
         return positions
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, FiniteFloat
 from riskwatch.common.events.base import DeviceRef, EventPayload, Level, Timestamp, event_type
 
 AlarmStatus = Literal["active", "cleared"]
+ClearReason = Literal["work_order_closed", "manual", "recovered"]
 
 
 class AlarmSnapshot(BaseModel):
@@ -49,5 +50,5 @@ class AlarmUpdated(EventPayload):
 class AlarmCleared(EventPayload):
     alarm: AlarmSnapshot
     cleared_at: Timestamp
-    reason: Literal["work_order_closed", "manual", "recovered"]
+    reason: ClearReason
     work_order_id: str | None = None

@@ -19,7 +19,7 @@ from riskwatch.alerting.rules.service import rules_for
 from riskwatch.common import metrics
 from riskwatch.common.errors import NotFound
 from riskwatch.common.events import EventPayload, Level, new_event
-from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated, ClearReason
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.events.topics import ALARMS
@@ -119,7 +119,7 @@ async def clear_alarm(
     session: AsyncSession,
     *,
     alarm_id: str,
-    reason: str,
+    reason: ClearReason,
     work_order_id: str | None,
     traceparent: str | None,
 ) -> Alarm | None:
@@ -137,7 +137,7 @@ async def clear_alarm(
     event = AlarmCleared(
         alarm=alarm.snapshot(),
         cleared_at=now,
-        reason="work_order_closed" if reason == "work_order_closed" else "manual",
+        reason=reason,
         work_order_id=work_order_id,
     )
     await outbox.add(session, ALARMS, _event(event, alarm, traceparent))

@@ -10,13 +10,13 @@ harmless. It wakes when the consumer commits new notifications and polls as a fa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from riskwatch.common.background import BackgroundTask
 from riskwatch.notify.notifications.channels import Channel, Outgoing
 from riskwatch.notify.notifications.domain import ChannelKind
 from riskwatch.notify.notifications.service import (
@@ -36,7 +36,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Dispatcher:
+class Dispatcher(BackgroundTask):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -49,6 +49,7 @@ class Dispatcher:
         lease_s: float = 60.0,
         clock: Clock = _utcnow,
     ) -> None:
+        super().__init__("notify-dispatcher")
         self._sessions = sessions
         self._channels = channels
         self._retry = retry
@@ -57,36 +58,11 @@ class Dispatcher:
         self._send_timeout_s = send_timeout_s
         self._lease_s = lease_s
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.rounds = 0  # completed rounds of the loop, for readiness checks and tests
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        """Finish the batch in hand (up to `timeout`), then close the channels."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+    async def _closed(self) -> None:
         for channel in self._channels.values():
             await channel.aclose()
-
-    def wake(self) -> None:
-        """Look for due notifications now: for the consumer, after it commits new ones."""
-        self._wake.set()
 
     async def run_once(self) -> int:
         """One round: claim, send, settle. Returns how many notifications it attempted."""
@@ -140,7 +116,3 @@ class Dispatcher:
                 continue
             if attempted < self._batch:
                 await self._sleep(self._poll)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
