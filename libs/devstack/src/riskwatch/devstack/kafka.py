@@ -147,8 +147,14 @@ def ensure_jars(cache_dir: Path | None = None, *, timeout: float = 900.0) -> Pat
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: base64url of 16 random bytes without padding, as Kafka makes them."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+    """A KRaft cluster id: base64url of 16 random bytes without padding, as Kafka makes them.
+
+    Like Kafka's own Uuid.randomUuid(), never one starting with "-": kafka-storage would read
+    it as an option (it failed a test run once)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # -- a minimal Kafka wire-protocol probe ---------------------------------------------------
