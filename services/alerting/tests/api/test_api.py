@@ -94,3 +94,28 @@ async def test_unknown_alarm_is_404_problem(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/alarms/nope")
     assert response.status_code == 404
     assert response.json()["detail"] == "No alarm 'nope'."
+
+
+async def test_a_nul_in_an_alarm_id_or_filter_is_a_problem_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    for response in (
+        await client.get("/api/v1/alarms/%00"),
+        await client.get("/api/v1/alarms", params={"device_id": "gas\u0000"}),
+    ):
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/invalid")
+
+
+async def test_a_nul_that_reaches_postgresql_is_still_a_problem_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    # The rule's name has no check of its own at the edge: PostgreSQL refuses the NUL, and the
+    # data exception handler answers 422 instead of 500.
+    body = {**f.gas_rule().model_dump(), "name": "Gas \u0000 leak"}
+    response = await client.put("/api/v1/rules/gas-nul", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "INSERT" not in response.text
+    assert (await client.get("/api/v1/rules/gas-nul")).status_code == 404

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskwatch.ingest.readings.domain import DeviceInfo, Reason, Rejection, validate_batch
+from riskwatch.ingest.readings.domain import (
+    DeviceInfo,
+    Reason,
+    Rejection,
+    device_ids_of,
+    validate_batch,
+)
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 DEVICES = {
@@ -43,13 +49,19 @@ def good(**overrides: Any) -> dict[str, Any]:
         ({"device_id": "gas-1"}, Reason.INVALID_ITEM),
         (good(extra=1), Reason.INVALID_ITEM),
         (good(device_id=7), Reason.INVALID_DEVICE_ID),
+        (good(device_id="gas-1\u0000"), Reason.INVALID_DEVICE_ID),  # PostgreSQL holds no NUL
+        (good(device_id="gas\n1"), Reason.INVALID_DEVICE_ID),
+        (good(device_id="\ud800"), Reason.INVALID_DEVICE_ID),  # a lone surrogate is not UTF-8
         (good(metric=""), Reason.INVALID_METRIC),
+        (good(metric="ch4\u0000"), Reason.INVALID_METRIC),
         (good(value="12.5"), Reason.INVALID_VALUE),
+        (good(value=int("9" * 400)), Reason.INVALID_VALUE),  # float() overflows
         (good(value=None), Reason.INVALID_VALUE),
         (good(value=True), Reason.INVALID_VALUE),
         (good(value=float("nan")), Reason.INVALID_VALUE),
         (good(ts="yesterday"), Reason.INVALID_TIMESTAMP),
         (good(ts="2026-11-22T08:00:00"), Reason.INVALID_TIMESTAMP),  # no offset: ambiguous
+        (good(ts="0001-01-01T00:00:00+05:00"), Reason.INVALID_TIMESTAMP),  # before UTC year 1
         (good(ts=(NOW + timedelta(hours=2)).isoformat()), Reason.TIMESTAMP_IN_FUTURE),
         (good(device_id="ghost"), Reason.UNKNOWN_DEVICE),
         (good(device_id="old-1"), Reason.DEVICE_RETIRED),
@@ -68,6 +80,11 @@ def test_z_suffix_and_small_clock_skew_are_fine() -> None:
     assert rejected == []
 
 
+def test_ids_that_would_fail_a_query_are_not_looked_up() -> None:
+    items = [good(), good(device_id="gas\u00001"), good(device_id="\x1b[2J"), {"device_id": 1}]
+    assert device_ids_of(items) == {"gas-1"}
+
+
 def test_sector_not_served_is_rejected() -> None:
     valid, rejected = check([good(), good(device_id="lift-1")], serves={"construction"})
     assert [r.device_id for r in valid] == ["gas-1"]
@@ -79,6 +96,8 @@ bad_items = st.one_of(
     st.integers(),
     st.text(max_size=5),
     st.builds(good, value=st.text(max_size=3)),
+    st.builds(good, device_id=st.text(max_size=3).map(lambda t: t + "\x00")),
+    st.builds(good, value=st.integers(min_value=10**309)),
     st.builds(good, device_id=st.just("ghost")),
     st.builds(good, ts=st.just("2030-01-01T00:00:00+00:00")),
 )

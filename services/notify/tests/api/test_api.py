@@ -243,3 +243,18 @@ async def test_duty_centers_and_who_is_on_duty_now(client: httpx.AsyncClient) ->
     missing = await client.get("/api/v1/duty-centers/nope/on-duty")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_who_is_on_duty_at_a_time_out_of_range_is_a_problem(
+    client: httpx.AsyncClient,
+) -> None:
+    # Year 1 at +14:00 is in year 0 in UTC: no timestamp PostgreSQL (or Python) can hold.
+    for at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        response = await client.get("/api/v1/duty-centers/district/on-duty", params={"at": at})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+    ok = await client.get(
+        "/api/v1/duty-centers/district/on-duty", params={"at": "2026-11-22T09:00:00+08:00"}
+    )
+    assert ok.status_code == 200
+    assert ok.json()["at"] == "2026-11-22T01:00:00Z"

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -79,18 +80,20 @@ def run_embedded(*, simulate: bool | None = None) -> int:
         }
     )
     configure_logging(level=settings.log_level, json=settings.log_json)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that
-    # kills the process before PostgreSQL is stopped. Turn it into an orderly exit instead.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stop = _StopOnSignal()
+    stop.install()
     pg = PostgresServer(data_dir / "pg")
-    _say(f"Starting PostgreSQL in {data_dir / 'pg'} ...")
-    pg.start()
     try:
+        _say(f"Starting PostgreSQL in {data_dir / 'pg'} ...")
+        pg.start()
+        stop.checkpoint()
         pg.create_database(DATABASE)
         url = pg.url(DATABASE)
         _say("Migrating the schemas of the five services ...")
         for directory in migration_dirs():
+            stop.checkpoint()
             upgrade(directory, url)
+        stop.checkpoint()
         _say(f"Starting the services on http://{settings.host}:{settings.port} ...")
         app = create_platform(settings, url)
         config = uvicorn.Config(
@@ -101,22 +104,95 @@ def run_embedded(*, simulate: bool | None = None) -> int:
             access_log=False,
             timeout_graceful_shutdown=10,
         )
-        server = uvicorn.Server(config)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(server, settings, app.state))
+        asyncio.run(_serve(_Server(config, stop), settings, app.state))
+    except _StopRequested:
+        pass  # a signal before the services served: the start ends at the step it was in
     finally:
+        stop.requested = True  # from here on, a signal only gets a reminder
         pg.stop()
         _say(f"RiskWatch stopped; data kept in {data_dir}")
+        stop.done()
     return 0
+
+
+class _StopRequested(Exception):
+    """Ends the start at a checkpoint, after a signal."""
+
+
+class _StopOnSignal:
+    """What Ctrl-C (SIGINT) and SIGTERM do in `riskwatch run`.
+
+    A signal never interrupts what runs: a KeyboardInterrupt in the middle of a migration, of
+    asyncio's teardown or of stopping PostgreSQL prints tracebacks and can leave the server
+    running. The first one asks the platform to stop at the next safe point instead: after the
+    start-up step under way (starting PostgreSQL, one schema's migration), or, once the
+    services serve, through uvicorn's graceful shutdown; PostgreSQL is stopped last, cleanly.
+    Every later signal gets a reminder and is otherwise ignored, unlike uvicorn's "a second
+    Ctrl-C forces the exit", which skips the services' shutdown: waiting costs seconds, as each
+    step is bounded (open requests 10 s, each component 10 s, `pg_ctl` 60 s).
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._server: uvicorn.Server | None = None
+        self._reminded = False
+
+    def install(self) -> None:
+        # Ours also while asyncio runs: with a handler of its own in place, asyncio.run adds
+        # none, and uvicorn puts this one back when it stops serving.
+        signal.signal(signal.SIGINT, self.handle)
+        signal.signal(signal.SIGTERM, self.handle)
+
+    def checkpoint(self) -> None:
+        if self.requested:
+            raise _StopRequested
+
+    def serve_with(self, server: uvicorn.Server) -> None:
+        """Once the services are up, a stop is uvicorn's graceful shutdown."""
+        self._server = server
+        server.should_exit = self.requested
+
+    def done(self) -> None:
+        """Nothing is left to stop. Ignored, not handled: Python puts the default handlers
+        back while it exits, and a late Ctrl-C would turn a clean exit into death by signal."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            if not self._reminded:
+                self._reminded = True
+                _note("\nStill stopping; PostgreSQL is stopped cleanly before RiskWatch exits.\n")
+            return
+        self.requested = True
+        _note("\nStopping RiskWatch (PostgreSQL last, cleanly) ...\n")
+        if self._server is not None:
+            self._server.should_exit = True
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with signals handled by `_StopOnSignal`: it neither forces an exit on a second
+    Ctrl-C nor raises the signal again once it has stopped serving."""
+
+    def __init__(self, config: uvicorn.Config, stop: _StopOnSignal) -> None:
+        super().__init__(config)
+        self._stop = stop
+        stop.serve_with(self)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stop.handle(sig, frame)
+
+
+def _note(text: str) -> None:
+    """Straight to the terminal: a signal handler may run in the middle of a print, and the
+    buffered stream refuses to be entered twice."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stdout.fileno(), text.encode())
 
 
 def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 async def _serve(server: uvicorn.Server, settings: EmbeddedSettings, state: State) -> None:
@@ -126,6 +202,22 @@ async def _serve(server: uvicorn.Server, settings: EmbeddedSettings, state: Stat
             await serving  # startup failed: surface the error
             return
         await asyncio.sleep(0.05)
+    if server.should_exit:  # asked to stop while starting: no demo, no banner
+        await serving
+        return
+    try:
+        await _seed_and_simulate(settings, state, serving)
+    except Exception:
+        if not server.should_exit:
+            raise
+        # Stopped while the demo was being seeded: requests to our own server were cut short.
+    await serving
+
+
+async def _seed_and_simulate(
+    settings: EmbeddedSettings, state: State, serving: asyncio.Task[None]
+) -> None:
+    """Seed the demo, show the banner, run the simulator if asked, until `serving` ends."""
     base = f"http://{settings.host}:{settings.port}"
     token, _ = TokenService(settings.auth).issue("demo", roles=("admin",))
     stop = asyncio.Event()

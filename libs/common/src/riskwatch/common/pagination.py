@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from riskwatch.common.errors import Invalid
+from riskwatch.common.inputs import is_one_line
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -35,13 +36,16 @@ def encode_cursor(at: datetime, id_: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position in a cursor we made. Clients can forge one, and what it holds goes into a
+    query: an id that PostgreSQL cannot compare or a time with no UTC equivalent is refused."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, id_ = json.loads(raw)
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(id_, str):
+        if when.tzinfo is None or not isinstance(id_, str) or not is_one_line(id_):
             raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        when = when.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError) as exc:
         raise Invalid("The cursor is not valid; start again without it.") from exc
     return when, id_
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import schemathesis
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -24,6 +25,15 @@ from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import AuthSettings
 
 T = TypeVar("T")
+
+# What a service's schemathesis conformance test checks of every answer.
+CONFORMANCE_CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
 
 
 async def migrate(url: str, migration_dirs: Sequence[Path]) -> None:

@@ -11,6 +11,7 @@ from riskwatch.alerting.alarms.schemas import AlarmPage, AlarmRead, AlarmStatus
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import ReadSessionDep
 from riskwatch.common.events.base import Level
+from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
@@ -20,12 +21,12 @@ router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 async def list_alarms(
     session: ReadSessionDep,
     _: PrincipalDep,
-    alarm_id: str | None = None,
+    alarm_id: Key | None = None,
     level: Level | None = None,
     status: AlarmStatus | None = None,
-    sector_id: str | None = None,
-    device_id: str | None = None,
-    rule_id: str | None = None,
+    sector_id: Key | None = None,
+    device_id: Key | None = None,
+    rule_id: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> AlarmPage:
@@ -45,5 +46,5 @@ async def list_alarms(
 
 
 @router.get("/{alarm_id}", response_model=AlarmRead)
-async def get_alarm(alarm_id: str, session: ReadSessionDep, _: PrincipalDep) -> AlarmRead:
+async def get_alarm(alarm_id: Key, session: ReadSessionDep, _: PrincipalDep) -> AlarmRead:
     return AlarmRead.model_validate(await service.get_alarm_or_raise(session, alarm_id=alarm_id))

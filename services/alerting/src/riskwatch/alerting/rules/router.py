@@ -10,6 +10,7 @@ from riskwatch.alerting.rules import service
 from riskwatch.alerting.rules.schemas import RULE_ID_PATTERN, RulePage, RulePut, RuleRead
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import CatalogDep, ReadSessionDep, SessionDep
+from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
@@ -21,8 +22,8 @@ RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN)]
 async def list_rules(
     session: ReadSessionDep,
     _: PrincipalDep,
-    scenario_id: str | None = None,
-    metric: str | None = None,
+    scenario_id: Key | None = None,
+    metric: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> RulePage:
@@ -37,7 +38,11 @@ async def get_rule(rule_id: RuleId, session: ReadSessionDep, _: PrincipalDep) ->
     return RuleRead.model_validate(await service.get_rule_or_raise(session, rule_id=rule_id))
 
 
-@router.put("/{rule_id}", response_model=RuleRead)
+@router.put(
+    "/{rule_id}",
+    response_model=RuleRead,
+    responses={201: {"model": RuleRead, "description": "Created"}},
+)
 async def put_rule(
     rule_id: RuleId,
     body: RulePut,

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from riskwatch.alerting.rules.domain import Direction
+from riskwatch.common.inputs import FreeText, Key, Line
 
 RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
@@ -14,16 +15,16 @@ RULE_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 class RulePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
-    scenario_id: str
-    metric: str = Field(min_length=1, max_length=64)
+    name: Line = Field(min_length=1, max_length=200)
+    description: FreeText | None = None
+    scenario_id: Key
+    metric: Key = Field(max_length=64)
     direction: Direction = "above"
     blue: FiniteFloat | None = None
     yellow: FiniteFloat | None = None
     orange: FiniteFloat | None = None
     red: FiniteFloat | None = None
-    unit: str | None = Field(default=None, max_length=32)
+    unit: Line | None = Field(default=None, max_length=32)
     enabled: bool = True
 
 

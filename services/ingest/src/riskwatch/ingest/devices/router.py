@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import CatalogDep, ReadSessionDep, SessionDep
+from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.ingest.devices import service
 from riskwatch.ingest.devices.schemas import DEVICE_ID_PATTERN, DevicePage, DevicePut, DeviceRead
@@ -21,9 +22,9 @@ DeviceId = Annotated[str, Path(pattern=DEVICE_ID_PATTERN)]
 async def list_devices(
     session: ReadSessionDep,
     _: PrincipalDep,
-    sector_id: str | None = None,
-    scenario_id: str | None = None,
-    town_id: str | None = None,
+    sector_id: Key | None = None,
+    scenario_id: Key | None = None,
+    town_id: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DevicePage:
@@ -45,7 +46,11 @@ async def get_device(device_id: DeviceId, session: ReadSessionDep, _: PrincipalD
     )
 
 
-@router.put("/{device_id}", response_model=DeviceRead)
+@router.put(
+    "/{device_id}",
+    response_model=DeviceRead,
+    responses={201: {"model": DeviceRead, "description": "Registered"}},
+)
 async def put_device(
     device_id: DeviceId,
     body: DevicePut,

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from riskwatch.common.inputs import Key, Line
+
 DeviceStatus = Literal["active", "retired"]
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -14,11 +16,11 @@ DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 class DevicePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    scenario_id: str
-    town_id: str | None = None
-    village_id: str | None = None
-    site: str | None = Field(default=None, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
+    scenario_id: Key
+    town_id: Key | None = None
+    village_id: Key | None = None
+    site: Line | None = Field(default=None, max_length=200)
     status: DeviceStatus = "active"
 
 

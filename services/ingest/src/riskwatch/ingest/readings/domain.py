@@ -1,6 +1,8 @@
 """Pure validation of a readings batch: each item passes or is rejected with its reason.
 
-No I/O: the caller passes the known devices and the clock. One bad item never affects another.
+No I/O: the caller passes the known devices and the clock. One bad item never affects another:
+whatever an item holds (a NUL in a string, a 400-digit number, a year-1 timestamp), it is
+rejected here, before any of the batch reaches a query.
 """
 
 from __future__ import annotations
@@ -8,9 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from riskwatch.common.inputs import KEY_MAX_LENGTH, is_one_line
 
 
 class Reason(StrEnum):
@@ -60,18 +64,27 @@ def parse_item(
     if extra:
         return Rejection(index, Reason.INVALID_ITEM, f"unknown field(s): {', '.join(extra)}")
     device_id, metric, value, ts = item["device_id"], item["metric"], item["value"], item["ts"]
-    if not isinstance(device_id, str) or not 0 < len(device_id) <= 128:
+    if not _is_id(device_id):
         return Rejection(
-            index, Reason.INVALID_DEVICE_ID, "device_id must be a string of 1-128 characters"
+            index,
+            Reason.INVALID_DEVICE_ID,
+            "device_id must be a string of 1-128 characters without control characters",
         )
-    if not isinstance(metric, str) or not 0 < len(metric) <= 64:
-        return Rejection(index, Reason.INVALID_METRIC, "metric must be a string of 1-64 characters")
+    if not isinstance(metric, str) or not 0 < len(metric) <= 64 or not is_one_line(metric):
+        return Rejection(
+            index,
+            Reason.INVALID_METRIC,
+            "metric must be a string of 1-64 characters without control characters",
+        )
     # bool is an int in Python but never a measurement.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Rejection(
             index, Reason.INVALID_VALUE, f"value must be a number, got {_json_type(value)}"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer literal beyond any float (hundreds of digits)
+        return Rejection(index, Reason.INVALID_VALUE, "value is out of range")
     if not math.isfinite(number):
         return Rejection(index, Reason.INVALID_VALUE, "value must be finite")
     when = _parse_ts(ts)
@@ -132,12 +145,17 @@ def validate_batch(
 
 
 def device_ids_of(items: Sequence[Any]) -> set[str]:
-    """The device ids worth looking up: those of items shaped well enough to carry one."""
+    """The device ids worth looking up: those of items shaped well enough to carry one. An id
+    that `parse_item` rejects is left out, or one bad item would fail the lookup of all."""
     return {
         item["device_id"]
         for item in items
-        if isinstance(item, Mapping) and isinstance(item.get("device_id"), str)
+        if isinstance(item, Mapping) and _is_id(item.get("device_id"))
     }
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= KEY_MAX_LENGTH and is_one_line(value)
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -145,9 +163,10 @@ def _parse_ts(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        # In UTC, as stored: year 1 at +05:00 or year 9999 at -05:00 has no UTC time.
+        return when.astimezone(UTC) if when.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return when if when.tzinfo is not None else None
 
 
 def _json_type(value: Any) -> str:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import ReadSessionDep
+from riskwatch.common.inputs import Key, UtcDatetime
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.notify.duty import service
 from riskwatch.notify.duty.domain import CenterKind
@@ -29,8 +29,8 @@ async def list_duty_centers(
     session: ReadSessionDep,
     _: PrincipalDep,
     kind: CenterKind | None = None,
-    sector_id: str | None = None,
-    town_id: str | None = None,
+    sector_id: Key | None = None,
+    town_id: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DutyCenterPage:
@@ -49,7 +49,7 @@ async def list_duty_centers(
 
 @router.get("/{duty_center_id}", response_model=DutyCenterRead)
 async def get_duty_center(
-    duty_center_id: str, session: ReadSessionDep, _: PrincipalDep
+    duty_center_id: Key, session: ReadSessionDep, _: PrincipalDep
 ) -> DutyCenterRead:
     center = await service.get_duty_center_or_raise(session, duty_center_id=duty_center_id)
     return DutyCenterRead.model_validate(center)
@@ -57,10 +57,10 @@ async def get_duty_center(
 
 @router.get("/{duty_center_id}/on-duty", response_model=OnDutyRead)
 async def get_on_duty(
-    duty_center_id: str,
+    duty_center_id: Key,
     session: ReadSessionDep,
     _: PrincipalDep,
-    at: AwareDatetime | None = None,
+    at: UtcDatetime | None = None,
 ) -> OnDutyRead:
     """Who is on duty in this center now (or at `at`), each with the shift they are on."""
     center = await service.get_duty_center_or_raise(session, duty_center_id=duty_center_id)

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import ReadSessionDep, SessionDep
+from riskwatch.common.errors import problem_responses
+from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.notify.notifications import service
 from riskwatch.notify.notifications.domain import ChannelKind, Status
@@ -21,11 +23,11 @@ router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 async def list_notifications(
     session: ReadSessionDep,
     _: PrincipalDep,
-    alarm_id: str | None = None,
+    alarm_id: Key | None = None,
     status: Status | None = None,
     channel: ChannelKind | None = None,
-    person_id: str | None = None,
-    duty_center_id: str | None = None,
+    person_id: Key | None = None,
+    duty_center_id: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NotificationPage:
@@ -47,15 +49,20 @@ async def list_notifications(
 
 @router.get("/{notification_id}", response_model=NotificationRead)
 async def get_notification(
-    notification_id: str, session: ReadSessionDep, _: PrincipalDep
+    notification_id: Key, session: ReadSessionDep, _: PrincipalDep
 ) -> NotificationRead:
     row = await service.get_notification_or_raise(session, notification_id=notification_id)
     return NotificationRead.model_validate(row)
 
 
-@router.post("/{notification_id}/ack", response_model=NotificationRead)
+@router.post(
+    "/{notification_id}/ack",
+    response_model=NotificationRead,
+    # Only a sent or delivered notification can be acknowledged.
+    responses=problem_responses(409),
+)
 async def acknowledge_notification(
-    notification_id: str, session: SessionDep, principal: PrincipalDep
+    notification_id: Key, session: SessionDep, principal: PrincipalDep
 ) -> NotificationRead:
     """The caller confirms they have the notification. Acknowledging twice answers the same."""
     row = await service.acknowledge_notification(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import CatalogDep
+from riskwatch.common.inputs import Key
 from riskwatch.reporting.deps import ReportingSettingsDep, SnapshotSessionDep
 from riskwatch.reporting.reports import service
 from riskwatch.reporting.reports.schemas import AlarmTrailRead, MonthlyReportRead
@@ -30,7 +31,7 @@ async def get_monthly_report(
             examples=["2026-11"],
         ),
     ],
-    sector_id: str | None = None,
+    sector_id: Key | None = None,
 ) -> MonthlyReportRead:
     """Alarms, work orders and notifications of one month, for the district or one sector."""
     report = await service.build_monthly_report(
@@ -46,7 +47,7 @@ async def get_monthly_report(
 
 @router.get("/alarms/{alarm_id}", response_model=AlarmTrailRead)
 async def get_alarm_trail(
-    alarm_id: str, _: PrincipalDep, session: SnapshotSessionDep
+    alarm_id: Key, _: PrincipalDep, session: SnapshotSessionDep
 ) -> AlarmTrailRead:
     """One alarm across services: its view, its work orders, its notifications."""
     return AlarmTrailRead.model_validate(await service.get_alarm_trail(session, alarm_id=alarm_id))

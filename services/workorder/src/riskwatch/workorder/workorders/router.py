@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import ReadSessionDep, SessionDep
+from riskwatch.common.errors import problem_responses
 from riskwatch.common.events.base import Level
+from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.workorder.workorders import service
 from riskwatch.workorder.workorders.domain import Status
@@ -31,10 +33,10 @@ router = APIRouter(prefix="/api/v1/workorders", tags=["workorders"])
 async def list_work_orders(
     session: ReadSessionDep,
     _: PrincipalDep,
-    alarm_id: str | None = None,
+    alarm_id: Key | None = None,
     level: Level | None = None,
     status: Status | None = None,
-    sector_id: str | None = None,
+    sector_id: Key | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> WorkOrderPage:
@@ -55,16 +57,20 @@ async def list_work_orders(
 
 @router.get("/{work_order_id}", response_model=WorkOrderDetail)
 async def get_work_order(
-    work_order_id: str, session: ReadSessionDep, _: PrincipalDep
+    work_order_id: Key, session: ReadSessionDep, _: PrincipalDep
 ) -> WorkOrderDetail:
     """One work order with its history, oldest entry first."""
     order = await service.get_work_order_or_raise(session, work_order_id=work_order_id)
     return await _detail(session, order)
 
 
-@router.post("/{work_order_id}/accept", response_model=WorkOrderDetail)
+# A step the order's status does not allow (closing it twice, disposing an open one) is a 409.
+_STEP_PROBLEMS = problem_responses(409)
+
+
+@router.post("/{work_order_id}/accept", response_model=WorkOrderDetail, responses=_STEP_PROBLEMS)
 async def accept_work_order(
-    work_order_id: str,
+    work_order_id: Key,
     session: SessionDep,
     principal: PrincipalDep,
     body: WorkOrderAccept | None = None,
@@ -79,9 +85,9 @@ async def accept_work_order(
     return await _detail(session, order)
 
 
-@router.post("/{work_order_id}/dispose", response_model=WorkOrderDetail)
+@router.post("/{work_order_id}/dispose", response_model=WorkOrderDetail, responses=_STEP_PROBLEMS)
 async def dispose_work_order(
-    work_order_id: str, body: WorkOrderDispose, session: SessionDep, principal: PrincipalDep
+    work_order_id: Key, body: WorkOrderDispose, session: SessionDep, principal: PrincipalDep
 ) -> WorkOrderDetail:
     """Record the disposal (处置): accepted -> disposed."""
     order = await service.dispose_work_order(
@@ -90,9 +96,9 @@ async def dispose_work_order(
     return await _detail(session, order)
 
 
-@router.post("/{work_order_id}/close", response_model=WorkOrderDetail)
+@router.post("/{work_order_id}/close", response_model=WorkOrderDetail, responses=_STEP_PROBLEMS)
 async def close_work_order(
-    work_order_id: str, body: WorkOrderClose, session: SessionDep, principal: PrincipalDep
+    work_order_id: Key, body: WorkOrderClose, session: SessionDep, principal: PrincipalDep
 ) -> WorkOrderDetail:
     """Close the loop with feedback (闭环反馈): accepted or disposed -> closed. The alarm is
     cleared by alerting when it sees the event."""

@@ -8,10 +8,11 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from riskwatch.common.events.base import Level
+from riskwatch.common.inputs import FreeText
 from riskwatch.workorder.workorders.domain import HistoryAction, Status
 
 # Notes and feedback are free text from handlers: stripped, and blank is not an answer.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Text = Annotated[FreeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 
 class WorkOrderAccept(BaseModel):

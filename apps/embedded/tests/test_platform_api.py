@@ -1,0 +1,175 @@
+"""The API of all five services, against what a new user may type: a NUL or a terminal escape in
+any id, filter or text is a 422 problem, never a 500; and the OpenAPI document lists every error
+a route answers as problem+json."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from riskwatch.common.errors import PROBLEM_JSON
+from riskwatch.common.testing import app_client, bearer, migrate
+from riskwatch.embedded.platform import create_platform, migration_dirs
+from riskwatch.embedded.settings import EmbeddedSettings
+
+# Text PostgreSQL cannot hold (NUL), and text that would forge a line or drive a terminal.
+NUL = ["\u0000", "gas\u00001"]
+HOSTILE = [*NUL, "\u001b[2J", "line\nbreak"]
+PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+READINGS = ("post", "/api/v1/readings")  # a JSON array of anything: see ingest's readings tests
+
+# Filters that take any text but a NUL, as rules/router.py does not type them
+# `riskwatch.common.inputs.Key` yet; a NUL there is still a 422 (the database's data exception).
+UNCHECKED = {("get", "/api/v1/rules", "scenario_id"), ("get", "/api/v1/rules", "metric")}
+# Valid values of required query parameters, so that only the hostile one can fail a request.
+QUERY = {"month": "2026-11"}
+# A valid body for each operation that takes JSON: the sweep puts a NUL in one string field at
+# a time. (Only a NUL: free text such as a rule's description may hold a line break.)
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("put", "/api/v1/devices/{device_id}"): {
+        "name": "Valve well",
+        "scenario_id": "gas",
+        "town_id": "lujiazui",
+        "site": "Ring Rd",
+    },
+    ("put", "/api/v1/rules/{rule_id}"): {
+        "name": "Gas leak",
+        "description": "LEL above the limit",
+        "scenario_id": "gas",
+        "metric": "ch4_lel",
+        "red": 50.0,
+        "unit": "%LEL",
+    },
+    ("post", "/api/v1/workorders/{work_order_id}/accept"): {"note": "on my way"},
+    ("post", "/api/v1/workorders/{work_order_id}/dispose"): {"note": "valve closed"},
+    ("post", "/api/v1/workorders/{work_order_id}/close"): {"feedback": "leak fixed"},
+}
+
+
+@pytest.fixture(scope="module")
+def settings() -> EmbeddedSettings:
+    data_dir = Path(tempfile.mkdtemp(prefix="rw-platform-api-"))
+    return EmbeddedSettings(data_dir=data_dir, feed=False, admin_password="correct horse")
+
+
+@pytest.fixture(scope="module")
+def openapi(settings: EmbeddedSettings) -> dict[str, Any]:
+    # The document needs no database: the app only connects when its lifespan starts.
+    return create_platform(settings, "postgresql+asyncpg://unused@127.0.0.1:1/unused").openapi()
+
+
+@pytest.fixture(scope="module")
+async def platform_db(make_database: Callable[[str], str]) -> str:
+    url = make_database("platform_api")
+    await migrate(url, migration_dirs())
+    return url
+
+
+@pytest.fixture
+async def client(settings: EmbeddedSettings, platform_db: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(create_platform(settings, platform_db)) as c:
+        c.headers.update(bearer(settings.auth))
+        yield c
+
+
+def operations(openapi: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            yield method, path, operation
+
+
+def test_every_error_of_every_route_is_documented_as_problem_json(
+    openapi: dict[str, Any],
+) -> None:
+    for method, path, operation in operations(openapi):
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        for status, response in responses.items():
+            if not status.startswith("2"):
+                assert response.get("content") == PROBLEM, f"{where} {status}"
+        assert "500" in responses, where
+        if operation.get("security"):
+            assert "401" in responses, where
+        parameters = operation.get("parameters", [])
+        if any(p["in"] == "path" for p in parameters):
+            assert "404" in responses, where
+        if parameters or "requestBody" in operation:
+            assert "422" in responses, where
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request of an operation (`method` `path`) with `text` in its parameter or body
+    field `field`."""
+
+    method: str
+    path: str
+    field: str
+    text: str
+    url: str
+    arguments: dict[str, Any]
+
+    def expects_422(self) -> bool:
+        return self.text in NUL or (self.method, self.path, self.field) not in UNCHECKED
+
+
+def _requests(openapi: dict[str, Any]) -> Iterator[Probe]:
+    """Each path and query parameter and each string field of a JSON body in turn holding
+    hostile text, everything else valid."""
+    for method, path, operation in operations(openapi):
+        parameters = operation.get("parameters", [])
+        in_path = [p["name"] for p in parameters if p["in"] == "path"]
+        query = {
+            p["name"]: QUERY[p["name"]]
+            for p in parameters
+            if p["in"] == "query" and p.get("required")
+        }
+        json_body = "application/json" in operation.get("requestBody", {}).get("content", {})
+        if json_body and (method, path) not in BODIES and (method, path) != READINGS:
+            pytest.fail(f"{method.upper()} {path} takes JSON: add a valid body to BODIES")
+        body = BODIES.get((method, path))
+        base: dict[str, Any] = {"params": query} | ({} if body is None else {"json": body})
+
+        valid = _fill(path, in_path)
+        for text in HOSTILE:
+            for name in in_path:
+                yield Probe(method, path, name, text, _fill(path, in_path, name, text), base)
+            for p in parameters:
+                if p["in"] == "query":
+                    arguments = {**base, "params": {**query, p["name"]: text}}
+                    yield Probe(method, path, p["name"], text, valid, arguments)
+        for text in NUL:
+            for field, value in (body or {}).items():
+                if isinstance(value, str):
+                    arguments = {**base, "json": {**(body or {}), field: text}}
+                    yield Probe(method, path, field, text, valid, arguments)
+
+
+def _fill(path: str, names: list[str], hostile_name: str = "", hostile: str = "") -> str:
+    for name in names:
+        value = hostile if name == hostile_name else "x-1"
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    return path
+
+
+async def test_hostile_text_anywhere_is_a_422_problem(
+    client: httpx.AsyncClient, openapi: dict[str, Any]
+) -> None:
+    probes = list(_requests(openapi))
+    assert len(probes) > 100  # every service's ids, filters and texts
+    for probe in probes:
+        response = await client.request(probe.method, probe.url, **probe.arguments)
+        where = f"{probe.method.upper()} {probe.url} ({probe.field}={probe.text!r})"
+        if probe.expects_422():
+            assert response.status_code == 422, f"{where}: {response.status_code} {response.text}"
+            assert response.headers["content-type"] == PROBLEM_JSON, where
+        else:
+            assert response.status_code < 500, f"{where}: {response.status_code}"
