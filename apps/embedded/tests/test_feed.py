@@ -7,8 +7,12 @@ from zoneinfo import ZoneInfo
 
 from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.base import DeviceRef, Level
-from riskwatch.common.events.readings import Reading, ReadingsAccepted
-from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderSnapshot
+from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
+from riskwatch.common.events.workorders import (
+    WorkOrderCreated,
+    WorkOrderSnapshot,
+    WorkOrderStateChanged,
+)
 from riskwatch.embedded.feed import describe
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -22,12 +26,12 @@ DEVICE = DeviceRef(
 )
 
 
-def snapshot(level: Level) -> AlarmSnapshot:
+def snapshot(level: Level, device: DeviceRef = DEVICE) -> AlarmSnapshot:
     return AlarmSnapshot(
         alarm_id="a1b2c3d4-0000",
         rule_id="gas-ch4-lel",
         rule_version=1,
-        device=DEVICE,
+        device=device,
         metric="ch4_lel",
         level=level,
         status="active",
@@ -81,6 +85,50 @@ def test_a_raise_and_a_work_order_read_well() -> None:
 
 def test_readings_are_not_worth_a_line() -> None:
     batch = ReadingsAccepted(
-        batch_id="b", device=DEVICE, readings=[Reading(metric="m", value=1, ts=T0)], received_at=T0
+        batch_id="b",
+        devices=[DeviceReadings(device=DEVICE, readings=[Reading(metric="m", value=1, ts=T0)])],
+        received_at=T0,
     )
     assert describe(batch, TZ) is None
+
+
+def test_values_from_events_cannot_forge_lines_or_drive_the_terminal() -> None:
+    forged = "09:00:00  RED    alarm raised: fake"
+    device = DEVICE.model_copy(update={"name": f"Valve well\n{forged}\x1b[2J\x1b]0;pwned\x07"})
+    line = describe(AlarmRaised(alarm=snapshot(Level.YELLOW, device)), TZ)
+    assert line is not None
+    assert line.isprintable()  # no newline, ESC, BEL or other control character left
+    assert f"at Valve well\\n{forged}\\x1b[2J\\x1b]0;pwned\\x07 [lujiazui]" in line
+
+    order = WorkOrderSnapshot(
+        work_order_id="w9",
+        alarm_id="a1b2c3d4",
+        level=Level.RED,
+        status="accepted",
+        sector_id="construction",
+        scenario_id="gas",
+        town_id="lujiazui",
+        device_id="gas-1",
+        created_at=T0,
+        due_at=T0 + timedelta(hours=2),
+    )
+    changed = describe(
+        WorkOrderStateChanged(
+            work_order=order,
+            action="accept",
+            from_status="open",
+            to_status="accepted",
+            actor="duty\r\u202eofficer",  # a carriage return, a right-to-left override
+            changed_at=T0,
+        ),
+        TZ,
+    )
+    assert changed is not None
+    assert changed.endswith("open -> accepted by duty\\r\\u202eofficer")
+
+
+def test_names_in_any_script_are_shown_as_they_are() -> None:
+    device = DEVICE.model_copy(update={"name": "陆家嘴环路燃气阀门井 No. 3"})
+    line = describe(AlarmRaised(alarm=snapshot(Level.RED, device)), TZ)
+    assert line is not None
+    assert "at 陆家嘴环路燃气阀门井 No. 3 [lujiazui]" in line

@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from riskwatch.alerting.rules.schemas import RulePut
+from riskwatch.common.events import EventPayload, new_event
 from riskwatch.common.events.base import DeviceRef
-from riskwatch.common.events.readings import Reading, ReadingsAccepted
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 
 T0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
 
@@ -25,15 +27,24 @@ def device(device_id: str = "gas-001", scenario_id: str = "gas") -> DeviceRef:
 def batch(
     *values: float, metric: str = "ch4_lel", dev: DeviceRef | None = None, start: datetime = T0
 ) -> ReadingsAccepted:
+    """One device's readings, 10 s apart, as ingest would publish them."""
     return ReadingsAccepted(
         batch_id=str(uuid.uuid4()),
-        device=dev or device(),
-        readings=[
-            Reading(metric=metric, value=v, ts=start + timedelta(seconds=10 * i))
-            for i, v in enumerate(values)
+        devices=[
+            DeviceReadings(
+                device=dev or device(),
+                readings=[
+                    Reading(metric=metric, value=v, ts=start + timedelta(seconds=10 * i))
+                    for i, v in enumerate(values)
+                ],
+            )
         ],
         received_at=start + timedelta(seconds=10 * len(values)),
     )
+
+
+def envelopes(*batches: ReadingsAccepted) -> list[Envelope[EventPayload]]:
+    return [new_event(b, source="/test", subject=b.batch_id) for b in batches]
 
 
 def gas_rule(**overrides: object) -> RulePut:

@@ -34,7 +34,7 @@ async def test_prune_forgets_only_old_event_ids(sessions: async_sessionmaker[Asy
         left = (await session.scalars(select(inbox.table.c.event_id))).all()
         assert list(left) == ["recent"]
         # A redelivery of the recent event is still recognised.
-        assert not await inbox.claim(session, group="g", event_id="recent")
+        assert not await inbox.claim(session, group="g", event_ids=["recent"])
 
 
 async def test_periodic_runs_survive_a_failing_round_and_stop_promptly() -> None:

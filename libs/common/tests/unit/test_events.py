@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from riskwatch.common.events import PoisonMessage, decode, encode, event_types, new_event
 from riskwatch.common.events.asyncapi import render
 from riskwatch.common.events.base import DeviceRef
-from riskwatch.common.events.readings import Reading, ReadingsAccepted
+from riskwatch.common.events.readings import (
+    DeviceReadings,
+    Reading,
+    ReadingsAccepted,
+    device_json,
+    encode_readings_accepted,
+)
 from riskwatch.common.tracing import parse_traceparent
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
@@ -28,8 +34,12 @@ def readings(*values: float) -> ReadingsAccepted:
     now = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
     return ReadingsAccepted(
         batch_id="b-1",
-        device=DeviceRef(device_id="gas-001", sector_id="construction", scenario_id="gas"),
-        readings=[Reading(metric="ch4_lel", value=v, ts=now) for v in values],
+        devices=[
+            DeviceReadings(
+                device=DeviceRef(device_id="gas-001", sector_id="construction", scenario_id="gas"),
+                readings=[Reading(metric="ch4_lel", value=v, ts=now) for v in values],
+            )
+        ],
         received_at=now,
     )
 
@@ -37,7 +47,7 @@ def readings(*values: float) -> ReadingsAccepted:
 def test_encode_decode_round_trip_keeps_every_attribute() -> None:
     envelope = new_event(readings(1.5, 2.5), source="/riskwatch/ingest", subject="gas-001")
     headers, value = encode(envelope)
-    assert dict(headers)["ce_type"] == b"rw.readings.accepted.v1"
+    assert dict(headers)["ce_type"] == b"rw.readings.accepted.v2"
     assert dict(headers)["content-type"] == b"application/json"
     back = decode(headers, value)
     assert back == envelope
@@ -62,7 +72,7 @@ def test_a_new_event_continues_the_trace_it_is_given() -> None:
             lambda h, v: ([x if x[0] != "ce_type" else ("ce_type", b"rw.nope.v1") for x in h], v),
             "unknown event type",
         ),
-        (lambda h, v: (h, b"{not json"), "invalid rw.readings.accepted.v1 payload"),
+        (lambda h, v: (h, b"{not json"), "invalid rw.readings.accepted.v2 payload"),
         (lambda h, v: (h, v.replace(b"1.5", b'"NaN"')), "invalid"),
         (lambda h, v: ([x for x in h if x[0] != "ce_specversion"], v), "ce_specversion"),
         (lambda h, v: (h, None), "no value"),
@@ -107,4 +117,53 @@ def test_asyncapi_document_is_up_to_date() -> None:
     assert ASYNCAPI.read_text(encoding="utf-8") == render(), (
         "docs/asyncapi.yaml is stale: "
         "uv run python -m riskwatch.common.events.asyncapi > docs/asyncapi.yaml"
+    )
+
+
+slugs = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
+texts = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
+instants = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+device_refs = st.builds(
+    DeviceRef,
+    device_id=slugs,
+    sector_id=slugs,
+    scenario_id=slugs,
+    town_id=st.none() | slugs,
+    village_id=st.none() | slugs,
+    name=st.none() | texts,
+)
+raw_readings = st.tuples(
+    st.text(min_size=1, max_size=64).filter(lambda m: "\x00" not in m),
+    st.floats(allow_nan=False, allow_infinity=False),
+    instants,
+)
+
+
+@given(
+    st.lists(st.tuples(device_refs, st.lists(raw_readings, min_size=1, max_size=5)), min_size=1),
+    instants,
+)
+def test_the_hot_path_encoder_writes_what_the_model_reads(
+    devices: list[tuple[DeviceRef, list[tuple[str, float, datetime]]]], received_at: datetime
+) -> None:
+    """Ingest encodes readings without a model per reading; consumers decode with the model.
+    Both must agree on every device, reading, value and instant."""
+    value = encode_readings_accepted(
+        batch_id="b-1",
+        received_at=received_at,
+        devices=[(device_json(ref), readings) for ref, readings in devices],
+    )
+    decoded = ReadingsAccepted.model_validate_json(value)
+    assert decoded == ReadingsAccepted(
+        batch_id="b-1",
+        received_at=received_at,
+        devices=[
+            DeviceReadings(
+                device=ref,
+                readings=[Reading(metric=m, value=v, ts=ts) for m, v, ts in readings],
+            )
+            for ref, readings in devices
+        ],
     )

@@ -11,6 +11,8 @@ import pytest
 
 from riskwatch.common.bus import MemoryBus
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
+from riskwatch.common.events import decode
+from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.testing import app_client, bearer, migrate
 from riskwatch.ingest.app import create_app
 from riskwatch.ingest.module import MIGRATIONS
@@ -99,7 +101,11 @@ async def test_one_bad_reading_in_500_rejects_only_that_reading(
         {"index": 137, "reason": "invalid_value", "detail": "value must be a number, got string"}
     ]
     [record] = bus.records("rw.construction.readings")  # one record for the one device
-    assert record.key == b"gas-api-1"
+    event = decode(record.headers, record.value).data
+    assert isinstance(event, ReadingsAccepted)
+    [group] = event.devices
+    assert group.device.device_id == "gas-api-1"
+    assert len(group.readings) == 499
 
 
 async def test_batches_that_cannot_be_accepted_are_problems(client: httpx.AsyncClient) -> None:
@@ -134,3 +140,54 @@ async def test_the_catalog_is_served(client: httpx.AsyncClient) -> None:
         "market",
         "power",
     ]
+
+
+async def test_a_nul_in_a_device_name_or_filter_is_a_problem_not_a_crash(
+    client: httpx.AsyncClient,
+) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    body = {"name": "Valve well \u0000", "scenario_id": "gas", "town_id": "huamu"}
+    for response in (
+        await client.put("/api/v1/devices/gas-api-nul", json=body),
+        await client.put("/api/v1/devices/gas-api-nul", json={**body, "name": "Valve\nwell"}),
+        await client.get("/api/v1/devices", params={"town_id": "huamu\u0000"}),
+    ):
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/invalid")
+    assert (await client.get("/api/v1/devices/gas-api-nul")).status_code == 404
+
+
+async def test_readings_no_query_can_take_are_rejected_alone(client: httpx.AsyncClient) -> None:
+    client.headers.update(bearer(IngestSettings().auth))
+    await client.put(
+        "/api/v1/devices/gas-api-2",
+        json={"name": "Valve well 2", "scenario_id": "gas", "town_id": "lujiazui"},
+    )
+    ts = datetime.now(UTC).isoformat()
+    good = f'{{"device_id": "gas-api-2", "metric": "ch4_lel", "value": 1.5, "ts": "{ts}"}}'
+    # Raw JSON: a 400-digit integer literal and a NUL escape, as a client may really send them.
+    huge = good.replace("1.5", "9" * 400)
+    nul_device = good.replace('"gas-api-2"', '"gas-api-2\\u0000"')
+    nul_metric = good.replace('"ch4_lel"', '"ch4\\u0000"')
+    content = f"[{good}, {huge}, {nul_device}, {nul_metric}]".encode()
+    response = await client.post(
+        "/api/v1/readings", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 3)
+    assert [(e["index"], e["reason"]) for e in body["errors"]] == [
+        (1, "invalid_value"),
+        (2, "invalid_device_id"),
+        (3, "invalid_metric"),
+    ]
+
+
+async def test_a_nul_in_the_login_username_is_a_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": "ad\u0000min", "password": "correct horse"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await login(client)).status_code == 200  # the form still logs the admin in

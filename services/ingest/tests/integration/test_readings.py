@@ -1,5 +1,6 @@
 """Accepting a batch against real PostgreSQL and the in-process bus: stored once, published
-once per device in time order to the device's sector topic, duplicates not re-published."""
+packed one record per partition, each device in time order on its own partition of its
+sector's topic, duplicates not re-published; the device cache follows registry changes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.common.bus import MemoryBus
+from riskwatch.common.bus import MemoryBus, TopicSpec, partition_for
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import decode
 from riskwatch.common.events.readings import ReadingsAccepted
+from riskwatch.ingest.devices.cache import DeviceCache
 from riskwatch.ingest.devices.schemas import DevicePut
 from riskwatch.ingest.devices.service import put_device
 from riskwatch.ingest.readings.models import RawReading
@@ -29,10 +31,16 @@ async def register(session: AsyncSession, device_id: str, scenario_id: str, town
     )
 
 
-async def accept(session: AsyncSession, bus: MemoryBus, items: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+async def accept(  # type: ignore[no-untyped-def]
+    session: AsyncSession,
+    bus: MemoryBus,
+    items: list[dict[str, object]],
+    devices: DeviceCache | None = None,
+):
     return await accept_batch(
         session,
         bus=bus,
+        devices=DeviceCache(max_entries=100) if devices is None else devices,
         items=items,
         serves=lambda _: True,
         future_tolerance=timedelta(minutes=5),
@@ -71,10 +79,61 @@ async def test_a_batch_is_stored_and_published_per_device_in_time_order(
     [flood] = bus.records("rw.emergency.readings")
     event = decode(gas.headers, gas.value).data
     assert isinstance(event, ReadingsAccepted)
-    assert gas.key == b"gas-1"
-    assert [r.value for r in event.readings] == [1.0, 3.0]  # sorted by ts
-    assert (event.device.scenario_id, event.device.town_id) == ("gas", "lujiazui")
-    assert flood.key == b"flood-1"
+    [gas_readings] = event.devices
+    assert [r.value for r in gas_readings.readings] == [1.0, 3.0]  # sorted by ts
+    assert (gas_readings.device.scenario_id, gas_readings.device.town_id) == ("gas", "lujiazui")
+    assert gas.partition == partition_for("gas-1", await bus.partitions(gas.topic))
+    flood_event = decode(flood.headers, flood.value).data
+    assert isinstance(flood_event, ReadingsAccepted)
+    assert [d.device.device_id for d in flood_event.devices] == ["flood-1"]
+    assert flood.partition == partition_for("flood-1", await bus.partitions(flood.topic))
+
+
+async def test_many_devices_travel_one_record_per_partition(session: AsyncSession) -> None:
+    ids = [f"gas-{i:03}" for i in range(40)]
+    for device_id in ids:
+        await register(session, device_id, "gas", "lujiazui")
+    bus = MemoryBus()
+    await bus.ensure_topics([TopicSpec("rw.construction.readings", 6)])
+    result = await accept(session, bus, [item(d, 1.0, 5) for d in ids])
+    assert result.accepted == 40
+    records = bus.records("rw.construction.readings")
+    assert len(records) == len({partition_for(d, 6) for d in ids}) <= 6
+    seen: list[str] = []
+    for record in records:
+        event = decode(record.headers, record.value).data
+        assert isinstance(event, ReadingsAccepted)
+        for group in event.devices:
+            assert partition_for(group.device.device_id, 6) == record.partition
+            seen.append(group.device.device_id)
+    assert sorted(seen) == ids
+
+
+async def test_the_device_cache_follows_a_changed_registration(session: AsyncSession) -> None:
+    cache = DeviceCache(max_entries=100)
+    await register(session, "gas-1", "gas", "lujiazui")
+    bus = MemoryBus()
+    assert (await accept(session, bus, [item("gas-1", 1.0, 50)], cache)).accepted == 1
+    assert len(cache) == 1
+    await put_device(  # retired elsewhere (another replica, say): its readings are refused now
+        session,
+        catalog=default_catalog(),
+        device_id="gas-1",
+        data=DevicePut(name="gas-1", scenario_id="gas", town_id="lujiazui", status="retired"),
+    )
+    refused = await accept(session, bus, [item("gas-1", 1.0, 40), item("gas-1", 1.0, 30)], cache)
+    assert refused.accepted == 0
+    assert {r.reason.value for r in refused.rejected} == {"device_retired"}
+
+
+async def test_the_device_cache_is_bounded(session: AsyncSession) -> None:
+    cache = DeviceCache(max_entries=5)
+    ids = [f"gas-{i:03}" for i in range(12)]
+    for device_id in ids:
+        await register(session, device_id, "gas", "lujiazui")
+    result = await accept(session, MemoryBus(), [item(d, 1.0, 5) for d in ids], cache)
+    assert result.accepted == 12
+    assert len(cache) == 5
 
 
 async def test_a_resent_batch_is_counted_as_duplicates_and_not_published(

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.events import EventPayload, Level
-from riskwatch.common.events.readings import Reading, ReadingsAccepted
+from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
 from riskwatch.reporting.projections.handlers import on_event
 from riskwatch.reporting.projections.models import (
@@ -230,8 +230,11 @@ async def test_a_republished_roster_replaces_only_an_older_one(session: AsyncSes
 async def test_events_it_does_not_project_are_skipped(session: AsyncSession) -> None:
     reading = ReadingsAccepted(
         batch_id="b",
-        device=f.alarm("z").device,
-        readings=[Reading(metric="m", value=1.0, ts=T0)],
+        devices=[
+            DeviceReadings(
+                device=f.alarm("z").device, readings=[Reading(metric="m", value=1.0, ts=T0)]
+            )
+        ],
         received_at=T0,
     )
     await apply(session, reading)

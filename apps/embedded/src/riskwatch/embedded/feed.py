@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 
 from riskwatch.common.app import Named, Runtime, consumer
-from riskwatch.common.bus import Message, TopicSpec
+from riskwatch.common.bus import Delivery, TopicSpec
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
-from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import NotificationAcknowledged, NotificationDelivered
 from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS, WORKORDERS
 from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
@@ -24,8 +23,24 @@ _COLOURS = {"blue": "\033[34m", "yellow": "\033[33m", "orange": "\033[38;5;208m"
 
 
 def describe(data: EventPayload, tz: ZoneInfo) -> str | None:
-    """A line for the terminal, or None for events not worth a line."""
+    """A line for the terminal, or None for events not worth a line.
 
+    Its values come from events, and so from whoever registers a device or posts to the API: a
+    newline in a device name must not start a forged line, nor ESC [ ... clear the screen.
+    """
+    line = _compose(data, tz)
+    return None if line is None else _printable(line)
+
+
+def _printable(line: str) -> str:
+    """`line` with each character a terminal would act on (control characters, escapes, bidi
+    overrides, lone surrogates) written as its Python escape instead: visible, and inert."""
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in line)
+
+
+def _compose(data: EventPayload, tz: ZoneInfo) -> str | None:
     def clock(at: datetime) -> str:
         return at.astimezone(tz).strftime("%H:%M:%S")
 
@@ -87,14 +102,16 @@ class FeedModule:
         return []
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
-        async def show(envelope: Envelope[EventPayload], message: Message) -> None:
-            line = describe(envelope.data, self._tz)
-            if line is None:
-                return
-            level = getattr(getattr(envelope.data, "alarm", None), "level", None)
-            if self._colour and level is not None:
-                line = f"{_COLOURS.get(str(level), '')}{line}\033[0m"
-            sys.stdout.write(line + "\n")
+        async def show(batch: Sequence[Delivery]) -> None:
+            for delivery in batch:
+                data = delivery.envelope.data
+                line = describe(data, self._tz)
+                if line is None:
+                    continue
+                level = getattr(getattr(data, "alarm", None), "level", None)
+                if self._colour and level is not None:
+                    line = f"{_COLOURS.get(str(level), '')}{line}\033[0m"
+                sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
         return [

@@ -13,14 +13,14 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import structlog
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from riskwatch.common.auth import TokenService
-from riskwatch.common.bus import Bus, Handler, TopicSpec, create_bus, subscribe
+from riskwatch.common.bus import BatchHandler, Bus, TopicSpec, create_bus, subscribe
 from riskwatch.common.catalog import Catalog, load_catalog
 from riskwatch.common.db import create_engine, create_sessionmaker
 from riskwatch.common.errors import install_error_handlers
@@ -35,6 +35,7 @@ from riskwatch.common.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 ComponentKind = Literal["consumer", "relay", "worker"]
+T = TypeVar("T")
 
 
 class Component(Protocol):
@@ -60,9 +61,24 @@ class Runtime:
     settings: ServiceSettings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Consumers' sessions: a pool without pre-ping (a ping per checkout is a round trip per
+    # batch, and consumers retry a broken connection as a transient failure anyway).
+    consumer_engine: AsyncEngine
+    consumer_sessions: async_sessionmaker[AsyncSession]
     bus: Bus
     catalog: Catalog
     extras: dict[str, object] = field(default_factory=dict)
+
+    def singleton(self, cls: type[T], factory: Callable[[], T]) -> T:
+        """The one `cls` of this process (made by `factory` on first use): a cache that routes
+        and consumers share, and that never outlives the runtime's database."""
+        key = f"{cls.__module__}.{cls.__qualname__}"
+        found = self.extras.get(key)
+        if found is None:
+            found = self.extras[key] = factory()
+        if not isinstance(found, cls):
+            raise TypeError(f"{key} holds a {type(found).__name__}")
+        return found
 
 
 class ServiceModule(Protocol):
@@ -81,7 +97,9 @@ class ServiceModule(Protocol):
 StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
-def consumer(runtime: Runtime, *, group: str, topics: Sequence[str], handler: Handler) -> Named:
+def consumer(
+    runtime: Runtime, *, group: str, topics: Sequence[str], handler: BatchHandler
+) -> Named:
     """A consumer component in `group`, with the process's consumer settings."""
     return Named(
         "consumer",
@@ -131,11 +149,19 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(level=settings.log_level, json=settings.log_json)
         engine = create_engine(settings.database)
+        consumer_engine = create_engine(
+            settings.database,
+            pool_pre_ping=False,
+            pool_size=settings.database.consumer_pool_size,
+            max_overflow=settings.database.max_overflow,
+        )
         the_bus = bus if bus is not None else create_bus(settings)
         runtime = Runtime(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
+            consumer_engine=consumer_engine,
+            consumer_sessions=create_sessionmaker(consumer_engine),
             bus=the_bus,
             catalog=load_catalog(settings.catalog_path),
         )
@@ -173,6 +199,7 @@ def build_app(
             for kind in ("consumer", "worker", "relay"):
                 await asyncio.gather(*(_stop(item) for item in started if item.kind == kind))
             await the_bus.stop()
+            await consumer_engine.dispose()
             await engine.dispose()
             log.info("service_stopped", service=settings.service_name)
 

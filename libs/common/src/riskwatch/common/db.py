@@ -70,6 +70,10 @@ def service_metadata(schema: str) -> MetaData:
 
 
 class TimestampMixin:
+    # Fetch server-set timestamps with RETURNING: otherwise `updated_at` is expired after an
+    # UPDATE and reading it afterwards would need lazy I/O, which async sessions cannot do.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - read by SQLAlchemy, not mutated
+
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), onupdate=func.now()

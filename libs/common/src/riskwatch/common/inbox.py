@@ -1,14 +1,16 @@
 """Idempotent consumers: each event id is processed at most once per consumer group.
 
-The processed-event row is inserted in the same transaction as the handler's effects, so a
-redelivery after a crash or rebalance finds it and does nothing.
+A batch's event ids are claimed with one multi-row insert in the same transaction as the
+handler's effects (ADR 0007), so a redelivery after a crash or rebalance finds them and skips
+them, and idempotence costs one round trip per batch, not per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from sqlalchemy import (
     Column,
     Index,
@@ -18,20 +20,23 @@ from sqlalchemy import (
     Table,
     delete,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from riskwatch.common.bus.base import Handler, Message
+from riskwatch.common.bus.base import BatchHandler, Delivery
 from riskwatch.common.db import UTCDateTime
 from riskwatch.common.events.base import EventPayload
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.periodic import Periodic
+from riskwatch.common.tracing import trace_id_of
 
 # Longer than Kafka's default retention (7 days): an event can only come again while it exists.
 DEFAULT_KEEP = timedelta(days=8)
 
 EventHandler = Callable[[AsyncSession, Envelope[EventPayload]], Awaitable[None]]
+# Gets the batch's new events (redeliveries already removed), in offset order.
+EventsHandler = Callable[[AsyncSession, Sequence[Envelope[EventPayload]]], Awaitable[None]]
 
 
 class Inbox:
@@ -45,16 +50,23 @@ class Inbox:
             PrimaryKeyConstraint("consumer_group", "event_id"),
             Index("ix_processed_event_processed_at", "processed_at"),  # for pruning
         )
-
-    async def claim(self, session: AsyncSession, *, group: str, event_id: str) -> bool:
-        """True the first time `group` sees `event_id`; False on every redelivery."""
-        result = await session.execute(
-            insert(self.table)
-            .values(consumer_group=group, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.event_id)
+        self._claim = text(
+            f"INSERT INTO {self.table.fullname} (consumer_group, event_id) "
+            "SELECT :group, unnest(CAST(:ids AS varchar[])) "
+            "ON CONFLICT DO NOTHING RETURNING event_id"
         )
-        return result.first() is not None
+
+    async def claim(
+        self, session: AsyncSession, *, group: str, event_ids: Sequence[str]
+    ) -> set[str]:
+        """The ids of `event_ids` that `group` sees for the first time (one statement)."""
+        if not event_ids:
+            return set()
+        result = await session.execute(
+            self._claim,
+            {"group": group, "ids": list(event_ids)},
+        )
+        return {row[0] for row in result}
 
     async def prune(self, session: AsyncSession, *, older_than: timedelta) -> int:
         """Forget processed ids older than any redelivery can be (Kafka keeps 7 days)."""
@@ -79,6 +91,34 @@ class Inbox:
 
         return Periodic(name, prune, interval_s=interval_s, run_at_start=True)
 
+    def batch_handler(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        group: str,
+        handle: EventsHandler,
+        after_commit: Callable[[], None] | None = None,
+    ) -> BatchHandler:
+        """Wrap `handle` in one transaction per batch that first claims the batch's event ids;
+        `handle` gets only the events this group has not processed yet."""
+
+        async def run(batch: Sequence[Delivery]) -> None:
+            async with sessions() as session, session.begin():
+                fresh = await self.claim(
+                    session, group=group, event_ids=[d.envelope.id for d in batch]
+                )
+                new: list[Envelope[EventPayload]] = []
+                for delivery in batch:
+                    if delivery.envelope.id in fresh:
+                        fresh.discard(delivery.envelope.id)  # an id twice in a batch: once
+                        new.append(delivery.envelope)
+                if new:
+                    await handle(session, new)
+            if after_commit is not None and new:
+                after_commit()
+
+        return run
+
     def handler(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -86,15 +126,18 @@ class Inbox:
         group: str,
         handle: EventHandler,
         after_commit: Callable[[], None] | None = None,
-    ) -> Handler:
-        """Wrap `handle` in one transaction per event with a once-per-group guard."""
+    ) -> BatchHandler:
+        """A batch handler that applies each new event with `handle`, in order, all in one
+        transaction; each event's log lines carry its ids."""
 
-        async def run(envelope: Envelope[EventPayload], message: Message) -> None:
-            async with sessions() as session, session.begin():
-                if not await self.claim(session, group=group, event_id=envelope.id):
-                    return
-                await handle(session, envelope)
-            if after_commit is not None:
-                after_commit()
+        async def each(session: AsyncSession, events: Sequence[Envelope[EventPayload]]) -> None:
+            for envelope in events:
+                with structlog.contextvars.bound_contextvars(
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    trace_id=trace_id_of(envelope.traceparent),
+                    consumer_group=group,
+                ):
+                    await handle(session, envelope)
 
-        return run
+        return self.batch_handler(sessions, group=group, handle=each, after_commit=after_commit)

@@ -10,8 +10,17 @@ from prometheus_client import Counter, Histogram
 EVENTS_CONSUMED = Counter(
     "rw_events_consumed_total", "Events handled by consumers", ["group", "type", "outcome"]
 )
-EVENT_HANDLE_SECONDS = Histogram(
-    "rw_event_handle_seconds", "Time to handle one event, retries included", ["group"]
+BATCH_SECONDS = Histogram(
+    "rw_batch_handle_seconds",
+    "Time to handle one partition batch, retries included",
+    ["group"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SIZE = Histogram(
+    "rw_batch_records",
+    "Records handed to a handler in one batch",
+    ["group"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
 )
 DEAD_LETTERS = Counter("rw_dead_letters_total", "Records sent to a dead-letter topic", ["group"])
 EVENTS_PUBLISHED = Counter("rw_events_published_total", "Records published", ["topic"])

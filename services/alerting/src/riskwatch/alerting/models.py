@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import DeclarativeBase
 
 from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
+from riskwatch.common.generation import Generations
 from riskwatch.common.inbox import Inbox
 from riskwatch.common.outbox import Outbox
 
@@ -18,3 +19,4 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 inbox = Inbox(Base.metadata)
+generations = Generations(Base.metadata)

@@ -8,9 +8,10 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from riskwatch.alerting import models_all
-from riskwatch.alerting.alarms.handlers import on_readings, on_work_order
+from riskwatch.alerting.alarms.handlers import on_work_order, readings_handler
 from riskwatch.alerting.alarms.router import router as alarms_router
 from riskwatch.alerting.models import SCHEMA, inbox, outbox
+from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.alerting.rules.router import router as rules_router
 from riskwatch.alerting.settings import AlertingSettings
 from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
@@ -51,13 +52,16 @@ class AlertingModule:
         return specs
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
-        sessions = runtime.sessions
+        sessions = runtime.consumer_sessions
+        on_readings = readings_handler(runtime.singleton(RuleCache, RuleCache))
         parts = [
             consumer(
                 runtime,
                 group=readings_group(sector),
                 topics=[readings_topic(sector)],
-                handler=inbox.handler(sessions, group=readings_group(sector), handle=on_readings),
+                handler=inbox.batch_handler(
+                    sessions, group=readings_group(sector), handle=on_readings
+                ),
             )
             for sector in runtime.catalog.resolve_sectors(self.settings.sectors)
         ]

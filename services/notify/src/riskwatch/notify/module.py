@@ -90,7 +90,7 @@ class NotifyModule:
                 group=GROUP,
                 topics=[ALARMS],
                 handler=inbox.handler(
-                    sessions,
+                    runtime.consumer_sessions,
                     group=GROUP,
                     handle=alarm_handler(runtime.catalog),
                     after_commit=dispatcher.wake,

@@ -54,7 +54,7 @@ class ReportingModule:
                 runtime,
                 group=GROUP,
                 topics=list(CONSUMED),
-                handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_event),
+                handler=inbox.handler(runtime.consumer_sessions, group=GROUP, handle=on_event),
             ),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

@@ -47,7 +47,9 @@ class WorkOrderModule:
                 runtime,
                 group=GROUP,
                 topics=[ALARMS],
-                handler=inbox.handler(runtime.sessions, group=GROUP, handle=on_alarm(policy)),
+                handler=inbox.handler(
+                    runtime.consumer_sessions, group=GROUP, handle=on_alarm(policy)
+                ),
             ),
             relay(runtime, outbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),

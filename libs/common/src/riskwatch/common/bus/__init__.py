@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from riskwatch.common.bus.base import (
+    BatchHandler,
     Bus,
     ConsumerClient,
-    Handler,
+    Delivery,
     Message,
     Position,
     Record,
     TopicSpec,
+    partition_for,
     record_for,
 )
 from riskwatch.common.bus.consumer import EventConsumer, subscribe
@@ -26,16 +28,18 @@ def create_bus(settings: ServiceSettings) -> Bus:
 
 
 __all__ = [
+    "BatchHandler",
     "Bus",
     "ConsumerClient",
+    "Delivery",
     "EventConsumer",
-    "Handler",
     "MemoryBus",
     "Message",
     "Position",
     "Record",
     "TopicSpec",
     "create_bus",
+    "partition_for",
     "record_for",
     "subscribe",
 ]

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from aiokafka.partitioner import murmur2
+
 from riskwatch.common.events.base import EventPayload
 from riskwatch.common.events.envelope import Envelope, encode
 
@@ -19,12 +21,21 @@ HeaderList = list[tuple[str, bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A record to publish. `key` decides the partition, hence the order consumers see."""
+    """A record to publish. `key` decides the partition, hence the order consumers see, unless
+    the producer chose the partition itself (`partition`, computed with `partition_for`)."""
 
     topic: str
     key: str | None
     value: bytes
     headers: HeaderList = field(default_factory=list)
+    partition: int | None = None
+
+
+def partition_for(key: str | bytes, partitions: int) -> int:
+    """The partition of `key`: Kafka's default partitioner (murmur2), which every transport
+    uses, so a record keyed by a device and a record placed by hand for it meet in one place."""
+    raw = key.encode() if isinstance(key, str) else key
+    return (int(murmur2(raw)) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,18 @@ class TopicSpec:
 
 TopicPartition = tuple[str, int]
 
-Handler = Callable[[Envelope[EventPayload], Message], Awaitable[None]]
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A consumed record that decoded into an event."""
+
+    envelope: Envelope[EventPayload]
+    message: Message
+
+
+# A handler takes what one fetch returned for one partition, in offset order, and applies it
+# as one unit of work; the runner commits the offsets only after it returns.
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
 
 
 def record_for(topic: str, envelope: Envelope[EventPayload], *, key: str | None = None) -> Record:
@@ -87,5 +109,6 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
     async def publish(self, records: Sequence[Record]) -> list[Position]: ...
+    async def partitions(self, topic: str) -> int: ...
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> ConsumerClient: ...
     def is_consumed(self, position: Position) -> bool: ...

@@ -1,10 +1,14 @@
-"""Commit-after-processing consumption with bounded retries and a dead-letter topic per group.
+"""Commit-after-processing consumption in batches, with a dead-letter topic per group.
 
-For each fetched batch, every message is decoded and handled in partition order; offsets are
-committed only after the whole batch of a partition is handled. A record that cannot be decoded
-goes to `rw.dlq.<group>` at once; a handler that keeps failing goes there after
-`max_attempts`; infrastructure failures are retried until they pass. Handlers must be
-idempotent: a crash before the commit delivers the batch again.
+Each fetch hands the handler, partition by partition, every record that decoded, in offset
+order: one unit of work (one database transaction in the Inbox handlers). Offsets are committed
+only after the handler returns, so a crash delivers the batch again and handlers must be
+idempotent. A record that cannot be decoded goes to `rw.dlq.<group>` at once. A batch that fails:
+- for a transient cause (database or broker away) is retried whole, with capped backoff, for as
+  long as the cause lasts;
+- for any other cause is split in halves, each handled on its own (first half first, so per-key
+  order holds), until the failing record is alone; it is retried up to `max_attempts`, then
+  dead-lettered. The rest of the batch takes effect once: the failed attempts rolled back.
 """
 
 from __future__ import annotations
@@ -17,12 +21,11 @@ from collections.abc import Sequence
 import structlog
 
 from riskwatch.common import metrics
-from riskwatch.common.bus.base import Bus, ConsumerClient, Handler, Message, Record
+from riskwatch.common.bus.base import BatchHandler, Bus, ConsumerClient, Delivery, Message, Record
 from riskwatch.common.bus.retry import backoff, is_transient
 from riskwatch.common.events.envelope import PoisonMessage, decode
 from riskwatch.common.events.topics import dlq_topic
 from riskwatch.common.settings import ConsumerSettings
-from riskwatch.common.tracing import trace_id_of
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +37,7 @@ class EventConsumer:
         *,
         bus: Bus,
         group: str,
-        handler: Handler,
+        handler: BatchHandler,
         settings: ConsumerSettings,
     ) -> None:
         self._client = client
@@ -90,8 +93,7 @@ class EventConsumer:
                 )
                 self._busy = True
                 for tp, messages in batches.items():
-                    for message in messages:
-                        await self._process(message)
+                    await self._consume(messages)
                     await self._client.commit({tp: messages[-1].offset + 1})
             except asyncio.CancelledError:
                 if self._stopping.is_set():
@@ -110,62 +112,100 @@ class EventConsumer:
             finally:
                 self._busy = False
 
-    async def _process(self, message: Message) -> None:
-        started = time.perf_counter()
-        try:
-            envelope = decode(message.headers, message.value)
-        except PoisonMessage as exc:
-            metrics.EVENTS_CONSUMED.labels(self.group, "unparseable", "dead").inc()
-            await self._dead_letter(message, reason=str(exc), attempts=0)
-            return
-        bound = structlog.contextvars.bound_contextvars(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            trace_id=trace_id_of(envelope.traceparent),
-            consumer_group=self.group,
-        )
-        with bound:
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    await self._handler(envelope, message)
-                    metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "ok").inc()
-                    metrics.EVENT_HANDLE_SECONDS.labels(self.group).observe(
-                        time.perf_counter() - started
-                    )
-                    self.last_error = None
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.last_error = type(exc).__name__
-                    if self._stopping.is_set():
-                        raise  # shutting down: leave it uncommitted, it comes again next time
-                    transient = is_transient(exc)
-                    if not transient and attempt >= self._settings.max_attempts:
-                        log.error("handler_gave_up", attempts=attempt, exc_info=True)
-                        metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "dead").inc()
-                        await self._dead_letter(
-                            message,
-                            reason=f"{type(exc).__name__}: {_brief(exc)}",
-                            attempts=attempt,
-                        )
-                        return
+    async def _consume(self, messages: Sequence[Message]) -> None:
+        """Decode one partition's records and handle those that decoded as one batch."""
+        batch: list[Delivery] = []
+        for message in messages:
+            try:
+                batch.append(Delivery(decode(message.headers, message.value), message))
+            except PoisonMessage as exc:
+                metrics.EVENTS_CONSUMED.labels(self.group, "unparseable", "dead").inc()
+                await self._dead_letter(message, reason=str(exc), attempts=0)
+        if batch:
+            started = time.perf_counter()
+            await self._handle(batch)
+            metrics.BATCH_SECONDS.labels(self.group).observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.labels(self.group).observe(len(batch))
+
+    async def _handle(self, batch: Sequence[Delivery]) -> None:
+        """Apply `batch` once: retry transient failures, isolate a failing record by halves."""
+        attempt = 0  # failures that were not transient
+        transient_attempt = 0
+        while True:
+            try:
+                await self._handler(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.last_error = type(exc).__name__
+                if self._stopping.is_set():
+                    raise  # shutting down: leave it uncommitted, it comes again next time
+                if is_transient(exc):
+                    transient_attempt += 1
                     delay = backoff(
-                        attempt,
+                        transient_attempt,
                         initial=self._settings.backoff_initial_s,
                         maximum=self._settings.backoff_max_s,
                     )
                     log.warning(
                         "handler_error",
-                        attempt=attempt,
+                        group=self.group,
+                        transient=True,
+                        batch=len(batch),
                         retry_in_s=delay,
-                        transient=transient,
                         error_type=type(exc).__name__,
-                        exc_info=not transient,
                     )
                     await self._sleep(delay)
+                    continue
+                if len(batch) > 1:
+                    # Something in here fails on its own: find it without redoing the rest.
+                    half = len(batch) // 2
+                    log.info(
+                        "batch_split", group=self.group, batch=len(batch), error=type(exc).__name__
+                    )
+                    await self._handle(batch[:half])
+                    await self._handle(batch[half:])
+                    return
+                attempt += 1
+                if await self._give_up(batch[0], exc, attempt):
+                    return
+                continue
+            for delivery in batch:
+                metrics.EVENTS_CONSUMED.labels(self.group, delivery.envelope.type, "ok").inc()
+            self.last_error = None
+            return
+
+    async def _give_up(self, delivery: Delivery, exc: Exception, attempt: int) -> bool:
+        """Dead-letter a lone failing record after `max_attempts`; else wait and say retry."""
+        envelope = delivery.envelope
+        bound = structlog.contextvars.bound_contextvars(
+            event_id=envelope.id, event_type=envelope.type, consumer_group=self.group
+        )
+        with bound:
+            if attempt >= self._settings.max_attempts:
+                log.error("handler_gave_up", attempts=attempt, exc_info=exc)
+                metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "dead").inc()
+                await self._dead_letter(
+                    delivery.message,
+                    reason=f"{type(exc).__name__}: {_brief(exc)}",
+                    attempts=attempt,
+                )
+                return True
+            delay = backoff(
+                attempt,
+                initial=self._settings.backoff_initial_s,
+                maximum=self._settings.backoff_max_s,
+            )
+            log.warning(
+                "handler_error",
+                attempt=attempt,
+                retry_in_s=delay,
+                transient=False,
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
+            await self._sleep(delay)
+            return False
 
     async def _dead_letter(self, message: Message, *, reason: str, attempts: int) -> None:
         headers = [h for h in message.headers if not h[0].startswith("rw_dlq_")]
@@ -218,10 +258,11 @@ def subscribe(
     *,
     group: str,
     topics: Sequence[str],
-    handler: Handler,
+    handler: BatchHandler,
     settings: ConsumerSettings | None = None,
 ) -> EventConsumer:
-    """A consumer in `group` that hands each decoded event to `handler`, then commits."""
+    """A consumer in `group` that hands each partition's decoded batch to `handler`, then
+    commits."""
     return EventConsumer(
         bus.consumer_client(group=group, topics=topics),
         bus=bus,

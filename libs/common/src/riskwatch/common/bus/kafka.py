@@ -76,6 +76,7 @@ class KafkaBus:
                 r.value,
                 key=r.key.encode() if r.key is not None else None,
                 headers=r.headers,
+                partition=r.partition,
             )
             for r in records
         ]
@@ -83,6 +84,12 @@ class KafkaBus:
         for r in records:
             metrics.EVENTS_PUBLISHED.labels(r.topic).inc()
         return [Position(m.topic, m.partition, m.offset) for m in results]
+
+    async def partitions(self, topic: str) -> int:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.partitions before start()")
+        # Served from the producer's metadata cache after the first call for a topic.
+        return len(await self._producer.partitions_for(topic))
 
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> _KafkaClient:
         return _KafkaClient(

@@ -11,12 +11,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from riskwatch.common import metrics
-from riskwatch.common.bus.base import Message, Position, Record, TopicPartition, TopicSpec
+from riskwatch.common.bus.base import (
+    Message,
+    Position,
+    Record,
+    TopicPartition,
+    TopicSpec,
+    partition_for,
+)
 
 # Trim a partition's consumed prefix only when it is long enough to be worth the copy.
 _TRIM_MIN = 1024
@@ -67,10 +73,14 @@ class MemoryBus:
         positions = []
         for record in records:
             partitions = self._topic(record.topic)
-            if record.key is None:
+            if record.partition is not None:
+                if not 0 <= record.partition < len(partitions):
+                    raise ValueError(f"{record.topic} has no partition {record.partition}")
+                index = record.partition
+            elif record.key is None:
                 index = next(self._round_robin[record.topic]) % len(partitions)
             else:
-                index = zlib.crc32(record.key.encode()) % len(partitions)
+                index = partition_for(record.key, len(partitions))
             partition = partitions[index]
             offset = partition.end
             partition.records.append(
@@ -88,6 +98,9 @@ class MemoryBus:
             metrics.EVENTS_PUBLISHED.labels(record.topic).inc()
         self._notify()
         return positions
+
+    async def partitions(self, topic: str) -> int:
+        return len(self._topic(topic))
 
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> _MemoryClient:
         return _MemoryClient(self, group, tuple(topics))

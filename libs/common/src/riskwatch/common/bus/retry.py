@@ -33,5 +33,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def backoff(attempt: int, *, initial: float, maximum: float) -> float:
-    """Exponential backoff: initial, 2x, 4x, ... capped at maximum (attempt counts from 1)."""
-    return float(min(maximum, initial * (2 ** max(0, attempt - 1))))
+    """Exponential backoff: initial, 2x, 4x, ... capped at maximum (attempt counts from 1).
+
+    The exponent is capped too, so an outage of any length never overflows the arithmetic.
+    """
+    return float(min(maximum, initial * (2 ** min(max(0, attempt - 1), 32))))

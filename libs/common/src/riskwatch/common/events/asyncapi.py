@@ -31,9 +31,10 @@ CHANNELS = (
     Channel(
         "readings",
         "rw.{sector}.readings",
-        "device_id",
-        "Readings ingest accepted, one record per device per request, in timestamp order.",
-        ("rw.readings.accepted.v1",),
+        "none; the producer places each record on partition murmur2(device_id) of the topic",
+        "Readings ingest accepted, packed one record per partition per request: every device "
+        "of the request on that partition, each with its readings in timestamp order.",
+        ("rw.readings.accepted.v2",),
         ("ingest",),
         ("alerting",),
     ),

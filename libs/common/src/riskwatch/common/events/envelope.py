@@ -24,6 +24,8 @@ E = TypeVar("E", bound=EventPayload)
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
 Headers = Sequence[tuple[str, bytes]]
+_SPECVERSION = SPECVERSION.encode()
+_CONTENT_TYPE = CONTENT_TYPE.encode()
 
 
 class PoisonMessage(Exception):
@@ -57,19 +59,40 @@ def new_event(
 
 
 def encode(envelope: Envelope[EventPayload]) -> tuple[list[tuple[str, bytes]], bytes]:
-    headers = [
-        ("ce_specversion", SPECVERSION.encode()),
-        ("ce_id", envelope.id.encode()),
-        ("ce_source", envelope.source.encode()),
-        ("ce_type", envelope.type.encode()),
-        ("ce_time", envelope.time.isoformat().encode()),
-        ("content-type", CONTENT_TYPE.encode()),
-    ]
-    if envelope.subject is not None:
-        headers.append(("ce_subject", envelope.subject.encode()))
-    if envelope.traceparent is not None:
-        headers.append(("traceparent", envelope.traceparent.encode()))
+    headers = ce_headers(
+        event_id=envelope.id,
+        source=envelope.source,
+        type_=envelope.type,
+        time=envelope.time,
+        subject=envelope.subject,
+        traceparent=envelope.traceparent,
+    )
     return headers, envelope.data.model_dump_json().encode()
+
+
+def ce_headers(
+    *,
+    event_id: str,
+    source: str,
+    type_: str,
+    time: datetime,
+    subject: str | None = None,
+    traceparent: str | None = None,
+) -> list[tuple[str, bytes]]:
+    """The binary-mode headers of one event; for producers that encode the value themselves."""
+    headers = [
+        ("ce_specversion", _SPECVERSION),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type_.encode()),
+        ("ce_time", time.isoformat().encode()),
+        ("content-type", _CONTENT_TYPE),
+    ]
+    if subject is not None:
+        headers.append(("ce_subject", subject.encode()))
+    if traceparent is not None:
+        headers.append(("traceparent", traceparent.encode()))
+    return headers
 
 
 def decode(headers: Headers, value: bytes | None) -> Envelope[EventPayload]:

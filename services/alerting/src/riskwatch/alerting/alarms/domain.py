@@ -1,29 +1,122 @@
-"""Pure alarm logic: what a breach does to the alarm of its device and rule."""
+"""Pure alarm logic: what a breach of a rule does to the alarm of its device and rule.
+
+`apply_breach` is the one transition: the active alarm (or none) plus a breach gives the new
+alarm state and the event to publish, if any. The service loads the states of a batch's
+devices, applies every breach in reading order, saves the states and stages the events.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from riskwatch.common.events.base import Level
-
-
-class Decision(StrEnum):
-    RAISE = "raise"  # no active alarm for this device and rule: open one
-    ESCALATE = "escalate"  # the active alarm reaches a higher level
-    REPEAT = "repeat"  # the active alarm is breached again at its level or below
+from riskwatch.alerting.rules.domain import RuleSpec
+from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.base import DeviceRef, Level
 
 
 @dataclass(frozen=True, slots=True)
-class ActiveAlarm:
+class Breach:
+    """A reading that reached `level` of `rule`."""
+
+    rule: RuleSpec
+    device: DeviceRef
+    value: float
+    observed_at: datetime  # the reading's own timestamp
+    received_at: datetime  # when ingest accepted it
     level: Level
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmState:
+    """An active alarm: one per device x rule."""
+
+    alarm_id: str
+    rule_id: str
+    rule_version: int
+    device: DeviceRef
+    metric: str
+    level: Level
+    value: float  # the reading that set the current level
+    threshold: float
+    observed_at: datetime
+    received_at: datetime
+    raised_at: datetime
+    last_value: float  # the latest breaching reading
+    last_observed_at: datetime
     breach_count: int
+    updated_at: datetime
+
+    def snapshot(self) -> AlarmSnapshot:
+        return AlarmSnapshot(
+            alarm_id=self.alarm_id,
+            rule_id=self.rule_id,
+            rule_version=self.rule_version,
+            device=self.device,
+            metric=self.metric,
+            level=self.level,
+            status="active",
+            value=self.value,
+            threshold=self.threshold,
+            observed_at=self.observed_at,
+            received_at=self.received_at,
+            raised_at=self.raised_at,
+            breach_count=self.breach_count,
+        )
 
 
-def decide(active: ActiveAlarm | None, level: Level) -> Decision:
-    """One alarm per device x rule: a repeated breach updates it, never opens a second one."""
-    if active is None:
-        return Decision.RAISE
-    if level.rank > active.level.rank:
-        return Decision.ESCALATE
-    return Decision.REPEAT
+AlarmEvent = AlarmRaised | AlarmUpdated
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: AlarmState
+    event: AlarmEvent | None  # None: the alarm changed, but not in a way anyone is told of
+
+
+def apply_breach(
+    state: AlarmState | None, breach: Breach, *, now: datetime, new_alarm_id: str
+) -> Transition:
+    """One alarm per device x rule: the first breach raises it, a higher level escalates it,
+    a breach at its level or below only counts (it never opens a second alarm)."""
+    if state is None:
+        raised = AlarmState(
+            alarm_id=new_alarm_id,
+            rule_id=breach.rule.rule_id,
+            rule_version=breach.rule.version,
+            device=breach.device,
+            metric=breach.rule.metric,
+            level=breach.level,
+            value=breach.value,
+            threshold=breach.threshold,
+            observed_at=breach.observed_at,
+            received_at=breach.received_at,
+            raised_at=now,
+            last_value=breach.value,
+            last_observed_at=breach.observed_at,
+            breach_count=1,
+            updated_at=now,
+        )
+        return Transition(raised, AlarmRaised(alarm=raised.snapshot()))
+    counted = replace(
+        state,
+        last_value=breach.value,
+        last_observed_at=breach.observed_at,
+        breach_count=state.breach_count + 1,
+        updated_at=now,
+    )
+    if breach.level.rank <= state.level.rank:
+        return Transition(counted, None)
+    escalated = replace(
+        counted,
+        level=breach.level,
+        value=breach.value,
+        threshold=breach.threshold,
+        observed_at=breach.observed_at,
+        received_at=breach.received_at,
+    )
+    return Transition(
+        escalated,
+        AlarmUpdated(alarm=escalated.snapshot(), previous_level=state.level, updated_at=now),
+    )

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.alerting.alarms.service import clear_alarm, evaluate_readings
+from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.envelope import Envelope
-from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.events.workorders import WorkOrderStateChanged
+from riskwatch.common.inbox import EventsHandler
 
 
-async def on_readings(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
-    if isinstance(envelope.data, ReadingsAccepted):
-        await evaluate_readings(session, batch=envelope.data, traceparent=envelope.traceparent)
+def readings_handler(rules: RuleCache) -> EventsHandler:
+    async def on_readings(session: AsyncSession, events: Sequence[Envelope[EventPayload]]) -> None:
+        await evaluate_readings(session, events=events, rules=rules)
+
+    return on_readings
 
 
 async def on_work_order(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:

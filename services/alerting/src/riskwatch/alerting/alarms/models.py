@@ -8,6 +8,7 @@ from sqlalchemy import Float, Index, Integer, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from riskwatch.alerting.alarms.domain import AlarmState
 from riskwatch.alerting.models import Base
 from riskwatch.common.events.alarms import AlarmSnapshot
 from riskwatch.common.events.base import DeviceRef, Level
@@ -68,3 +69,53 @@ class Alarm(Base):
             raised_at=self.raised_at,
             breach_count=self.breach_count,
         )
+
+    def state(self) -> AlarmState:
+        """The active alarm as the domain sees it."""
+        return AlarmState(
+            alarm_id=self.alarm_id,
+            rule_id=self.rule_id,
+            rule_version=self.rule_version,
+            device=DeviceRef.model_validate(self.device),
+            metric=self.metric,
+            level=Level(self.level),
+            value=self.value,
+            threshold=self.threshold,
+            observed_at=self.observed_at,
+            received_at=self.received_at,
+            raised_at=self.raised_at,
+            last_value=self.last_value,
+            last_observed_at=self.last_observed_at,
+            breach_count=self.breach_count,
+            updated_at=self.updated_at,
+        )
+
+    @classmethod
+    def raised(cls, state: AlarmState) -> Alarm:
+        alarm = cls(
+            alarm_id=state.alarm_id,
+            rule_id=state.rule_id,
+            device_id=state.device.device_id,
+            device=state.device.model_dump(mode="json"),
+            sector_id=state.device.sector_id,
+            scenario_id=state.device.scenario_id,
+            town_id=state.device.town_id,
+            metric=state.metric,
+            status="active",
+        )
+        alarm.save(state)
+        return alarm
+
+    def save(self, state: AlarmState) -> None:
+        """Write what a transition may change."""
+        self.rule_version = state.rule_version
+        self.level = state.level.value
+        self.value = state.value
+        self.threshold = state.threshold
+        self.observed_at = state.observed_at
+        self.received_at = state.received_at
+        self.raised_at = state.raised_at
+        self.last_value = state.last_value
+        self.last_observed_at = state.last_observed_at
+        self.breach_count = state.breach_count
+        self.updated_at = state.updated_at

@@ -1,4 +1,4 @@
-"""Use cases of alarms: evaluate a device's readings against its rules; clear an alarm.
+"""Use cases of alarms: evaluate batches of readings against the rules; clear an alarm.
 
 Both run inside the consumer's transaction and stage their events in the outbox.
 """
@@ -6,20 +6,21 @@ Both run inside the consumer's transaction and stage their events in the outbox.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.alerting.alarms.domain import ActiveAlarm, Decision, decide
+from riskwatch.alerting.alarms.domain import AlarmState, Breach, apply_breach
 from riskwatch.alerting.alarms.models import Alarm
 from riskwatch.alerting.models import outbox
+from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.alerting.rules.domain import classify
-from riskwatch.alerting.rules.service import rules_for
 from riskwatch.common import metrics
 from riskwatch.common.errors import NotFound
-from riskwatch.common.events import EventPayload, Level, new_event
-from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated, ClearReason
+from riskwatch.common.events import EventPayload, new_event
+from riskwatch.common.events.alarms import AlarmCleared, ClearReason
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.events.topics import ALARMS
@@ -29,90 +30,81 @@ SOURCE = "/riskwatch/alerting"
 
 
 async def evaluate_readings(
-    session: AsyncSession, *, batch: ReadingsAccepted, traceparent: str | None
+    session: AsyncSession,
+    *,
+    events: Sequence[Envelope[EventPayload]],
+    rules: RuleCache,
+    now: datetime | None = None,
 ) -> list[Envelope[EventPayload]]:
-    """Apply every reading of one device, in time order, to the alarms of its rules."""
-    device = batch.device
-    rules = await rules_for(
-        session, scenario_id=device.scenario_id, metrics={r.metric for r in batch.readings}
-    )
-    metrics.READINGS.labels("alerting", "evaluated").inc(len(batch.readings))
-    if not rules:
+    """Apply every reading of a batch, in order, to the alarms of the rules it breaches.
+
+    The rules come from the cache; the active alarms of the devices that breached anything are
+    loaded (and locked) in one query; a batch with no breach touches no alarm at all.
+    """
+    index = await rules.current(session)
+    breaches: list[tuple[Breach, str | None]] = []
+    evaluated = 0
+    for envelope in events:
+        data = envelope.data
+        if not isinstance(data, ReadingsAccepted):
+            continue
+        for group in data.devices:
+            device = group.device
+            evaluated += len(group.readings)
+            for reading in group.readings:
+                for rule in index.get((device.scenario_id, reading.metric), ()):
+                    hit = classify(rule, reading.value)
+                    if hit is not None:
+                        breach = Breach(
+                            rule=rule,
+                            device=device,
+                            value=reading.value,
+                            observed_at=reading.ts,
+                            received_at=data.received_at,
+                            level=hit[0],
+                            threshold=hit[1],
+                        )
+                        breaches.append((breach, envelope.traceparent))
+    metrics.READINGS.labels("alerting", "evaluated").inc(evaluated)
+    if not breaches:
         return []
+    now = now or datetime.now(UTC)
     rows = await session.scalars(
         select(Alarm)
         .where(
-            Alarm.device_id == device.device_id,
             Alarm.status == "active",
-            Alarm.rule_id.in_([r.rule_id for r in rules]),
+            Alarm.device_id.in_({b.device.device_id for b, _ in breaches}),
         )
+        .order_by(Alarm.alarm_id)  # one lock order for every consumer
         .with_for_update()
     )
-    active = {a.rule_id: a for a in rows}
-    events: list[Envelope[EventPayload]] = []
-    now = datetime.now(UTC)
-    for reading in sorted(batch.readings, key=lambda r: r.ts):
-        for rule in rules:
-            if rule.metric != reading.metric:
-                continue
-            hit = classify(rule.spec(), reading.value)
-            if hit is None:
-                continue
-            level, threshold = hit
-            alarm = active.get(rule.rule_id)
-            state = ActiveAlarm(Level(alarm.level), alarm.breach_count) if alarm else None
-            decision = decide(state, level)
-            if decision is Decision.RAISE:
-                alarm = Alarm(
-                    alarm_id=str(uuid.uuid4()),
-                    rule_id=rule.rule_id,
-                    rule_version=rule.version,
-                    device_id=device.device_id,
-                    device=device.model_dump(mode="json"),
-                    sector_id=device.sector_id,
-                    scenario_id=device.scenario_id,
-                    town_id=device.town_id,
-                    metric=reading.metric,
-                    level=level.value,
-                    status="active",
-                    value=reading.value,
-                    threshold=threshold,
-                    observed_at=reading.ts,
-                    received_at=batch.received_at,
-                    raised_at=now,
-                    last_value=reading.value,
-                    last_observed_at=reading.ts,
-                    breach_count=1,
-                    updated_at=now,
+    alarms = {(a.device_id, a.rule_id): a for a in rows}
+    states: dict[tuple[str, str], AlarmState] = {k: a.state() for k, a in alarms.items()}
+    changed: set[tuple[str, str]] = set()
+    staged: list[Envelope[EventPayload]] = []
+    for breach, traceparent in breaches:
+        key = (breach.device.device_id, breach.rule.rule_id)
+        step = apply_breach(states.get(key), breach, now=now, new_alarm_id=str(uuid.uuid4()))
+        states[key] = step.state
+        changed.add(key)
+        if step.event is not None:
+            staged.append(
+                new_event(
+                    step.event,
+                    source=SOURCE,
+                    subject=step.state.alarm_id,
+                    traceparent=traceparent,
                 )
-                session.add(alarm)
-                active[rule.rule_id] = alarm
-                events.append(_event(AlarmRaised(alarm=alarm.snapshot()), alarm, traceparent))
-                continue
-            assert alarm is not None  # noqa: S101 - decide() raises only when there is none
-            alarm.breach_count += 1
-            alarm.last_value = reading.value
-            alarm.last_observed_at = reading.ts
-            alarm.updated_at = now
-            if decision is Decision.ESCALATE:
-                previous = Level(alarm.level)
-                alarm.level = level.value
-                alarm.value = reading.value
-                alarm.threshold = threshold
-                alarm.observed_at = reading.ts
-                alarm.received_at = batch.received_at
-                events.append(
-                    _event(
-                        AlarmUpdated(
-                            alarm=alarm.snapshot(), previous_level=previous, updated_at=now
-                        ),
-                        alarm,
-                        traceparent,
-                    )
-                )
+            )
+    for key in changed:
+        alarm = alarms.get(key)
+        if alarm is None:
+            session.add(Alarm.raised(states[key]))
+        else:
+            alarm.save(states[key])
     await session.flush()
-    await outbox.add_many(session, [(ALARMS, e, e.subject) for e in events])
-    return events
+    await outbox.add_many(session, [(ALARMS, e, e.subject) for e in staged])
+    return staged
 
 
 async def clear_alarm(

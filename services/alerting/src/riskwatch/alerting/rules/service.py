@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.alerting.models import generations
+from riskwatch.alerting.rules.cache import RULES
 from riskwatch.alerting.rules.domain import Thresholds, threshold_problems
 from riskwatch.alerting.rules.models import Rule
 from riskwatch.alerting.rules.schemas import RulePut
@@ -33,12 +33,16 @@ async def put_rule(
     if rule is None:
         rule = Rule(rule_id=rule_id, version=1, **values)
         session.add(rule)
+        await generations.bump(session, RULES)
         await session.flush()
         return rule, True
+    if all(getattr(rule, k) == v for k, v in values.items()):
+        return rule, False  # the same PUT again: nothing changes, caches stay
     if any(getattr(rule, k) != values[k] for k in _DEFINITION):
         rule.version += 1
     for key, value in values.items():
         setattr(rule, key, value)
+    await generations.bump(session, RULES)
     await session.flush()
     return rule, False
 
@@ -65,13 +69,3 @@ async def list_rules(
         stmt = stmt.where(Rule.metric == metric)
     stmt = keyset(stmt, at=Rule.created_at, id_=Rule.rule_id, cursor=cursor, limit=limit)
     return page_of((await session.scalars(stmt)).all(), limit=limit, at="created_at", id_="rule_id")
-
-
-async def rules_for(
-    session: AsyncSession, *, scenario_id: str, metrics: Iterable[str]
-) -> list[Rule]:
-    """The enabled rules that apply to readings of these metrics from this scenario."""
-    stmt = select(Rule).where(
-        Rule.scenario_id == scenario_id, Rule.metric.in_(set(metrics)), Rule.enabled.is_(True)
-    )
-    return list((await session.scalars(stmt)).all())

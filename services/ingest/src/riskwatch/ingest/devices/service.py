@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,8 +10,10 @@ from sqlalchemy.sql.dml import ReturningInsert
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
 from riskwatch.common.pagination import keyset, page_of
+from riskwatch.ingest.devices.cache import DEVICES
 from riskwatch.ingest.devices.models import Device
 from riskwatch.ingest.devices.schemas import DevicePut
+from riskwatch.ingest.models import generations
 
 
 def _check_catalog(catalog: Catalog, data: DevicePut) -> str:
@@ -46,7 +46,10 @@ async def put_device(
         | {"updated_at": upsert.excluded.updated_at},
     ).returning(Device, literal_column("xmax = 0").label("created"))  # xmax 0: inserted
     row = (await session.execute(stmt, execution_options={"populate_existing": True})).one()
-    return row[0], bool(row[1])
+    created = bool(row[1])
+    if not created:  # caches hold only registered devices: a new one invalidates nothing
+        await generations.bump(session, DEVICES)
+    return row[0], created
 
 
 async def get_device_or_raise(session: AsyncSession, *, device_id: str) -> Device:
@@ -75,11 +78,3 @@ async def list_devices(
     stmt = keyset(stmt, at=Device.created_at, id_=Device.device_id, cursor=cursor, limit=limit)
     rows = (await session.scalars(stmt)).all()
     return page_of(rows, limit=limit, at="created_at", id_="device_id")
-
-
-async def find_devices(session: AsyncSession, device_ids: Iterable[str]) -> dict[str, Device]:
-    ids = list(set(device_ids))
-    if not ids:
-        return {}
-    rows = await session.scalars(select(Device).where(Device.device_id.in_(ids)))
-    return {d.device_id: d for d in rows}

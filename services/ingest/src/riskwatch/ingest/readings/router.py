@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, status
 
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import RuntimeDep, SessionDep
-from riskwatch.common.errors import AppError, Invalid
-from riskwatch.ingest.deps import IngestSettingsDep
+from riskwatch.common.errors import AppError, Invalid, problem_responses
+from riskwatch.ingest.deps import DeviceCacheDep, IngestSettingsDep
 from riskwatch.ingest.readings.schemas import BatchAccepted, ReadingError
 from riskwatch.ingest.readings.service import accept_batch
 
@@ -32,16 +32,22 @@ class NothingAccepted(Invalid):
     "",
     response_model=BatchAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        422: {"description": "No item was accepted; `errors` says why for each"},
-        413: {"description": "More items than RW_MAX_BATCH_ITEMS"},
-    },
+    responses=problem_responses(
+        413,
+        422,
+        descriptions={
+            413: "More items than RW_MAX_BATCH_ITEMS",
+            422: "Not a JSON array, an empty one, or no item was accepted (`errors` says why "
+            "for each)",
+        },
+    ),
 )
 async def post_readings(
     settings: IngestSettingsDep,
     items: Annotated[list[Any], Body(description="Readings: {device_id, metric, value, ts}")],
     session: SessionDep,
     runtime: RuntimeDep,
+    devices: DeviceCacheDep,
     _: PrincipalDep,
 ) -> BatchAccepted:
     """Accept a batch of readings. Each item is checked on its own: a bad one is rejected with
@@ -57,6 +63,7 @@ async def post_readings(
     result = await accept_batch(
         session,
         bus=runtime.bus,
+        devices=devices,
         items=items,
         serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),

@@ -3,6 +3,7 @@
 The raw rows and the publish share one transaction: if the bus refuses the records, nothing
 is stored and the client is told to retry; if the process dies after the publish but before
 the commit, the client's retry is published again and consumers' idempotence absorbs it.
+Records are packed one per partition of a sector's readings topic (ADR 0008).
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common import metrics
-from riskwatch.common.bus import Bus, Record, record_for
-from riskwatch.common.events import new_event
-from riskwatch.common.events.base import DeviceRef
-from riskwatch.common.events.readings import Reading, ReadingsAccepted
+from riskwatch.common.bus import Bus, Record, partition_for
+from riskwatch.common.events.envelope import ce_headers
+from riskwatch.common.events.readings import (
+    RawReading,
+    ReadingsAccepted,
+    encode_readings_accepted,
+)
 from riskwatch.common.events.topics import readings_topic
-from riskwatch.ingest.devices.models import Device
-from riskwatch.ingest.devices.service import find_devices
+from riskwatch.common.tracing import child_traceparent
+from riskwatch.ingest.devices.cache import DeviceCache, KnownDevice
 from riskwatch.ingest.readings.domain import (
-    DeviceInfo,
     Rejection,
     ValidReading,
     device_ids_of,
@@ -58,6 +62,7 @@ async def accept_batch(
     session: AsyncSession,
     *,
     bus: Bus,
+    devices: DeviceCache,
     items: Sequence[Any],
     serves: Callable[[str], bool],
     future_tolerance: timedelta,
@@ -65,10 +70,10 @@ async def accept_batch(
 ) -> BatchResult:
     received_at = now or datetime.now(UTC)
     batch_id = str(uuid.uuid4())
-    devices = await find_devices(session, device_ids_of(items))
+    known = await devices.get_many(session, device_ids_of(items))
     valid, rejected = validate_batch(
         items,
-        devices={k: DeviceInfo(d.sector_id, d.status) for k, d in devices.items()},
+        devices={k: d.info for k, d in known.items()},
         now=received_at,
         future_tolerance=future_tolerance,
         serves=serves,
@@ -76,14 +81,15 @@ async def accept_batch(
     fresh: list[ValidReading] = []
     if valid:
         stored = await _store(session, valid, received_at=received_at, batch_id=batch_id)
-        seen: set[tuple[str, str, datetime]] = set()
         for r in valid:
             key = (r.device_id, r.metric, r.ts)
-            if key in stored and key not in seen:
-                seen.add(key)
+            if key in stored:
+                stored.discard(key)  # a reading twice in one batch is published once
                 fresh.append(r)
         if fresh:
-            await bus.publish(_records(fresh, devices, batch_id=batch_id, received_at=received_at))
+            await bus.publish(
+                await _records(bus, fresh, known, batch_id=batch_id, received_at=received_at)
+            )
     metrics.READINGS.labels("ingest", "accepted").inc(len(fresh))
     metrics.READINGS.labels("ingest", "duplicate").inc(len(valid) - len(fresh))
     metrics.READINGS.labels("ingest", "rejected").inc(len(rejected))
@@ -107,41 +113,46 @@ async def _store(
     return {(row.device_id, row.metric, row.ts) for row in result}
 
 
-def _records(
+async def _records(
+    bus: Bus,
     fresh: list[ValidReading],
-    devices: dict[str, Device],
+    known: dict[str, KnownDevice],
     *,
     batch_id: str,
     received_at: datetime,
 ) -> list[Record]:
-    """One record per device: its readings in time order, keyed by device for per-device order."""
-    by_device: dict[str, list[ValidReading]] = {}
+    """One record per partition that this batch's devices live on, each device's readings in
+    time order: a device always maps to one partition, so its order holds across records."""
+    by_device: dict[str, list[RawReading]] = {}
     for r in fresh:
-        by_device.setdefault(r.device_id, []).append(r)
-    records = []
+        by_device.setdefault(r.device_id, []).append((r.metric, r.value, r.ts))
+    partitions: dict[str, int] = {}
+    packed: dict[tuple[str, int], list[tuple[orjson.Fragment, list[RawReading]]]] = {}
     for device_id, readings in by_device.items():
-        device = devices[device_id]
-        readings.sort(key=lambda r: r.ts)
-        event = new_event(
-            ReadingsAccepted(
-                batch_id=batch_id,
-                device=device_ref(device),
-                readings=[Reading(metric=r.metric, value=r.value, ts=r.ts) for r in readings],
-                received_at=received_at,
+        device = known[device_id]
+        topic = readings_topic(device.info.sector_id)
+        if topic not in partitions:
+            partitions[topic] = await bus.partitions(topic)
+        place = (topic, partition_for(device_id, partitions[topic]))
+        readings.sort(key=lambda r: r[2])
+        packed.setdefault(place, []).append((device.json, readings))
+    traceparent = child_traceparent()
+    return [
+        Record(
+            topic=topic,
+            key=None,
+            partition=partition,
+            value=encode_readings_accepted(
+                batch_id=batch_id, received_at=received_at, devices=devices
             ),
-            source=SOURCE,
-            subject=device_id,
+            headers=ce_headers(
+                event_id=str(uuid.uuid4()),
+                source=SOURCE,
+                type_=ReadingsAccepted.event_type,
+                time=received_at,
+                subject=batch_id,
+                traceparent=traceparent,
+            ),
         )
-        records.append(record_for(readings_topic(device.sector_id), event))
-    return records
-
-
-def device_ref(device: Device) -> DeviceRef:
-    return DeviceRef(
-        device_id=device.device_id,
-        sector_id=device.sector_id,
-        scenario_id=device.scenario_id,
-        town_id=device.town_id,
-        village_id=device.village_id,
-        name=device.name,
-    )
+        for (topic, partition), devices in packed.items()
+    ]
