@@ -1,4 +1,4 @@
-"""Small pure helpers of the benchmark: percentiles, Prometheus text, py-spy profiles."""
+"""Small pure helpers of the benchmark: percentiles, a slope, Prometheus text, py-spy profiles."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ def summary(values: Iterable[float]) -> dict[str, float | int | None]:
         "max": round(data[-1], 4),
         "mean": round(sum(data) / len(data), 4),
     }
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """Least-squares slope of y over x (None with fewer than two distinct x)."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

@@ -2,8 +2,9 @@
 
 It posts batches of readings to ingest's POST /api/v1/readings with a bounded number of
 requests in flight (closed loop: a new request leaves as soon as one comes back), or paced to
-a target rate when `rate` is set. Bodies are built as strings from pre-formatted pieces (no
-per-reading dict or json.dumps); httpx keeps the connections alive.
+a target rate when `rate` is set. A few devices per second get one red reading each, once per
+device (and only devices of `breach_pool`, when given). Bodies are built as strings from
+pre-formatted pieces (no per-reading dict or json.dumps); httpx keeps the connections alive.
 
 Protocol with bench/run.py, one line each on stdout/stdin:
   -> READY          after the warm-up batches were accepted
@@ -72,7 +73,14 @@ class Generator:
             f'{{"device_id":"{d}","metric":"{self.metric}","value":' for d in self.device_ids
         ]
         self.values = [f"{rnd.uniform(low, high):.3f}" for _ in range(4096)]
+        # Devices that may still breach: each once, and only those of `breach_pool` when it is
+        # given (every phase of a run breaches its own devices, so its alarms are its own).
+        allowed = cfg.get("breach_pool")
         self.breached = bytearray(len(self.device_ids))
+        if allowed is not None:
+            allowed_set = set(allowed)
+            for i, device_id in enumerate(self.device_ids):
+                self.breached[i] = device_id not in allowed_set
         self.cursor = 0
         self.value_cursor = 0
         self.last_us = 0

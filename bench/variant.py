@@ -8,8 +8,8 @@ before anyone makes it for real. The services' code is not modified.
                        with asyncpg, SQLAlchemy's ping is BEGIN; ";"; ROLLBACK on every
                        checkout, three round trips per transaction.
   parallel-partitions  EventConsumer handles the partitions of one fetch concurrently (one
-                       task each, records of a partition still in order) and commits their
-                       offsets together, instead of one record after another.
+                       task each, one batch per partition as before) and commits their
+                       offsets together, instead of one partition after another.
 
     python bench/variant.py no-pre-ping,parallel-partitions alerting serve
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 
@@ -37,22 +37,17 @@ def no_pre_ping() -> None:
 
 def parallel_partitions() -> None:
     from riskwatch.common.bus import consumer as consumer_module
-    from riskwatch.common.bus.base import Message
 
     cls = consumer_module.EventConsumer
 
     async def _run(self: Any) -> None:
-        async def partition(messages: Sequence[Message]) -> None:
-            for message in messages:
-                await self._process(message)
-
         while not self._stopping.is_set():
             try:
                 batches = await self._client.fetch(
                     max_records=self._settings.batch_max_records, timeout_s=0.5
                 )
                 self._busy = True
-                await asyncio.gather(*(partition(m) for m in batches.values()))
+                await asyncio.gather(*(self._consume(m) for m in batches.values()))
                 if batches:
                     await self._client.commit({tp: m[-1].offset + 1 for tp, m in batches.items()})
             except asyncio.CancelledError:
