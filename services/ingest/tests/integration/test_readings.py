@@ -148,3 +148,17 @@ async def test_a_resent_batch_is_counted_as_duplicates_and_not_published(
     assert (second.accepted, second.duplicates) == (2, 2)
     assert len(bus.records("rw.construction.readings")) == 1
     assert await session.scalar(select(func.count()).select_from(RawReading)) == 1
+
+
+async def test_a_batch_with_some_readings_stored_before_publishes_only_the_new_ones(
+    session: AsyncSession,
+) -> None:
+    await register(session, "gas-1", "gas", "lujiazui")
+    bus = MemoryBus()
+    await accept(session, bus, [item("gas-1", 3.0, 30)])
+    again = await accept(session, bus, [item("gas-1", 3.0, 30), item("gas-1", 4.0, 20)])
+    assert (again.accepted, again.duplicates) == (2, 1)
+    _, second = bus.records("rw.construction.readings")
+    event = decode(second.headers, second.value).data
+    assert isinstance(event, ReadingsAccepted)
+    assert [r.value for d in event.devices for r in d.readings] == [4.0]

@@ -38,14 +38,29 @@ from riskwatch.ingest.readings.domain import (
 
 SOURCE = "/riskwatch/ingest"
 
+# Counts what it inserted: when that is everything, every reading is new (the usual case) and
+# no row has to travel back.
 _INSERT = text(
     """
-    INSERT INTO ingest.reading (device_id, metric, ts, value, received_at, batch_id)
-    SELECT d, m, t, v, :received_at, :batch_id
-    FROM unnest(CAST(:d AS text[]), CAST(:m AS text[]), CAST(:t AS timestamptz[]),
-                CAST(:v AS float8[])) AS u(d, m, t, v)
-    ON CONFLICT DO NOTHING
-    RETURNING device_id, metric, ts
+    WITH inserted AS (
+        INSERT INTO ingest.reading (device_id, metric, ts, value, received_at, batch_id)
+        SELECT d, m, t, v, :received_at, :batch_id
+        FROM unnest(CAST(:d AS text[]), CAST(:m AS text[]), CAST(:t AS timestamptz[]),
+                    CAST(:v AS float8[])) AS u(d, m, t, v)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM inserted
+    """
+)
+# Which of them this batch inserted, when some were there before (a resent batch).
+_INSERTED_BY = text(
+    """
+    SELECT r.device_id, r.metric, r.ts
+    FROM ingest.reading r
+    JOIN unnest(CAST(:d AS text[]), CAST(:m AS text[]), CAST(:t AS timestamptz[])) AS u(d, m, t)
+      ON (r.device_id, r.metric, r.ts) = (u.d, u.m, u.t)
+    WHERE r.batch_id = :batch_id
     """
 )
 
@@ -80,12 +95,7 @@ async def accept_batch(
     )
     fresh: list[ValidReading] = []
     if valid:
-        stored = await _store(session, valid, received_at=received_at, batch_id=batch_id)
-        for r in valid:
-            key = (r.device_id, r.metric, r.ts)
-            if key in stored:
-                stored.discard(key)  # a reading twice in one batch is published once
-                fresh.append(r)
+        fresh = await _store(session, valid, received_at=received_at, batch_id=batch_id)
         if fresh:
             await bus.publish(
                 await _records(bus, fresh, known, batch_id=batch_id, received_at=received_at)
@@ -98,19 +108,27 @@ async def accept_batch(
 
 async def _store(
     session: AsyncSession, valid: list[ValidReading], *, received_at: datetime, batch_id: str
-) -> set[tuple[str, str, datetime]]:
-    result = await session.execute(
-        _INSERT,
-        {
-            "d": [r.device_id for r in valid],
-            "m": [r.metric for r in valid],
-            "t": [r.ts for r in valid],
-            "v": [r.value for r in valid],
-            "received_at": received_at,
-            "batch_id": batch_id,
-        },
+) -> list[ValidReading]:
+    """Insert the readings not stored yet; those this batch stored, each key once."""
+    unique: dict[tuple[str, str, datetime], ValidReading] = {}
+    for r in valid:
+        unique.setdefault((r.device_id, r.metric, r.ts), r)  # twice in one batch: once
+    readings = list(unique.values())
+    columns = {
+        "d": [r.device_id for r in readings],
+        "m": [r.metric for r in readings],
+        "t": [r.ts for r in readings],
+        "v": [r.value for r in readings],
+    }
+    inserted = await session.scalar(
+        _INSERT, {**columns, "received_at": received_at, "batch_id": batch_id}
     )
-    return {(row.device_id, row.metric, row.ts) for row in result}
+    if inserted == len(readings):
+        return readings
+    keys = {k: columns[k] for k in ("d", "m", "t")}
+    rows = await session.execute(_INSERTED_BY, {**keys, "batch_id": batch_id})
+    stored = {(device_id, metric, ts) for device_id, metric, ts in rows}
+    return [r for key, r in unique.items() if key in stored]
 
 
 async def _records(
