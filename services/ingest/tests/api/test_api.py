@@ -191,3 +191,49 @@ async def test_a_nul_in_the_login_username_is_a_problem(client: httpx.AsyncClien
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert (await login(client)).status_code == 200  # the form still logs the admin in
+
+
+async def test_a_sector_over_its_budget_gets_429_with_retry_after(
+    api_db: str, bus: MemoryBus
+) -> None:
+    settings = IngestSettings(
+        bus="memory", database={"url": api_db}, sector_readings_per_s={"emergency": 5}
+    )
+    async with app_client(create_app(settings, bus=bus)) as client:
+        client.headers.update(bearer(settings.auth))
+        body = {"name": "River gauge 1", "scenario_id": "flood-typhoon", "town_id": "chuansha"}
+        assert (await client.put("/api/v1/devices/flood-api-1", json=body)).status_code in (
+            200,
+            201,
+        )
+        now = datetime.now(UTC)
+        items = [
+            {
+                "device_id": "flood-api-1",
+                "metric": "water_level_m",
+                "value": 2.0,
+                "ts": (now - timedelta(seconds=i)).isoformat(),
+            }
+            for i in range(1, 5)
+        ]
+        assert (await client.post("/api/v1/readings", json=items)).status_code == 202
+        more = [
+            {**it, "ts": (now - timedelta(seconds=10 + i)).isoformat()}
+            for i, it in enumerate(items)
+        ]
+        refused = await client.post("/api/v1/readings", json=more)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        problem = refused.json()
+        assert (problem["sector_id"], problem["readings_per_s"]) == ("emergency", 5)
+        assert problem["type"].endswith("/sector-over-budget")
+
+
+async def test_a_budget_for_an_unknown_sector_stops_the_service_at_start(api_db: str) -> None:
+    settings = IngestSettings(
+        bus="memory", database={"url": api_db}, sector_readings_per_s={"floods": 5}
+    )
+    with pytest.raises(ValueError, match="unknown sectors"):
+        async with app_client(create_app(settings, bus=MemoryBus())):
+            pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.ingest.devices.cache import DeviceCache
 from riskwatch.ingest.devices.schemas import DevicePut
 from riskwatch.ingest.devices.service import put_device
+from riskwatch.ingest.readings.admission import SectorBudgets, SectorOverBudget
 from riskwatch.ingest.readings.models import RawReading
 from riskwatch.ingest.readings.service import accept_batch
 
@@ -36,11 +38,13 @@ async def accept(  # type: ignore[no-untyped-def]
     bus: MemoryBus,
     items: list[dict[str, object]],
     devices: DeviceCache | None = None,
+    budgets: SectorBudgets | None = None,
 ):
     return await accept_batch(
         session,
         bus=bus,
         devices=DeviceCache(max_entries=100) if devices is None else devices,
+        budgets=SectorBudgets({}) if budgets is None else budgets,
         items=items,
         serves=lambda _: True,
         future_tolerance=timedelta(minutes=5),
@@ -162,3 +166,24 @@ async def test_a_batch_with_some_readings_stored_before_publishes_only_the_new_o
     event = decode(second.headers, second.value).data
     assert isinstance(event, ReadingsAccepted)
     assert [r.value for d in event.devices for r in d.readings] == [4.0]
+
+
+async def test_a_sector_over_its_budget_is_refused_whole_and_nothing_is_kept(
+    session: AsyncSession,
+) -> None:
+    await register(session, "gas-1", "gas", "lujiazui")
+    await register(session, "flood-1", "flood-typhoon", "chuansha")
+    budgets = SectorBudgets({"emergency": 3})
+    bus = MemoryBus()
+    ok = await accept(session, bus, [item("flood-1", 1.0, s) for s in (50, 40)], budgets=budgets)
+    assert ok.accepted == 2
+    batch = [item("gas-1", 1.0, 30), item("flood-1", 1.0, 30), item("flood-1", 1.0, 20)]
+    with pytest.raises(SectorOverBudget) as refused:
+        await accept(session, bus, batch, budgets=budgets)
+    assert refused.value.retry_after_s >= 1
+    assert refused.value.extensions["sector_id"] == "emergency"
+    # Nothing of the refused request was stored or published, construction's reading neither.
+    assert await session.scalar(select(func.count()).select_from(RawReading)) == 2
+    assert bus.records("rw.construction.readings") == []
+    # Construction has no budget: it is never held back by emergency's.
+    assert (await accept(session, bus, [item("gas-1", 1.0, 30)], budgets=budgets)).accepted == 1

@@ -40,6 +40,10 @@ class AppError(Exception):
         self.detail = detail
         self.extensions = extensions
 
+    def headers(self) -> dict[str, str] | None:
+        """HTTP headers the answer carries beside the problem body."""
+        return None
+
 
 class Invalid(AppError):
     status = 422
@@ -70,11 +74,29 @@ class Unauthorized(AppError):
     code = "unauthorized"
     title = "Authentication required"
 
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": "Bearer"}
+
 
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
     title = "Forbidden"
+
+
+class TooManyRequests(AppError):
+    """More than the caller may send now; it should retry after `retry_after_s`."""
+
+    status = 429
+    code = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extensions: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extensions)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class Unavailable(AppError):
@@ -131,6 +153,7 @@ _DESCRIPTIONS = {
     403: "The token lacks a scope this operation needs",
     404: "Nothing has this id",
     409: "Not allowed in the current state",
+    429: "More than may be sent now; retry after the seconds in Retry-After",
     422: "The request does not match the expected schema, or a value is not acceptable",
     500: "Something went wrong on our side; the request id identifies it in the logs",
 }
@@ -159,6 +182,13 @@ def _problem_response(status: int, description: str | None = None) -> dict[str, 
             "WWW-Authenticate": {
                 "description": "The scheme to use: Bearer",
                 "schema": {"type": "string"},
+            }
+        }
+    if status == 429:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before sending again",
+                "schema": {"type": "integer"},
             }
         }
     return response
@@ -228,7 +258,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = exc.headers()
         return problem(
             status=exc.status,
             code=exc.code,

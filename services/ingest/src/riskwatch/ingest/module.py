@@ -11,6 +11,7 @@ from riskwatch.common.app import Named, Runtime
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import device_status_topic, readings_topic
 from riskwatch.ingest.catalog.router import router as catalog_router
+from riskwatch.ingest.deps import budgets
 from riskwatch.ingest.devices.router import router as devices_router
 from riskwatch.ingest.models import SCHEMA
 from riskwatch.ingest.readings.router import router as readings_router
@@ -38,4 +39,5 @@ class IngestModule:
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
+        budgets(runtime, self.settings)  # at start-up: a budget for an unknown sector stops it
         return []

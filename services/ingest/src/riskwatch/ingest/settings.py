@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field, PositiveInt
+
 from riskwatch.common.settings import ServiceSettings
 
 
@@ -15,3 +17,6 @@ class IngestSettings(ServiceSettings):
     # Devices whose registration the readings path keeps in memory (about 0.4 KiB each with a
     # short name, measured with tracemalloc).
     device_cache_size: int = 100_000
+    # Readings per second each sector may send through this process (JSON object, sector id to
+    # rate); a sector not named has no budget. See readings/admission.py.
+    sector_readings_per_s: dict[str, PositiveInt] = Field(default_factory=dict)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, status
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import RuntimeDep, SessionDep
 from riskwatch.common.errors import AppError, Invalid, problem_responses
-from riskwatch.ingest.deps import DeviceCacheDep, IngestSettingsDep
+from riskwatch.ingest.deps import DeviceCacheDep, IngestSettingsDep, SectorBudgetsDep
 from riskwatch.ingest.readings.schemas import BatchAccepted, ReadingError
 from riskwatch.ingest.readings.service import accept_batch
 
@@ -35,10 +35,13 @@ class NothingAccepted(Invalid):
     responses=problem_responses(
         413,
         422,
+        429,
         descriptions={
             413: "More items than RW_MAX_BATCH_ITEMS",
             422: "Not a JSON array, an empty one, or no item was accepted (`errors` says why "
             "for each)",
+            429: "A sector of these readings has spent its budget (RW_SECTOR_READINGS_PER_S) "
+            "for now: nothing was stored; send them again after Retry-After seconds",
         },
     ),
 )
@@ -48,6 +51,7 @@ async def post_readings(
     session: SessionDep,
     runtime: RuntimeDep,
     devices: DeviceCacheDep,
+    budgets: SectorBudgetsDep,
     _: PrincipalDep,
 ) -> BatchAccepted:
     """Accept a batch of readings. Each item is checked on its own: a bad one is rejected with
@@ -64,6 +68,7 @@ async def post_readings(
         session,
         bus=runtime.bus,
         devices=devices,
+        budgets=budgets,
         items=items,
         serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),

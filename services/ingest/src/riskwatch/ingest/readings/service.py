@@ -9,6 +9,7 @@ Records are packed one per partition of a sector's readings topic (ADR 0008).
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from riskwatch.common.events.readings import (
 from riskwatch.common.events.topics import readings_topic
 from riskwatch.common.tracing import child_traceparent
 from riskwatch.ingest.devices.cache import DeviceCache, KnownDevice
+from riskwatch.ingest.readings.admission import SectorBudgets
 from riskwatch.ingest.readings.domain import (
     Rejection,
     ValidReading,
@@ -78,6 +80,7 @@ async def accept_batch(
     *,
     bus: Bus,
     devices: DeviceCache,
+    budgets: SectorBudgets,
     items: Sequence[Any],
     serves: Callable[[str], bool],
     future_tolerance: timedelta,
@@ -93,6 +96,8 @@ async def accept_batch(
         future_tolerance=future_tolerance,
         serves=serves,
     )
+    per_sector = Counter(known[r.device_id].info.sector_id for r in valid)
+    await budgets.admit(per_sector)  # SectorOverBudget: nothing stored, nothing published
     fresh: list[ValidReading] = []
     if valid:
         fresh = await _store(session, valid, received_at=received_at, batch_id=batch_id)
