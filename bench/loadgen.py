@@ -134,22 +134,26 @@ class Generator:
         return Batch(body, len(parts), breaches)
 
 
-async def post(client: httpx.AsyncClient, batch: Batch, stats: Stats, *, record: bool) -> None:
+async def post(client: httpx.AsyncClient, batch: Batch, stats: Stats, *, record: bool) -> float:
+    """Send one batch; the seconds the server asked to wait before the next (429), else 0."""
     sent = time.time()
     if record and stats.first_sent is None:
         stats.first_sent = sent
     started = time.perf_counter()
+    retry_after = 0.0
     try:
         response = await client.post("/api/v1/readings", content=batch.body)
         status = str(response.status_code)
         body = response.json() if response.status_code in (202, 422) else None
+        if response.status_code == 429:  # a well-behaved gateway waits as it is told
+            retry_after = float(response.headers.get("retry-after", "1"))
     except httpx.HTTPError as exc:
         status, body = type(exc).__name__, None
     elapsed = time.perf_counter() - started
     if not record:
         if status != "202":
             raise SystemExit(f"warm-up request failed: {status} {body}")
-        return
+        return 0.0
     answered = time.time()
     stats.last_answered = answered
     stats.requests += 1
@@ -169,6 +173,7 @@ async def post(client: httpx.AsyncClient, batch: Batch, stats: Stats, *, record:
                 stats.breach_devices.append(device_id)
     else:
         stats.lost_breaches += len(batch.breaches)
+    return retry_after
 
 
 async def run(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +219,9 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
                                 return
                     batch = gen.next_batch()
                     issued += 1
-                await post(client, batch, stats, record=True)
+                wait = await post(client, batch, stats, record=True)
+                if wait:
+                    await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall1 = time.time()

@@ -214,7 +214,9 @@ class Run:
         assert isinstance(self.target, DistributedTarget)
         limit = CpuLimit(f"riskwatch-bench-{bench.run_dir.name}", args.emergency_cpus)
         log(f"isolation: the emergency sector's ingest and alerting get a {limit.describe}")
-        sector = EmergencySector(self.target, limit)
+        sector = EmergencySector(self.target, limit, args.emergency_budget)
+        if args.emergency_budget:
+            log(f"isolation: emergency's ingest budget is {args.emergency_budget:,} readings/s")
         try:
             started_in = await asyncio.to_thread(sector.start)
             for name, pid in sector.pids().items():
@@ -278,6 +280,7 @@ class Run:
         return {
             "construction_rate": args.isolation_rate,
             "duration": args.isolation_duration,
+            "emergency_budget": args.emergency_budget,
             "cpu_limit": {
                 "kind": limit.kind,
                 "cpus": args.emergency_cpus,

@@ -70,6 +70,7 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
         "emergency_accepted_per_s": emergency.get("accepted_per_s"),
         "emergency_evaluated_per_s": emergency.get("evaluated_per_s"),
         "emergency_cpu_limit": iso["cpu_limit"]["kind"] if iso else None,
+        "emergency_budget": iso.get("emergency_budget"),
         "scaleout_one_per_s": scale["one_process"]["evaluated_per_s"] if scale else None,
         "scaleout_two_per_s": scale["two_processes"]["evaluated_per_s"] if scale else None,
         "scaleout_speedup": scale["speedup"] if scale else None,
@@ -260,7 +261,11 @@ def print_summary(doc: dict[str, Any]) -> None:
             f"  sector isolation: construction paced at {iso['construction_rate']:,.0f} readings/s"
             f" for {iso['duration']:.0f} s, alone, then with emergency saturated"
         )
-        print(f"    emergency ingest + alerting: {iso['cpu_limit']['describe']}")
+        budget = iso.get("emergency_budget")
+        print(
+            f"    emergency ingest + alerting: {iso['cpu_limit']['describe']}; ingest budget "
+            + (f"{budget:,} readings/s" if budget else "none")
+        )
         for key, title in (("alone", "alone"), ("with_emergency", "with emergency saturated")):
             leg = iso[key]
             alt = leg["alerting"]

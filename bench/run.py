@@ -100,8 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run_group.add_argument(
         "--phases",
         default=None,
-        help="comma-separated, run in this order: bare, load, half, isolation (default: all; "
-        "embedded: load,half; with --soak: load)",
+        help="comma-separated, run in this order: bare, load, half, isolation, scaleout "
+        "(default: all; embedded: load,half; with --soak: load)",
     )
     run_group.add_argument(
         "--soak",
@@ -173,6 +173,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     iso.add_argument(
         "--emergency-devices", type=int, default=1000, help="emergency (flood-typhoon) devices"
+    )
+    iso.add_argument(
+        "--emergency-budget",
+        type=int,
+        default=10_000,
+        help="readings/s the emergency sector's ingest admits (RW_SECTOR_READINGS_PER_S); "
+        "0: no budget",
     )
     iso.add_argument(
         "--emergency-cpus",

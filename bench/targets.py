@@ -11,6 +11,7 @@ services in one process on the in-process bus, with the PostgreSQL server it sta
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -202,10 +203,12 @@ class SectorProcesses:
         sector: str,
         services: tuple[tuple[str, str], ...],
         limit: CpuLimit | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.stack = target.stack
         self.sector = sector
         self.limit = limit
+        self.env = env or {}
         self.names = tuple(name for _, name in services)
         self.processes: dict[str, ServiceProcess] = {}
         used = {s.port for s in target.config.services}
@@ -223,6 +226,7 @@ class SectorProcesses:
         for name, spec in self.specs.items():
             env = self.stack.service_env(spec)
             env["RW_SECTORS"] = self.sector
+            env.update(self.env)
             proc = ServiceProcess(
                 name,
                 self.stack.argv(spec, "serve"),
@@ -252,16 +256,21 @@ class SectorProcesses:
 
 
 class EmergencySector(SectorProcesses):
-    """An ingest and an alerting process for sector `emergency`, under a CPU limit."""
+    """An ingest and an alerting process for sector `emergency`, under a CPU limit and, if
+    `budget` is set, an ingest budget of that many readings/s (RW_SECTOR_READINGS_PER_S)."""
 
     NAMES = ("emergency ingest", "emergency alerting")
 
-    def __init__(self, target: DistributedTarget, limit: CpuLimit) -> None:
+    def __init__(self, target: DistributedTarget, limit: CpuLimit, budget: int | None) -> None:
+        env = {}
+        if budget:
+            env["RW_SECTOR_READINGS_PER_S"] = json.dumps({EMERGENCY.sector: budget})
         super().__init__(
             target,
             EMERGENCY.sector,
             (("ingest", self.NAMES[0]), ("alerting", self.NAMES[1])),
             limit,
+            env,
         )
 
     @property
