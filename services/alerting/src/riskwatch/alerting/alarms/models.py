@@ -54,21 +54,8 @@ class Alarm(Base):
     )
 
     def snapshot(self) -> AlarmSnapshot:
-        return AlarmSnapshot(
-            alarm_id=self.alarm_id,
-            rule_id=self.rule_id,
-            rule_version=self.rule_version,
-            device=DeviceRef.model_validate(self.device),
-            metric=self.metric,
-            level=Level(self.level),
-            status="cleared" if self.status == "cleared" else "active",
-            value=self.value,
-            threshold=self.threshold,
-            observed_at=self.observed_at,
-            received_at=self.received_at,
-            raised_at=self.raised_at,
-            breach_count=self.breach_count,
-        )
+        snap = self.state().snapshot()
+        return snap if self.status == "active" else snap.model_copy(update={"status": "cleared"})
 
     def state(self) -> AlarmState:
         """The active alarm as the domain sees it."""
