@@ -119,7 +119,7 @@ def deployment(sector: str) -> Manifest:
         ],
         # The broker may come up after the pod: startup retries for up to three minutes.
         "startupProbe": _http_probe("/healthz", period=5, failures=36),
-        "livenessProbe": _http_probe("/healthz", period=10, failures=3),
+        "livenessProbe": _http_probe("/livez", period=10, failures=3),
         "readinessProbe": _http_probe("/readyz", period=5, failures=3),
         "resources": {
             "requests": {"cpu": "200m", "memory": "256Mi"},

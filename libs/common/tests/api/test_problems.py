@@ -41,6 +41,16 @@ def make_app(engine: AsyncEngine | None = None) -> FastAPI:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT * FROM no_such_table"))
 
+    @app.get("/down")
+    async def down() -> None:
+        """A database nobody listens for: what a request sees while PostgreSQL restarts."""
+        gone = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none")
+        try:
+            async with gone.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await gone.dispose()
+
     @app.get("/things/{thing_id}")
     async def get_thing(thing_id: Key, _: PrincipalDep) -> dict[str, str]:
         return {"thing_id": thing_id}
@@ -96,17 +106,19 @@ def test_openapi_documents_every_error_as_problem_json() -> None:
     schema = make_app().openapi()
     paths = schema["paths"]
     # What a route can answer by its shape: a token (401), a path parameter (404), parameters
-    # or a body (422, and 400 for a body that cannot be decoded), and 500 anywhere.
+    # or a body (422, and 400 for a body that cannot be decoded), 500 anywhere, and 503 (with
+    # Retry-After) where a token guards work on the database or the bus.
     assert set(paths["/things/{thing_id}"]["get"]["responses"]) == {
         "200",
         "401",
         "404",
         "422",
         "500",
+        "503",
     }
     # ... and what the route says its use case raises.
     add = paths["/things"]["post"]["responses"]
-    assert set(add) == {"200", "400", "401", "409", "422", "500"}
+    assert set(add) == {"200", "400", "401", "409", "422", "500", "503"}
     assert set(paths["/open"]["get"]["responses"]) == {"200", "500"}
     for path in paths.values():
         for operation in path.values():
@@ -118,3 +130,14 @@ def test_openapi_documents_every_error_as_problem_json() -> None:
     components = schema["components"]["schemas"]
     assert "HTTPValidationError" not in components
     assert set(components["Problem"]["required"]) == {"type", "title", "status", "instance"}
+
+
+async def test_a_database_that_is_down_is_a_503_with_retry_after(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/down")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["type"].endswith("/unavailable")
+    assert "127.0.0.1" not in response.text

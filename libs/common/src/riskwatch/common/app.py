@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +23,13 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from riskwatch.common.auth import TokenService
+from riskwatch.common.background import Health
 from riskwatch.common.bus import BatchHandler, Bus, TopicSpec, create_bus, subscribe
 from riskwatch.common.catalog import Catalog, load_catalog
 from riskwatch.common.db import create_engine, create_sessionmaker
 from riskwatch.common.errors import install_error_handlers
 from riskwatch.common.health import CheckResult, ReadinessCheck, database_check
+from riskwatch.common.health import named as named_check
 from riskwatch.common.health import router as health_router
 from riskwatch.common.http import RequestContextMiddleware
 from riskwatch.common.inbox import Inbox
@@ -40,7 +44,10 @@ T = TypeVar("T")
 
 
 class Component(Protocol):
-    """Something that runs in the background for the life of the process."""
+    """Something that runs in the background for the life of the process, supervised
+    (riskwatch.common.background): `health.failed` once it gave up restarting."""
+
+    health: Health
 
     @property
     def running(self) -> bool: ...
@@ -143,8 +150,14 @@ def build_app(
     extra_routers: Sequence[APIRouter] = (),
     on_startup: Sequence[StartupHook] = (),
     description: str = "",
+    on_component_failed: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """An app with the modules' routers and a lifespan that runs their components."""
+    """An app with the modules' routers and a lifespan that runs their components.
+
+    A component that gives up restarting calls `on_component_failed`; by default the process
+    stops itself (SIGTERM, a graceful stop) so that its orchestrator starts a fresh one.
+    """
+    on_component_failed = on_component_failed or _stop_this_process
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -182,11 +195,19 @@ def build_app(
             # should see are published, or the outbox would count them as delivered.
             named.sort(key=lambda n: {"consumer": 0, "worker": 1, "relay": 2}[n.kind])
             for item in named:
+                item.component.health.on_failed = on_component_failed
                 await item.component.start()
                 started.append(item)
             app.state.components = started
+            app.state.failed_components = lambda: [
+                n.name for n in started if n.component.health.failed
+            ]
             _tune_gc()
-            app.state.readiness_checks = [database_check(engine), _components_check(started)]
+            app.state.readiness_checks = [
+                database_check(engine),
+                named_check("bus", bus_check(the_bus)),
+                _components_check(started),
+            ]
             app.state.started = True
             log.info(
                 "service_started",
@@ -255,6 +276,19 @@ def _components_check(components: list[Named]) -> ReadinessCheck:
         return CheckResult("components", not stopped, ", ".join(stopped) or None)
 
     return check
+
+
+def bus_check(bus: Bus) -> ReadinessCheck:
+    async def check() -> CheckResult:
+        await bus.check()
+        return CheckResult("bus", True)
+
+    return check
+
+
+def _stop_this_process() -> None:
+    log.critical("stopping_process", reason="a background component keeps failing")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _retry(what: str, action: Callable[[], Awaitable[None]], *, attempts: int = 30) -> None:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from riskwatch.common.retry import is_transient, sqlstate_of
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://riskwatch.dev/problems/"
 # SQLSTATE class 22, "data exception": a value PostgreSQL refuses (NUL in text, out of range).
@@ -156,6 +158,8 @@ _DESCRIPTIONS = {
     429: "More than may be sent now; retry after the seconds in Retry-After",
     422: "The request does not match the expected schema, or a value is not acceptable",
     500: "Something went wrong on our side; the request id identifies it in the logs",
+    503: "The database or the event bus is not available now; nothing was changed; retry "
+    "after the seconds in Retry-After",
 }
 
 
@@ -184,7 +188,7 @@ def _problem_response(status: int, description: str | None = None) -> dict[str, 
                 "schema": {"type": "string"},
             }
         }
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds to wait before sending again",
@@ -220,6 +224,8 @@ def _document_problems(schema: dict[str, Any]) -> None:
                 # A path parameter names something, and a client may name what does not exist.
                 responses.setdefault("404", _problem_response(404, _DESCRIPTIONS[404]))
             responses.setdefault("500", _problem_response(500, _DESCRIPTIONS[500]))
+            if operation.get("security"):  # everything behind a token reads or writes the database
+                responses.setdefault("503", _problem_response(503, _DESCRIPTIONS[503]))
             operation["responses"] = dict(sorted(responses.items()))
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     if _FASTAPI_422 not in json.dumps(schema.get("paths", {})):
@@ -250,6 +256,30 @@ def is_data_exception(exc: DBAPIError) -> bool:
     raises the same class for a parameter it refuses to send (an int beyond int64)."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS)
+
+
+# What a client is told to wait when a dependency is down: long enough not to hammer a
+# recovering database or broker, short enough that a gateway's buffer does not fill.
+RETRY_AFTER_UNAVAILABLE_S = 2
+
+
+def unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """503 with Retry-After for a failure of the infrastructure (nothing was committed)."""
+    log.warning(
+        "dependency_unavailable",
+        path=request.url.path,
+        error_type=type(exc).__name__,
+        sqlstate=sqlstate_of(exc),
+    )
+    return problem(
+        status=503,
+        code=Unavailable.code,
+        title=Unavailable.title,
+        detail="A service this request needs (the database or the event bus) is not available "
+        "right now; nothing was changed. Send it again after Retry-After seconds.",
+        request=request,
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -298,6 +328,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)  # noqa: S101
+        if is_transient(exc):
+            return unavailable(request, exc)
         if not is_data_exception(exc):
             raise exc  # ours, not the client's: on to the generic 500 below
         # The safety net behind the checks at the edge (riskwatch.common.inputs): a value that
@@ -319,6 +351,8 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):  # the broker, a connection, a pool: not a bug, an outage
+            return unavailable(request, exc)
         log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
         return problem(
             status=500,

@@ -1,7 +1,13 @@
-"""/healthz (the process is alive), /readyz (it can do its work), /metrics (Prometheus)."""
+"""/healthz (the process answers), /livez (its background components have not given up),
+/readyz (it can do its work: PostgreSQL and the bus answer, components run), /metrics.
+
+Readiness runs its checks concurrently, each within `CHECK_TIMEOUT_S`: a probe never hangs
+on a full connection pool or an unreachable broker, it answers 503 saying which check failed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -22,18 +28,30 @@ class CheckResult:
 
 
 ReadinessCheck = Callable[[], Awaitable[CheckResult]]
+CHECK_TIMEOUT_S = 2.0
 
 
 def database_check(engine: AsyncEngine) -> ReadinessCheck:
     async def check() -> CheckResult:
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return CheckResult("database", False, type(exc).__name__)
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
         return CheckResult("database", True)
 
-    return check
+    return named("database", check)
+
+
+def named(name: str, check: ReadinessCheck) -> ReadinessCheck:
+    """`check` bounded by CHECK_TIMEOUT_S, its failure a result rather than an exception."""
+
+    async def bounded() -> CheckResult:
+        try:
+            return await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return CheckResult(name, False, f"no answer within {CHECK_TIMEOUT_S:g} s")
+        except Exception as exc:
+            return CheckResult(name, False, type(exc).__name__)
+
+    return bounded
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -41,12 +59,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/livez", include_in_schema=False)
+async def livez(request: Request) -> JSONResponse:
+    """503 once a background component has given up restarting: restart the process."""
+    failed: Callable[[], list[str]] | None = getattr(request.app.state, "failed_components", None)
+    names = failed() if failed is not None else []
+    if names:
+        return JSONResponse({"status": "failed", "components": names}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
     checks: list[ReadinessCheck] = getattr(request.app.state, "readiness_checks", [])
     if not getattr(request.app.state, "started", False):
         return JSONResponse({"status": "starting"}, status_code=503)
-    results = [await check() for check in checks]
+    results = await asyncio.gather(*(check() for check in checks))
     body = {
         "status": "ready" if all(r.ok for r in results) else "not-ready",
         "checks": {

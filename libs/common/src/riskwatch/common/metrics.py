@@ -33,3 +33,6 @@ OUTBOX_PUBLISH_SECONDS = Histogram(
 HTTP_REQUESTS = Counter("rw_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_SECONDS = Histogram("rw_http_request_seconds", "HTTP request duration", ["method", "route"])
 READINGS = Counter("rw_readings_total", "Readings by outcome", ["stage", "outcome"])
+COMPONENT_CRASHES = Counter(
+    "rw_component_crashes_total", "Background components that crashed", ["component"]
+)

@@ -39,10 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from riskwatch.common import metrics
 from riskwatch.common.background import BackgroundTask
 from riskwatch.common.bus.base import Bus, Position, Record
-from riskwatch.common.bus.retry import backoff
 from riskwatch.common.db import UTCDateTime
 from riskwatch.common.events.base import EventPayload
 from riskwatch.common.events.envelope import Envelope, encode
+from riskwatch.common.retry import backoff
 
 log = structlog.get_logger(__name__)
 

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 import structlog
 
 from riskwatch.common import metrics
+from riskwatch.common.background import Health, run_supervised
 from riskwatch.common.bus.base import BatchHandler, Bus, ConsumerClient, Delivery, Message, Record
-from riskwatch.common.bus.retry import backoff, is_transient
 from riskwatch.common.events.envelope import PoisonMessage, decode
 from riskwatch.common.events.topics import dlq_topic
+from riskwatch.common.retry import backoff, failure_reason, is_transient
 from riskwatch.common.settings import ConsumerSettings
 
 log = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._busy = False  # handling a batch (as opposed to waiting for one)
         self.last_error: str | None = None
+        self.health = Health()
 
     def assignment(self) -> set[tuple[str, int]]:
         """The partitions this member holds now (empty while the group rebalances)."""
@@ -60,7 +62,12 @@ class EventConsumer:
 
     async def start(self) -> None:
         await self._client.start()
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.group}")
+        self._task = asyncio.create_task(
+            run_supervised(
+                f"consumer:{self.group}", self._run, stopping=self._stopping, health=self.health
+            ),
+            name=f"consumer:{self.group}",
+        )
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the batch in hand (up to `timeout`), commit it, then leave the group."""
@@ -187,7 +194,7 @@ class EventConsumer:
                 metrics.EVENTS_CONSUMED.labels(self.group, envelope.type, "dead").inc()
                 await self._dead_letter(
                     delivery.message,
-                    reason=f"{type(exc).__name__}: {_brief(exc)}",
+                    reason=failure_reason(exc),
                     attempts=attempt,
                 )
                 return True
@@ -246,11 +253,6 @@ class EventConsumer:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-
-def _brief(exc: BaseException) -> str:
-    # Our own handler errors; the text stays inside the platform (DLQ header), never HTTP.
-    return str(exc)[:500]
 
 
 def subscribe(

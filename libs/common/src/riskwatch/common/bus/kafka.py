@@ -91,6 +91,12 @@ class KafkaBus:
         # Served from the producer's metadata cache after the first call for a topic.
         return len(await self._producer.partitions_for(topic))
 
+    async def check(self) -> None:
+        """A metadata round trip to the cluster: it answers only if a broker is up."""
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.check before start()")
+        await self._producer.client.fetch_all_metadata()
+
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> _KafkaClient:
         return _KafkaClient(
             self._settings, group=group, topics=tuple(topics), client_id=self._client_id

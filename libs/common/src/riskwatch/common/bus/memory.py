@@ -102,6 +102,9 @@ class MemoryBus:
     async def partitions(self, topic: str) -> int:
         return len(self._topic(topic))
 
+    async def check(self) -> None:
+        return None  # lives in this process: up while the process is
+
     def consumer_client(self, *, group: str, topics: Sequence[str]) -> _MemoryClient:
         return _MemoryClient(self, group, tuple(topics))
 

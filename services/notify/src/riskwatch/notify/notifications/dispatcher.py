@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.background import BackgroundTask
+from riskwatch.common.retry import backoff
 from riskwatch.notify.notifications.channels import Channel, Outgoing
 from riskwatch.notify.notifications.domain import ChannelKind
 from riskwatch.notify.notifications.service import (
@@ -112,7 +113,7 @@ class Dispatcher(BackgroundTask):
             except Exception:
                 failures += 1
                 log.warning("dispatcher_error", failures=failures, exc_info=True)
-                await self._sleep(min(5.0, 0.2 * 2 ** (failures - 1)))
+                await self._sleep(backoff(failures, initial=0.2, maximum=5.0))
                 continue
             if attempted < self._batch:
                 await self._sleep(self._poll)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from riskwatch.common.events.alarms import AlarmSnapshot
+from riskwatch.common.retry import backoff
 from riskwatch.notify.duty.domain import OnDutyPerson
 
 
@@ -156,5 +157,5 @@ def after_failure(
     attempts are left, else give up."""
     if attempts >= max_attempts:
         return AfterFailure(Status.FAILED, None, will_retry=False)
-    delay = min(maximum_s, initial_s * 2 ** max(0, attempts - 1))
+    delay = backoff(attempts, initial=initial_s, maximum=maximum_s, jitter=False)
     return AfterFailure(Status.PENDING, now + timedelta(seconds=delay), will_retry=True)
