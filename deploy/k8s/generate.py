@@ -121,6 +121,8 @@ def deployment(sector: str) -> Manifest:
         "startupProbe": _http_probe("/healthz", period=5, failures=36),
         "livenessProbe": _http_probe("/livez", period=10, failures=3),
         "readinessProbe": _http_probe("/readyz", period=5, failures=3),
+        # Out of the Service's endpoints before SIGTERM arrives, then a graceful drain.
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
         "resources": {
             "requests": {"cpu": "200m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "768Mi"},
@@ -158,7 +160,8 @@ def deployment(sector: str) -> Manifest:
                 "spec": {
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
-                    "terminationGracePeriodSeconds": 30,
+                    # preStop 5 s + requests 15 s + batches, relay flush 10 s each, with margin.
+                    "terminationGracePeriodSeconds": 60,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,

@@ -227,6 +227,10 @@ def test_riskwatch_deployments_probe_the_health_endpoints(
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
         # Liveness fails once a background component gave up restarting (the process must go).
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez", name
+        # A graceful drain on SIGTERM: out of the endpoints first, then time to finish requests
+        # (15 s), in-flight batches and the outbox flush (10 s each) before the kill.
+        assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"], name
+        assert _pod_spec(deployment)["terminationGracePeriodSeconds"] >= 45, name
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz", name
         assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
         mounts = {m["mountPath"] for m in container["volumeMounts"]}

@@ -3,17 +3,19 @@ readings endpoint's per-item verdicts and problem+json."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import text
 
-from riskwatch.common.bus import MemoryBus
+from riskwatch.common.bus import MemoryBus, Position, Record
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
 from riskwatch.common.events import decode
 from riskwatch.common.events.readings import ReadingsAccepted
-from riskwatch.common.testing import app_client, bearer, migrate
+from riskwatch.common.testing import app_client, bearer, engine_for, migrate
 from riskwatch.ingest.app import create_app
 from riskwatch.ingest.module import MIGRATIONS
 from riskwatch.ingest.settings import IngestSettings
@@ -237,3 +239,41 @@ async def test_a_budget_for_an_unknown_sector_stops_the_service_at_start(api_db:
     with pytest.raises(ValueError, match="unknown sectors"):
         async with app_client(create_app(settings, bus=MemoryBus())):
             pass
+
+
+class SilentBus(MemoryBus):
+    """A broker that takes the connection and never acknowledges (what an outage looks like
+    to a producer until its own timeout)."""
+
+    async def publish(self, records: Sequence[Record]) -> list[Position]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_bus_that_does_not_answer_in_time_is_503_and_nothing_is_stored(
+    api_db: str,
+) -> None:
+    settings = IngestSettings(bus="memory", database={"url": api_db}, publish_timeout_s=0.3)
+    async with app_client(create_app(settings, bus=SilentBus())) as client:
+        client.headers.update(bearer(settings.auth))
+        body = {"name": "Valve well 77", "scenario_id": "gas", "town_id": "huamu"}
+        assert (await client.put("/api/v1/devices/gas-api-77", json=body)).status_code in (
+            200,
+            201,
+        )
+        ts = datetime.now(UTC).isoformat()
+        item = {"device_id": "gas-api-77", "metric": "ch4_lel", "value": 1.0, "ts": ts}
+        refused = await client.post("/api/v1/readings", json=[item])
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "nothing was stored" in refused.json()["detail"]
+        listed = await client.get("/api/v1/devices/gas-api-77")
+        assert listed.status_code == 200
+    engine = engine_for(api_db)
+    async with engine.connect() as conn:
+        stored = await conn.scalar(
+            text("SELECT count(*) FROM ingest.reading WHERE device_id = 'gas-api-77'")
+        )
+    await engine.dispose()
+    assert stored == 0

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from riskwatch.common.catalog import default_catalog
-from riskwatch.ingest.readings.admission import SectorBudgets, SectorOverBudget
+from riskwatch.ingest.readings.admission import (
+    BatchSlots,
+    Overloaded,
+    SectorBudgets,
+    SectorOverBudget,
+)
 
 
 async def test_readings_within_the_budget_pass_and_the_rest_wait() -> None:
@@ -42,3 +47,15 @@ async def test_a_batch_larger_than_a_seconds_budget_takes_the_whole_second() -> 
 def test_a_budget_for_a_sector_the_catalog_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown sectors: \\['gas'\\]"):
         SectorBudgets.checked({"gas": 10, "emergency": 10}, default_catalog())
+
+
+def test_a_batch_beyond_the_slots_is_refused_at_once_and_a_slot_comes_back() -> None:
+    slots = BatchSlots(2)
+    with slots.hold(), slots.hold():
+        with pytest.raises(Overloaded) as refused, slots.hold():
+            pass
+        assert refused.value.headers() == {"Retry-After": "1"}
+        assert refused.value.status == 429
+    assert slots.in_use == 0
+    with slots.hold():
+        assert slots.in_use == 1

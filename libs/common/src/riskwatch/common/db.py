@@ -84,6 +84,7 @@ def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_pre_ping": True,
         "pool_size": settings.pool_size,
+        "pool_timeout": settings.pool_timeout_s,
         "max_overflow": settings.max_overflow,
         "echo": settings.echo,
     }

@@ -102,9 +102,18 @@ class TooManyRequests(AppError):
 
 
 class Unavailable(AppError):
+    """A dependency (the database, the bus) is down; nothing was changed; retry later."""
+
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 2, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 def problem(

@@ -196,6 +196,11 @@ class OutboxRelay(BackgroundTask):
                 await self._sleep(self._poll if not self._inflight else min(self._poll, 0.05))
             if conn.is_closed():
                 raise ConnectionError("outbox listener connection closed")
+        if self._bus.durable:
+            # Stopping (SIGTERM): what the last batches staged goes out now, not at the next
+            # start; the stop's timeout bounds this.
+            while await self._publish_batch() == self._batch:
+                pass
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

@@ -28,6 +28,8 @@ class DatabaseSettings(BaseModel):
     url: str = "postgresql+asyncpg://postgres@127.0.0.1:5544/riskwatch"
     pool_size: int = 10
     max_overflow: int = 10
+    # A request waits at most this long for a free connection, then answers 503.
+    pool_timeout_s: float = 5.0
     # Consumers hold a connection only while they handle a batch, one batch at a time each.
     consumer_pool_size: int = 4
     echo: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends
@@ -9,7 +10,7 @@ from fastapi import Depends
 from riskwatch.common.app import Runtime
 from riskwatch.common.deps import RuntimeDep, settings_dependency
 from riskwatch.ingest.devices.cache import DeviceCache
-from riskwatch.ingest.readings.admission import SectorBudgets
+from riskwatch.ingest.readings.admission import BatchSlots, SectorBudgets
 from riskwatch.ingest.settings import IngestSettings
 
 IngestSettingsDep = Annotated[
@@ -39,3 +40,18 @@ def sector_budgets(runtime: RuntimeDep, settings: IngestSettingsDep) -> SectorBu
 
 
 SectorBudgetsDep = Annotated[SectorBudgets, Depends(sector_budgets)]
+
+
+def batch_slots(runtime: RuntimeDep, settings: IngestSettingsDep) -> BatchSlots:
+    return runtime.singleton(BatchSlots, lambda: BatchSlots(settings.max_concurrent_batches))
+
+
+async def batch_slot(
+    slots: Annotated[BatchSlots, Depends(batch_slots)],
+) -> AsyncIterator[None]:
+    """A slot for one readings request, held until its answer is sent (429 when none)."""
+    with slots.hold():
+        yield
+
+
+BatchSlotDep = Annotated[None, Depends(batch_slot)]

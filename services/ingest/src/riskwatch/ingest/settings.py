@@ -20,3 +20,9 @@ class IngestSettings(ServiceSettings):
     # Readings per second each sector may send through this process (JSON object, sector id to
     # rate); a sector not named has no budget. See readings/admission.py.
     sector_readings_per_s: dict[str, PositiveInt] = Field(default_factory=dict)
+    # Readings requests handled at once in this process (each at most max_batch_items); one
+    # more gets 429 at once rather than queueing until its client gives up.
+    max_concurrent_batches: PositiveInt = 64
+    # How long a request may wait for the bus to take its records: shorter than a gateway's
+    # timeout, so it gets a 503 (and nothing stored) instead of a dropped connection.
+    publish_timeout_s: float = Field(default=5.0, gt=0)

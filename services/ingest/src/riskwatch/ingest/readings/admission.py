@@ -1,4 +1,10 @@
-"""Per-sector ingest budgets: a bulkhead, so one sector's flood cannot starve the others.
+"""Admission of readings: a bound on batches in progress, and per-sector budgets.
+
+Batches in progress: at most `RW_MAX_CONCURRENT_BATCHES` requests are handled at once in this
+process; one more is refused at once with 429 and Retry-After, before it takes a database
+connection, instead of queueing until its client times out (and then being stored anyway).
+
+Per-sector ingest budgets: a bulkhead, so one sector's flood cannot starve the others.
 
 Each sector may have a budget of readings per second in this process
 (`RW_SECTOR_READINGS_PER_S`, e.g. `{"emergency": 12000}`; a sector without one is not
@@ -11,9 +17,10 @@ sector, each enforces its own budget, as each has its own CPU limit.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
@@ -64,3 +71,30 @@ class SectorBudgets:
                 )
         for sector, item, cost in wanted:
             await self._limiter.hit(item, sector, cost=cost)
+
+
+class Overloaded(TooManyRequests):
+    code = "overloaded"
+    title = "Too many batches in progress"
+
+
+class BatchSlots:
+    """How many readings requests this process handles at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        if self.in_use >= self.limit:
+            raise Overloaded(
+                f"{self.in_use} batches are being handled here, the most this ingest takes; "
+                "send it again in a second.",
+                retry_after_s=1,
+            )
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Body, status
 from riskwatch.common.auth import PrincipalDep
 from riskwatch.common.deps import RuntimeDep, SessionDep
 from riskwatch.common.errors import AppError, Invalid, problem_responses
-from riskwatch.ingest.deps import DeviceCacheDep, IngestSettingsDep, SectorBudgetsDep
+from riskwatch.ingest.deps import (
+    BatchSlotDep,
+    DeviceCacheDep,
+    IngestSettingsDep,
+    SectorBudgetsDep,
+)
 from riskwatch.ingest.readings.schemas import BatchAccepted, ReadingError
 from riskwatch.ingest.readings.service import accept_batch
 
@@ -40,12 +45,17 @@ class NothingAccepted(Invalid):
             413: "More items than RW_MAX_BATCH_ITEMS",
             422: "Not a JSON array, an empty one, or no item was accepted (`errors` says why "
             "for each)",
-            429: "A sector of these readings has spent its budget (RW_SECTOR_READINGS_PER_S) "
-            "for now: nothing was stored; send them again after Retry-After seconds",
+            429: "Too many batches in progress here (RW_MAX_CONCURRENT_BATCHES), or a sector "
+            "of these readings has spent its budget (RW_SECTOR_READINGS_PER_S): nothing was "
+            "stored; send them again after Retry-After seconds",
+            503: "The database or the event bus did not take the batch in time "
+            "(RW_PUBLISH_TIMEOUT_S): nothing was stored; send it again after Retry-After "
+            "seconds",
         },
     ),
 )
 async def post_readings(
+    _slot: BatchSlotDep,  # first: refused before a database connection is taken
     settings: IngestSettingsDep,
     items: Annotated[list[Any], Body(description="Readings: {device_id, metric, value, ts}")],
     session: SessionDep,
@@ -72,6 +82,7 @@ async def post_readings(
         items=items,
         serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+        publish_timeout_s=settings.publish_timeout_s,
     )
     errors = [
         ReadingError(index=r.index, reason=r.reason.value, detail=r.detail) for r in result.rejected

@@ -8,6 +8,7 @@ Records are packed one per partition of a sector's readings topic (ADR 0008).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common import metrics
 from riskwatch.common.bus import Bus, Record, partition_for
+from riskwatch.common.errors import Unavailable
 from riskwatch.common.events.envelope import ce_headers
 from riskwatch.common.events.readings import (
     RawReading,
@@ -84,6 +86,7 @@ async def accept_batch(
     items: Sequence[Any],
     serves: Callable[[str], bool],
     future_tolerance: timedelta,
+    publish_timeout_s: float = 5.0,
     now: datetime | None = None,
 ) -> BatchResult:
     received_at = now or datetime.now(UTC)
@@ -102,9 +105,21 @@ async def accept_batch(
     if valid:
         fresh = await _store(session, valid, received_at=received_at, batch_id=batch_id)
         if fresh:
-            await bus.publish(
-                await _records(bus, fresh, known, batch_id=batch_id, received_at=received_at)
-            )
+            try:
+                async with asyncio.timeout(publish_timeout_s):
+                    await bus.publish(
+                        await _records(
+                            bus, fresh, known, batch_id=batch_id, received_at=received_at
+                        )
+                    )
+            except TimeoutError as exc:
+                # The transaction rolls back: nothing stored, the client is told to retry. A
+                # record the producer still delivers later is evaluated twice at worst (the
+                # retry's copy), never lost (ADR 0004).
+                raise Unavailable(
+                    f"The event bus did not take the batch within {publish_timeout_s:g} s; "
+                    "nothing was stored."
+                ) from exc
     metrics.READINGS.labels("ingest", "accepted").inc(len(fresh))
     metrics.READINGS.labels("ingest", "duplicate").inc(len(valid) - len(fresh))
     metrics.READINGS.labels("ingest", "rejected").inc(len(rejected))
