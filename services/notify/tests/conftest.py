@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from riskwatch.common.testing import engine_for, migrate, rolled_back_session
 from riskwatch.notify.module import MIGRATIONS
@@ -38,4 +38,17 @@ async def sessions(notify_db: str) -> AsyncIterator[async_sessionmaker[AsyncSess
         )
         if outer.is_active:
             await outer.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+async def committing_sessions(
+    make_database: Callable[[str], str],
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a database of their own that commit for real, each on its own connection:
+    for what runs concurrently (two dispatchers, a heartbeat beside the sends)."""
+    url = make_database("notify_concurrent")
+    await migrate(url, [MIGRATIONS])
+    engine = create_async_engine(url)
+    yield async_sessionmaker(engine, expire_on_commit=False)
     await engine.dispose()

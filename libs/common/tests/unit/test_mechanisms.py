@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -151,3 +152,22 @@ def test_infrastructure_failures_are_transient_and_bugs_are_not() -> None:
     assert is_transient(TimeoutError())
     assert not is_transient(ValueError("bad payload"))
     assert not is_transient(KeyError("x"))
+
+
+def test_repeated_driver_errors_are_logged_once_per_interval() -> None:
+    from riskwatch.common.logging import RepeatFilter
+
+    f = RepeatFilter(("aiokafka",), interval_s=10)
+
+    def record(name: str, at: float, msg: str = "Unable connect to node %s") -> logging.LogRecord:
+        r = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("1",), None)
+        r.created = at
+        return r
+
+    passed = [f.filter(record("aiokafka.conn", t)) for t in (0, 1, 2, 3)]
+    assert passed == [True, False, False, False]
+    later = record("aiokafka.conn", 11)
+    assert f.filter(later)
+    assert "3 more like it" in str(later.msg)
+    assert f.filter(record("riskwatch.app", 1))  # ours are never held back
+    assert f.filter(record("aiokafka.conn", 2, "another kind of failure"))

@@ -3,8 +3,10 @@ backoff; give up; a crashed dispatcher's rows come back after the lease, sent on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -271,3 +273,101 @@ async def test_the_running_dispatcher_wakes_when_told(
         e for _, e in await staged(sessions) if isinstance(e.data, NotificationDispatched)
     ]
     assert len(dispatched) == 6
+
+
+class SlowChannel:
+    """A gateway that answers after `seconds` (real time), counting what it sent."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.sent: list[str] = []
+
+    async def send(self, notification: Outgoing) -> Receipt:
+        await asyncio.sleep(self.seconds)
+        self.sent.append(notification.notification_id)
+        return Receipt(provider_message_id=f"m-{notification.notification_id}", delivered=True)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_live_dispatcher_keeps_its_lease_through_a_slow_send(
+    committing_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = committing_sessions
+    """A send slower than the lease is not taken over while its dispatcher is alive: the
+    lease is renewed by a heartbeat (without it the second dispatcher would send it again)."""
+    await plan(sessions)
+    slow = SlowChannel(seconds=2.0)
+    channels: dict[ChannelKind, Channel] = {ChannelKind.IN_APP: slow, ChannelKind.SMS: slow}
+    wall = Clock(datetime.now(UTC))
+
+    def now() -> datetime:
+        return wall.now + (datetime.now(UTC) - wall.now)
+
+    first = Dispatcher(
+        sessions,
+        channels,
+        retry=RetryPolicy(max_attempts=3, initial_s=10, maximum_s=15),
+        clock=now,
+        lease_s=0.6,
+    )
+    second = Dispatcher(
+        sessions,
+        channels,
+        retry=RetryPolicy(max_attempts=3, initial_s=10, maximum_s=15),
+        clock=now,
+        lease_s=0.6,
+    )
+    # Every row is due now (planned at f.NOW, in the past).
+    sending = asyncio.create_task(first.run_once())
+
+    async def claimed_by_first() -> bool:
+        return all(r.status == "sending" for r in await rows(sessions))
+
+    await eventually(claimed_by_first, interval=0.02)
+    taken_by_second = 0
+    while not sending.done():
+        taken_by_second += await second.run_once()
+        await asyncio.sleep(0.1)
+    sent_by_first = await sending
+    assert sent_by_first > 0
+    assert taken_by_second == 0
+    assert sorted(slow.sent) == sorted(set(slow.sent))  # nothing sent twice
+
+
+async def test_a_dead_dispatchers_rows_are_taken_over_within_a_lease(
+    committing_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = committing_sessions
+    await plan(sessions)
+    slow = SlowChannel(seconds=30.0)
+    fast = SlowChannel(seconds=0.0)
+    wall_now = lambda: datetime.now(UTC)  # noqa: E731 - real time: the lease is real here
+    dead = Dispatcher(
+        sessions,
+        {ChannelKind.IN_APP: slow, ChannelKind.SMS: slow},
+        retry=RetryPolicy(max_attempts=3, initial_s=10, maximum_s=15),
+        clock=wall_now,
+        lease_s=1.0,
+    )
+    crashed = asyncio.create_task(dead.run_once())
+    await asyncio.sleep(0.5)  # it claimed everything and is sending
+    crashed.cancel()  # the process dies: no heartbeat, no outcome
+    with contextlib.suppress(asyncio.CancelledError):
+        await crashed
+    heir = Dispatcher(
+        sessions,
+        {ChannelKind.IN_APP: fast, ChannelKind.SMS: fast},
+        retry=RetryPolicy(max_attempts=3, initial_s=10, maximum_s=15),
+        clock=wall_now,
+        lease_s=1.0,
+    )
+
+    async def taken_over() -> bool:
+        await heir.run_once()
+        return all(r.status == "delivered" for r in await rows(sessions))
+
+    await eventually(taken_over, timeout=20)
+    assert slow.sent == []
+    assert len(fast.sent) == len(set(fast.sent)) == len(await rows(sessions))

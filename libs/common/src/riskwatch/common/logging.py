@@ -38,6 +38,9 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    # While a broker or a database is down, drivers log the same failure many times a second
+    # (aiokafka ~600 lines/s): one line per kind per interval says as much.
+    handler.addFilter(RepeatFilter(("aiokafka", "asyncpg", "sqlalchemy.pool")))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -52,6 +55,32 @@ def configure_logging(*, level: str = "INFO", json: bool | None = None) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+class RepeatFilter(logging.Filter):
+    """Pass the first record of each (logger, level, message template) per `interval_s` from
+    the loggers under `prefixes`, and say how many were held back when the next one passes."""
+
+    def __init__(self, prefixes: tuple[str, ...], *, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.interval_s = interval_s
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        last, held = self._last.get(key, (float("-inf"), 0))
+        if record.created - last < self.interval_s:
+            self._last[key] = (last, held + 1)
+            return False
+        if len(self._last) > 1000:  # bounded: templates are few, but never trust that
+            self._last.clear()
+        self._last[key] = (record.created, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it in the last {self.interval_s:g} s)"
+        return True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -32,17 +32,18 @@ class NotifySettings(ServiceSettings):
     dispatcher_max_attempts: int = 5
     dispatcher_retry_initial_s: float = 2.0
     dispatcher_retry_max_s: float = 60.0
-    # A claimed notification is sent within the send timeout; after the lease another
-    # dispatcher may take it again (its process is presumed dead).
+    # A claimed notification is sent within the send timeout. Its dispatcher renews the lease
+    # every third of it while sending; a dispatcher that died loses its rows within one lease
+    # and another takes them over.
     dispatcher_send_timeout_s: float = 15.0
-    dispatcher_lease_s: float = 60.0
+    dispatcher_lease_s: float = 10.0
 
     @model_validator(mode="after")
     def _check_notify(self) -> NotifySettings:
         if self.sms_provider == "http" and not self.sms_http_url:
             raise ValueError("RW_SMS_HTTP_URL is required when RW_SMS_PROVIDER=http")
-        if self.dispatcher_lease_s <= self.dispatcher_send_timeout_s:
-            raise ValueError("RW_DISPATCHER_LEASE_S must exceed RW_DISPATCHER_SEND_TIMEOUT_S")
+        if self.dispatcher_lease_s < 1.0:
+            raise ValueError("RW_DISPATCHER_LEASE_S must be at least 1 s (renewed every third)")
         if self.dispatcher_max_attempts < 1:
             raise ValueError("RW_DISPATCHER_MAX_ATTEMPTS must be at least 1")
         return self

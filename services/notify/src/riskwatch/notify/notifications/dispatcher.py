@@ -10,6 +10,7 @@ harmless. It wakes when the consumer commits new notifications and polls as a fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
@@ -25,6 +26,7 @@ from riskwatch.notify.notifications.service import (
     RetryPolicy,
     claim_due,
     record_outcomes,
+    renew_leases,
 )
 from riskwatch.notify.notifications.sms import SendError
 
@@ -47,7 +49,7 @@ class Dispatcher(BackgroundTask):
         batch_size: int = 100,
         poll_interval_s: float = 1.0,
         send_timeout_s: float = 15.0,
-        lease_s: float = 60.0,
+        lease_s: float = 10.0,
         clock: Clock = _utcnow,
     ) -> None:
         super().__init__("notify-dispatcher")
@@ -73,10 +75,31 @@ class Dispatcher(BackgroundTask):
             )
         if not claimed:
             return 0
-        outcomes = await asyncio.gather(*(self._send(n) for n in claimed))
+        heartbeat = asyncio.create_task(self._keep_leases(claimed), name="notify-lease")
+        try:
+            outcomes = await asyncio.gather(*(self._send(n) for n in claimed))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         async with self._sessions() as session, session.begin():
             await record_outcomes(session, outcomes=outcomes, now=self._clock(), retry=self._retry)
         return len(claimed)
+
+    async def _keep_leases(self, claimed: list[Outgoing]) -> None:
+        """Renew the claimed rows' lease every third of it while their sends run: a live
+        dispatcher keeps them however long a gateway takes, a dead one loses them within one
+        lease, and another dispatcher takes them over."""
+        held = {n.notification_id: n.attempt for n in claimed}
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                async with self._sessions() as session, session.begin():
+                    await renew_leases(session, held=held, now=self._clock(), lease_s=self._lease_s)
+            except Exception:
+                # The sends go on; at worst another dispatcher retries one after the lease,
+                # and the provider deduplicates it by its idempotency key.
+                log.warning("lease_renewal_failed", exc_info=True)
 
     async def _send(self, notification: Outgoing) -> Outcome:
         def failed(error: str, *, retryable: bool = True) -> Outcome:

@@ -4,12 +4,12 @@ acknowledge. Callers own the transaction; every event is staged in the outbox in
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,6 +169,23 @@ async def claim_due(
         )
         for r in rows
     ]
+
+
+async def renew_leases(
+    session: AsyncSession, *, held: Mapping[str, int], now: datetime, lease_s: float
+) -> None:
+    """Extend the lease of rows this dispatcher still holds (sending, the attempt it claimed)."""
+    until = now + timedelta(seconds=lease_s)
+    for notification_id, attempt in held.items():
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.notification_id == notification_id,
+                Notification.status == Status.SENDING.value,
+                Notification.attempts == attempt,
+            )
+            .values(next_attempt_at=until)
+        )
 
 
 @dataclass(frozen=True, slots=True)
