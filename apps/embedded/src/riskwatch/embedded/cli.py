@@ -4,6 +4,8 @@
 migrates every schema, and serves all five services on the in-process bus at RW_PORT.
 `riskwatch simulate --url ...` feeds demo readings to any running RiskWatch (embedded or
 distributed), after registering the demo devices and rules.
+`riskwatch dlq list|replay` shows what consumer groups dead-lettered on Kafka (distributed
+mode) and publishes chosen records again after a fix (riskwatch.common.dlq).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import uvicorn
 from pydantic import SecretStr
 from starlette.datastructures import State
 
+from riskwatch.common import dlq
 from riskwatch.common.auth import TokenService
 from riskwatch.common.logging import configure_logging
 from riskwatch.common.migrate import upgrade
@@ -56,14 +59,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--username", default="admin")
     sim.add_argument("--password", default=os.environ.get("RW_ADMIN_PASSWORD"))
     sim.add_argument("--interval", type=float, default=2.0)
+    dlq = sub.add_parser("dlq", help="dead letters on Kafka: list them, replay them")
+    dlq.add_argument(
+        "--bootstrap",
+        default=None,
+        help="Kafka bootstrap servers (default: RW_KAFKA__BOOTSTRAP_SERVERS)",
+    )
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="the dead letters of one group, or of all")
+    dlq_list.add_argument("--group", help="consumer group, e.g. alerting.construction")
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="publish dead letters again to their original topic (idempotent)"
+    )
+    dlq_replay.add_argument("--group", required=True)
+    which = dlq_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--offset", type=int, action="append", help="a dead letter's offset")
+    which.add_argument("--all", action="store_true", help="every dead letter of the group")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_embedded(simulate=args.simulate)
+    if args.command == "dlq":
+        return asyncio.run(dead_letters(args))
     return asyncio.run(
         simulate(
             args.url, args.alerting_url or args.url, args.username, args.password, args.interval
         )
     )
+
+
+async def dead_letters(args: argparse.Namespace) -> int:
+    kafka = ServiceSettings().kafka
+    if args.bootstrap:
+        kafka = kafka.model_copy(update={"bootstrap_servers": args.bootstrap})
+    if args.dlq_command == "list":
+        groups = (
+            [args.group]
+            if args.group
+            else [t.removeprefix(dlq.DLQ_PREFIX) for t in await dlq.dead_letter_topics(kafka)]
+        )
+        for group in groups:
+            letters = await dlq.read_dead_letters(kafka, group)
+            sys.stdout.write(f"{dlq.DLQ_PREFIX}{group}: {len(letters)} dead letter(s)\n")
+            for d in letters:
+                sys.stdout.write(
+                    f"  offset {d.offset}  {d.event_type or '?'} {d.event_id or '?'}  from "
+                    f"{d.original_topic}[{d.original_partition}]@{d.original_offset}  "
+                    f"attempts {d.attempts}  {_printable(d.reason)}\n"
+                )
+        return 0
+    letters = await dlq.read_dead_letters(kafka, args.group)
+    chosen = letters if args.all else [d for d in letters if d.offset in set(args.offset)]
+    missing = set(args.offset or []) - {d.offset for d in chosen}
+    if missing:
+        sys.stderr.write(f"no dead letter at offset(s) {sorted(missing)} of {args.group}\n")
+        return 2
+    replayed = await dlq.replay(kafka, chosen)
+    sys.stdout.write(f"replayed {replayed} dead letter(s) of {args.group}\n")
+    return 0
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
 
 
 def run_embedded(*, simulate: bool | None = None) -> int:
