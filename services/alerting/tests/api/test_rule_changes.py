@@ -120,3 +120,17 @@ async def test_a_reading_accepted_after_a_rule_change_is_evaluated_with_it_on_ev
 async def _all(fetch: Callable[[], object], n: int) -> list[dict[str, object]] | None:
     found = await fetch()  # type: ignore[misc]
     return found if len(found) >= n else None
+
+
+async def test_an_api_process_runs_the_relay_but_no_consumer(rules_db: str) -> None:
+    """RW_ROLE=api (the api Deployment): HTTP and the outbox relay; consumers and
+    housekeeping run in the worker Deployment."""
+    settings = AlertingSettings(
+        bus="memory", role="api", database={"url": rules_db}, outbox_poll_interval_s=0.05
+    )
+    app = create_app(settings, bus=MemoryBus())
+    async with app_client(app) as client:
+        client.headers.update(bearer(settings.auth))
+        assert [n.name for n in app.state.components] == ["alerting-outbox"]
+        assert (await client.get("/api/v1/rules")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200

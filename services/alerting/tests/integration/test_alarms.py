@@ -6,16 +6,18 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.alerting.alarms.handlers import on_work_order
 from riskwatch.alerting.alarms.models import Alarm
 from riskwatch.alerting.alarms.service import clear_alarm, evaluate_readings
 from riskwatch.alerting.models import generations, outbox
 from riskwatch.alerting.rules.cache import RULES, RuleCache
 from riskwatch.alerting.rules.service import put_rule
 from riskwatch.common.catalog import default_catalog
-from riskwatch.common.events import EventPayload, decode
+from riskwatch.common.events import EventPayload, Level, decode, new_event
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.readings import ReadingsAccepted
+from riskwatch.common.events.workorders import WorkOrderSnapshot, WorkOrderStateChanged
 
 from .. import factories as f
 
@@ -166,3 +168,50 @@ async def test_putting_the_same_rule_again_changes_nothing(session: AsyncSession
     assert await generations.current(session, RULES) == before
     await put_rule(session, catalog=catalog, rule_id="gas-lel", data=f.gas_rule(name="renamed"))
     assert await generations.current(session, RULES) != before
+
+
+def closed(alarm: Alarm, to_status: str = "closed") -> Envelope[EventPayload]:
+    snapshot = WorkOrderSnapshot(
+        work_order_id="wo-7",
+        alarm_id=alarm.alarm_id,
+        level=Level(alarm.level),
+        status=to_status,  # type: ignore[arg-type]
+        sector_id=alarm.sector_id,
+        scenario_id=alarm.scenario_id,
+        town_id=alarm.town_id,
+        device_id=alarm.device_id,
+        created_at=f.T0,
+        due_at=f.T0,
+    )
+    return new_event(
+        WorkOrderStateChanged(
+            work_order=snapshot,
+            action="close" if to_status == "closed" else "accept",
+            from_status="accepted" if to_status == "closed" else "open",
+            to_status=to_status,  # type: ignore[arg-type]
+            actor="handler-1",
+            changed_at=f.T0,
+        ),
+        source="/test",
+        subject=alarm.alarm_id,
+    )
+
+
+async def test_a_closed_work_order_clears_its_alarm_and_other_steps_do_not(
+    session: AsyncSession,
+) -> None:
+    await put_rule(session, catalog=default_catalog(), rule_id="gas-lel", data=f.gas_rule())
+    await evaluate(session, f.batch(60.0))
+    alarm = (await session.scalars(select(Alarm))).one()
+    await on_work_order(session, closed(alarm, "accepted"))
+    assert (await session.scalars(select(Alarm))).one().status == "active"
+    await on_work_order(session, closed(alarm))
+    await on_work_order(session, closed(alarm))  # redelivered: nothing more
+    cleared = (await session.scalars(select(Alarm))).one()
+    assert (cleared.status, cleared.cleared_reason, cleared.work_order_id) == (
+        "cleared",
+        "work_order_closed",
+        "wo-7",
+    )
+    kinds = [type(e) for e in await outbox_events(session)]
+    assert kinds == [AlarmRaised, AlarmCleared]

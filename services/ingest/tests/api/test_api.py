@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 
 from riskwatch.common.bus import MemoryBus, Position, Record
@@ -250,11 +251,20 @@ class SilentBus(MemoryBus):
         raise AssertionError("unreachable")
 
 
-async def test_a_bus_that_does_not_answer_in_time_is_503_and_nothing_is_stored(
-    api_db: str,
+class RefusingBus(MemoryBus):
+    """A broker that refuses the records (what aiokafka raises when no broker is reachable)."""
+
+    async def publish(self, records: Sequence[Record]) -> list[Position]:
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 9092)]")
+
+
+@pytest.mark.parametrize("bus_class", [SilentBus, RefusingBus])
+async def test_a_bus_that_does_not_take_the_batch_is_503_and_nothing_is_stored(
+    api_db: str, bus_class: type[MemoryBus]
 ) -> None:
+    """ADR 0004's promise: the client learns the batch was not taken, and nothing is kept."""
     settings = IngestSettings(bus="memory", database={"url": api_db}, publish_timeout_s=0.3)
-    async with app_client(create_app(settings, bus=SilentBus())) as client:
+    async with app_client(create_app(settings, bus=bus_class())) as client:
         client.headers.update(bearer(settings.auth))
         body = {"name": "Valve well 77", "scenario_id": "gas", "town_id": "huamu"}
         assert (await client.put("/api/v1/devices/gas-api-77", json=body)).status_code in (
@@ -267,7 +277,7 @@ async def test_a_bus_that_does_not_answer_in_time_is_503_and_nothing_is_stored(
         assert refused.status_code == 503
         assert refused.headers["content-type"] == "application/problem+json"
         assert int(refused.headers["retry-after"]) >= 1
-        assert "nothing was stored" in refused.json()["detail"]
+        assert "nothing" in refused.json()["detail"]
         listed = await client.get("/api/v1/devices/gas-api-77")
         assert listed.status_code == 200
     engine = engine_for(api_db)

@@ -371,3 +371,23 @@ async def test_a_dead_dispatchers_rows_are_taken_over_within_a_lease(
     await eventually(taken_over, timeout=20)
     assert slow.sent == []
     assert len(fast.sent) == len(set(fast.sent)) == len(await rows(sessions))
+
+
+async def test_dispatchers_claiming_at_once_neither_wait_for_nor_take_each_others_rows(
+    committing_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    sessions = committing_sessions
+    await plan(sessions)
+    total = len(await rows(sessions))
+    async with sessions() as a, a.begin():
+        first = await claim_due(a, now=f.NOW, limit=2, lease_s=10)  # locks held: tx open
+        async with sessions() as b, b.begin():
+            # The other dispatcher skips the locked rows instead of waiting for them.
+            second = await asyncio.wait_for(
+                claim_due(b, now=f.NOW, limit=100, lease_s=10), timeout=10
+            )
+    mine = {n.notification_id for n in first}
+    theirs = {n.notification_id for n in second}
+    assert len(mine) == 2
+    assert not mine & theirs
+    assert len(mine | theirs) == total

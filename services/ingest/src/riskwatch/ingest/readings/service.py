@@ -30,6 +30,7 @@ from riskwatch.common.events.readings import (
     encode_readings_accepted,
 )
 from riskwatch.common.events.topics import readings_topic
+from riskwatch.common.retry import is_transient
 from riskwatch.common.tracing import child_traceparent
 from riskwatch.ingest.devices.cache import DeviceCache, KnownDevice
 from riskwatch.ingest.readings.admission import SectorBudgets
@@ -120,6 +121,10 @@ async def accept_batch(
                     f"The event bus did not take the batch within {publish_timeout_s:g} s; "
                     "nothing was stored."
                 ) from exc
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                raise Unavailable("The event bus is not available; nothing was stored.") from exc
     metrics.READINGS.labels("ingest", "accepted").inc(len(fresh))
     metrics.READINGS.labels("ingest", "duplicate").inc(len(valid) - len(fresh))
     metrics.READINGS.labels("ingest", "rejected").inc(len(rejected))
