@@ -5,12 +5,13 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := ingest alerting workorder notify reporting
 
-.PHONY: help uv sync run test test-fast lint fmt bench up down status migrate kafka-jars simulate clean
+.PHONY: help uv sync run test test-fast fault lint fmt bench up down status migrate kafka-jars simulate clean
 
 help:
 	@echo "make run        start the whole platform in one process (embedded PostgreSQL, demo simulator)"
 	@echo "make test       run every test (unit, PostgreSQL, Kafka, end-to-end)"
 	@echo "make test-fast  unit tests only (no servers)"
+	@echo "make fault      the fault-injection suite only (about 10 minutes; part of make test)"
 	@echo "make lint       ruff + mypy"
 	@echo "make up / down  distributed mode on this machine: Kafka, PostgreSQL, one process per service"
 	@echo "make simulate   feed demo readings to the distributed stack started by 'make up'"
@@ -34,6 +35,11 @@ test: sync kafka-jars
 
 test-fast: sync
 	$(UV) run pytest -m "not kafka and not e2e" libs/common/tests/unit services/*/tests/unit
+
+# Kills, freezes and outages against one distributed stack, exact counts after each
+# (tests/fault, docs/reliability.md). `make test` runs it too.
+fault: sync kafka-jars
+	$(UV) run pytest -m fault tests/fault
 
 lint: sync
 	$(UV) run ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import stat
 import subprocess
 import sys
@@ -262,3 +263,42 @@ def _run(
 
 def _pg_running(data_dir: Path) -> bool:
     return PostgresServer(data_dir).is_running()
+
+
+def test_faults_kill_freeze_and_start_a_service_again(
+    tmp_path: Path, postgres_admin_url: str, kafka_bootstrap: str
+) -> None:
+    config = _config(tmp_path, postgres_admin_url, kafka_bootstrap)
+    stack = Stack(config)
+    stack.start()
+    try:
+        assert stack.starts == {s.name: 1 for s in config.services}
+        first = stack.process("alerting").pid
+
+        stack.signal_service("alerting", signal.SIGSTOP)
+        assert psutil.Process(first).status() == psutil.STATUS_STOPPED
+        stack.signal_service("alerting", signal.SIGCONT)
+        assert psutil.Process(first).status() != psutil.STATUS_STOPPED
+
+        stack.kill_service("alerting")
+        assert not _alive(first)
+        stack.start_service("alerting")
+        second = stack.process("alerting").pid
+        assert second != first
+        assert httpx.get(stack.base_url("alerting") + "/readyz").status_code == 200
+        assert stack.starts["alerting"] == 2
+        recorded = read_state(config.state_dir)
+        assert recorded is not None
+        assert {s["name"]: s["pid"] for s in recorded["services"]}["alerting"] == second
+
+        stack.start_service("alerting")  # already running: nothing happens
+        assert stack.starts["alerting"] == 2
+        with pytest.raises(DevstackError, match="does not manage"):
+            stack.stop_kafka()
+
+        stack.signal_service("notify", signal.SIGSTOP)  # stop() must reach a frozen process
+        frozen = stack.process("notify").pid
+    finally:
+        stack.stop()
+    assert not _alive(frozen)
+    assert not _alive(second)

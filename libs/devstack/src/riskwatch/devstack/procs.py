@@ -110,6 +110,7 @@ class ServiceProcess:
             return None
         if proc.poll() is None:
             self._signal(signal.SIGTERM)
+            self._signal(signal.SIGCONT)  # a frozen (SIGSTOPped) process handles it too
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -127,6 +128,11 @@ class ServiceProcess:
         self._signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the whole process group (e.g. SIGSTOP, SIGCONT); no-op once gone."""
+        if self.is_alive():
+            self._signal(sig)
 
     def _signal(self, sig: signal.Signals) -> None:
         if self._proc is None:

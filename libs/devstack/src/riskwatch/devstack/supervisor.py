@@ -9,6 +9,7 @@ import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +81,11 @@ class StackConfig:
     ready_timeout: float = 60.0
     migrate_timeout: float = 300.0
     kafka_timeout: float = 90.0
+    # Services and the broker get SIGKILL when the thread that started them ends (test
+    # sessions: a killed pytest leaves no JVM behind). Start them again (`start_service`,
+    # `start_kafka`) from a thread that lives as long as the stack. PostgreSQL, daemonized
+    # by pg_ctl, is not covered: the caller's cleanup stops it.
+    die_with_parent: bool = False
 
     @classmethod
     def from_env(
@@ -154,6 +160,9 @@ class Stack:
         self.kafka: KafkaBroker | None = None
         self.processes: dict[str, ServiceProcess] = {}
         self.timings: dict[str, float] = {}
+        # How many times each service process was started (1 after `start`; more after
+        # `start_service`), so a test can tell its own restarts from anyone else's.
+        self.starts: dict[str, int] = {}
         self._state: dict[str, Any] = {}
 
     # -- derived values -------------------------------------------------------------------
@@ -304,19 +313,24 @@ class Stack:
                 port=cfg.kafka_port,
                 controller_port=cfg.kafka_controller_port,
                 heap=cfg.kafka_heap,
+                die_with_parent=cfg.die_with_parent,
             )
             self.kafka.start(timeout=cfg.kafka_timeout)
-            pid = self.kafka.pid
-            self._state["kafka"] = {
-                "managed": True,
-                "data_dir": str(self.kafka.data_dir),
-                "port": self.kafka.port,
-                "pid": pid,
-                "create_time": create_time_of(pid) if pid else None,
-                "bootstrap": self.kafka.bootstrap_servers,
-            }
+            self._record_kafka()
         _write_state(self.state_dir, self._state)
         self._timed("kafka", started)
+
+    def _record_kafka(self) -> None:
+        broker = self._managed_kafka()
+        pid = broker.pid
+        self._state["kafka"] = {
+            "managed": True,
+            "data_dir": str(broker.data_dir),
+            "port": broker.port,
+            "pid": pid,
+            "create_time": create_time_of(pid) if pid else None,
+            "bootstrap": broker.bootstrap_servers,
+        }
 
     def _migrate(self) -> None:
         started = time.monotonic()
@@ -356,24 +370,105 @@ class Stack:
                 env=self.service_env(spec),
                 log_path=self.logs_dir / f"{spec.name}.log",
                 ready_url=f"{self.base_url(spec.name)}/readyz",
+                die_with_parent=self.config.die_with_parent,
             )
             proc.start()
             self.processes[spec.name] = proc
-            self._state["services"].append(
-                {
-                    "name": spec.name,
-                    "port": spec.port,
-                    "pid": proc.pid,
-                    "create_time": create_time_of(proc.pid),
-                    "url": self.base_url(spec.name),
-                    "log": str(proc.log_path),
-                }
-            )
+            self.starts[spec.name] = 1
+            self._state["services"].append(self._service_entry(spec, proc))
             _write_state(self.state_dir, self._state)
         # All started before any is awaited: their startups overlap.
         for spec in self.config.services:
             self.processes[spec.name].wait_ready(self.config.ready_timeout)
         self._timed("services", started)
+
+    def _service_entry(self, spec: ServiceSpec, proc: ServiceProcess) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "port": spec.port,
+            "pid": proc.pid,
+            "create_time": create_time_of(proc.pid),
+            "url": self.base_url(spec.name),
+            "log": str(proc.log_path),
+        }
+
+    # -- faults: what an operator, an orchestrator or a fault test does to a running stack --
+
+    def process(self, name: str) -> ServiceProcess:
+        """The running process of service ``name``."""
+        try:
+            return self.processes[name]
+        except KeyError:
+            raise DevstackError(f"service {name} is not started") from None
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL the service's process group and wait until it is gone (kill -9)."""
+        self.process(name).kill()
+
+    def signal_service(self, name: str, sig: signal.Signals) -> None:
+        """Send ``sig`` to the service's process group (SIGSTOP / SIGCONT to freeze it)."""
+        self.process(name).send_signal(sig)
+
+    def start_service(self, name: str, *, wait_ready: bool = True) -> None:
+        """Start the service again after it exited or was killed, as an orchestrator would:
+        same command and environment, same log (appended to). A no-op if it runs."""
+        proc = self.process(name)
+        if proc.is_alive():
+            return
+        proc.start()
+        self.starts[name] = self.starts.get(name, 0) + 1
+        spec = self._spec(name)
+        self._state["services"] = [
+            self._service_entry(spec, proc) if entry["name"] == name else entry
+            for entry in self._state.get("services") or []
+        ]
+        _write_state(self.state_dir, self._state)
+        if wait_ready:
+            proc.wait_ready(self.config.ready_timeout)
+
+    def restart_service(self, name: str) -> None:
+        """Stop the service gracefully (SIGTERM), then start it again and wait until ready."""
+        self.process(name).stop()
+        self.start_service(name)
+
+    def stop_kafka(self, *, kill: bool = False) -> None:
+        """Stop the managed broker, keeping its data: controlled (SIGTERM) or ``kill`` -9."""
+        broker = self._managed_kafka()
+        if kill:
+            broker.kill()
+        else:
+            broker.stop()
+
+    def start_kafka(self) -> None:
+        """Start the managed broker again on its data dir and ports; wait until it serves."""
+        broker = self._managed_kafka()
+        broker.start(timeout=self.config.kafka_timeout)
+        self._record_kafka()
+        _write_state(self.state_dir, self._state)
+
+    def stop_postgres(self, mode: str = "fast") -> None:
+        """Stop the managed server, keeping its data: ``fast`` (clients are disconnected,
+        a clean shutdown) or ``immediate`` (a crash: recovery from WAL on the next start)."""
+        self._managed_postgres().stop(mode=mode)
+
+    def start_postgres(self) -> None:
+        """Start the managed server again on its data dir and port."""
+        server = self._managed_postgres()
+        server.start()
+        pg = self._state.get("postgres")
+        if isinstance(pg, dict):
+            pg["pid"] = server.pid
+            _write_state(self.state_dir, self._state)
+
+    def _managed_kafka(self) -> KafkaBroker:
+        if self.kafka is None:
+            raise DevstackError("this stack does not manage a Kafka broker")
+        return self.kafka
+
+    def _managed_postgres(self) -> PostgresServer:
+        if self.postgres is None:
+            raise DevstackError("this stack does not manage a PostgreSQL server")
+        return self.postgres
 
     def stop(self) -> None:
         """Stop services (reverse order), then Kafka, then PostgreSQL."""
