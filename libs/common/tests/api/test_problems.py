@@ -141,3 +141,18 @@ async def test_a_database_that_is_down_is_a_503_with_retry_after(
     assert int(response.headers["retry-after"]) >= 1
     assert response.json()["type"].endswith("/unavailable")
     assert "127.0.0.1" not in response.text
+
+
+async def test_an_outage_is_answered_like_our_own_errors_not_re_raised(
+    contract_db: str,
+) -> None:
+    """Answered by the handler that answers our own errors: nothing reaches the server as an
+    unhandled exception (which uvicorn would log with a traceback, and close the connection)."""
+    engine = create_async_engine(contract_db)
+    transport = httpx.ASGITransport(app=make_app(engine), raise_app_exceptions=True)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as strict:
+            response = await strict.get("/down")
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503

@@ -13,11 +13,13 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 import structlog
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from riskwatch.common.retry import is_transient, sqlstate_of
@@ -375,4 +377,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    # Infrastructure failures by class, so that Starlette answers them where it answers our
+    # own errors: a handler for `Exception` runs in its outermost middleware, which re-raises
+    # after answering (uvicorn then logs a traceback and drops the keep-alive connection).
+    for infrastructure in (OSError, TimeoutError, KafkaError, PoolTimeoutError):
+        app.add_exception_handler(infrastructure, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
