@@ -62,6 +62,11 @@ def test_never_ready_times_out_with_log_tail(tmp_path: Path) -> None:
     proc = _service(tmp_path, STANDIN_READY_DELAY="600")
     proc.start()
     try:
+        # Serving (and answering 503) first, however slow the machine is to start it: the
+        # short wait below is then about readiness only.
+        deadline = time.monotonic() + 60
+        while "serving on" not in _log(proc) and time.monotonic() < deadline:
+            time.sleep(0.05)
         with pytest.raises(DevstackError, match="not ready") as info:
             proc.wait_ready(timeout=1.5)
         assert "HTTP 503" in str(info.value)
@@ -104,3 +109,7 @@ def test_missing_executable_is_reported(tmp_path: Path) -> None:
         proc.start()
     with pytest.raises(DevstackError):
         _ = proc.pid
+
+
+def _log(proc: ServiceProcess) -> str:
+    return proc.log_path.read_text() if proc.log_path.exists() else ""
