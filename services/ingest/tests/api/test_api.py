@@ -56,10 +56,15 @@ async def test_the_builtin_issuer_gives_a_token_that_opens_the_api(
 ) -> None:
     assert (await login(client, "wrong")).status_code == 401
     token = (await login(client)).json()["access_token"]
-    assert (await client.get("/api/v1/devices")).status_code == 401
-    ok = await client.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+    assert (await client.get("/api/v1/catalog")).status_code == 401
+    as_admin = {"Authorization": f"Bearer {token}"}
+    ok = await client.get("/api/v1/catalog", headers=as_admin)
     assert ok.status_code == 200
-    assert ok.json() == {"items": ok.json()["items"], "next_cursor": None}
+    assert ok.json()["sectors"]
+    # admin is the system administrator: accounts and settings, not the business.
+    denied = await client.get("/api/v1/devices", headers=as_admin)
+    assert denied.status_code == 403
+    assert denied.json()["type"].endswith("/forbidden")
 
 
 async def test_device_registration_is_idempotent_and_checked_against_the_catalog(

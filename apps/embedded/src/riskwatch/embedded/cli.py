@@ -6,6 +6,9 @@ migrates every schema, and serves all five services on the in-process bus at RW_
 distributed), after registering the demo devices and rules.
 `riskwatch dlq list|replay` shows what consumer groups dead-lettered on Kafka (distributed
 mode) and publishes chosen records again after a fix (riskwatch.common.dlq).
+`riskwatch accounts import FILE` opens accounts from a CSV or YAML file through the API of a
+running RiskWatch, idempotently (riskwatch.common.identity.importer).
+`riskwatch audit verify` checks the audit trail's hash chain in PostgreSQL (exit 1 if broken).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from pydantic import SecretStr
 from starlette.datastructures import State
 
 from riskwatch.common import dlq
+from riskwatch.common.audit.verify import verify_database
 from riskwatch.common.auth import TokenService
+from riskwatch.common.identity import importer as accounts_import
 from riskwatch.common.logging import configure_logging
 from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import ServiceSettings
@@ -75,11 +80,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument("--offset", type=int, action="append", help="a dead letter's offset")
     which.add_argument("--all", action="store_true", help="every dead letter of the group")
+    accounts = sub.add_parser("accounts", help="accounts of the built-in issuer")
+    accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
+    accounts_import.add_arguments(
+        accounts_sub.add_parser("import", help="open the accounts of a CSV or YAML file")
+    )
+    audit = sub.add_parser("audit", help="the audit trail in PostgreSQL")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check its hash chain (exit 1 if broken)")
+    verify.add_argument("--database-url", default=None, help="default: RW_DATABASE__URL")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_embedded(simulate=args.simulate)
     if args.command == "dlq":
         return asyncio.run(dead_letters(args))
+    if args.command == "accounts":
+        return asyncio.run(accounts_import.run(args))
+    if args.command == "audit":
+        url = args.database_url or ServiceSettings().database.url
+        return asyncio.run(verify_database(url, out=sys.stdout))
     return asyncio.run(
         simulate(
             args.url, args.alerting_url or args.url, args.username, args.password, args.interval

@@ -14,11 +14,11 @@ from fastapi import APIRouter, FastAPI
 
 from riskwatch.alerting.module import AlertingModule
 from riskwatch.alerting.settings import AlertingSettings
-from riskwatch.common.app import Runtime, ServiceModule, build_app
+from riskwatch.common.app import ServiceModule, build_app
+from riskwatch.common.audit.module import AuditModule
 from riskwatch.common.bus import Bus, MemoryBus
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
-from riskwatch.common.identity.router import router as identity_router
-from riskwatch.common.identity.service import ensure_admin
+from riskwatch.common.identity.module import IdentityModule
 from riskwatch.common.settings import ServiceSettings
 from riskwatch.embedded.feed import FeedModule
 from riskwatch.embedded.settings import EmbeddedSettings
@@ -57,6 +57,8 @@ def service_settings(cls: type[S], base: EmbeddedSettings, database_url: str, **
 
 def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
     found: list[ServiceModule] = [
+        # The token issuer; the banner shows a generated admin password, not stderr.
+        IdentityModule(service_settings(ServiceSettings, base, database_url), announce=False),
         IngestModule(service_settings(IngestSettings, base, database_url)),
         AlertingModule(service_settings(AlertingSettings, base, database_url)),
         WorkOrderModule(service_settings(WorkOrderSettings, base, database_url)),
@@ -70,6 +72,7 @@ def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
             )
         ),
         ReportingModule(service_settings(ReportingSettings, base, database_url)),
+        AuditModule(service_settings(ReportingSettings, base, database_url)),
     ]
     if base.feed:
         found.append(FeedModule(base))
@@ -77,7 +80,7 @@ def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
 
 
 def migration_dirs() -> list[Path]:
-    dirs = [IDENTITY_MIGRATIONS]
+    dirs = [IDENTITY_MIGRATIONS, AuditModule.migrations_dir]
     dirs += [
         m.migrations_dir
         for m in (IngestModule, AlertingModule, WorkOrderModule, NotifyModule, ReportingModule)
@@ -112,13 +115,6 @@ async def root() -> dict[str, Any]:
 def create_platform(
     settings: EmbeddedSettings, database_url: str, *, bus: Bus | None = None
 ) -> FastAPI:
-    async def seed_admin(runtime: Runtime) -> None:
-        password = settings.admin_password.get_secret_value() if settings.admin_password else None
-        async with runtime.sessions() as session, session.begin():
-            runtime.extras["generated_admin_password"] = await ensure_admin(
-                session, password=password
-            )
-
     app = build_app(
         title="RiskWatch",
         description=(
@@ -131,7 +127,6 @@ def create_platform(
         ),
         modules=modules(settings, database_url),
         bus=bus or MemoryBus(default_partitions=settings.kafka.default_partitions),
-        extra_routers=[identity_router, index],
-        on_startup=[seed_admin],
+        extra_routers=[index],
     )
     return app

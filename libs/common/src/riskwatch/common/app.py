@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from riskwatch.common.audit.emit import bind_outbox
 from riskwatch.common.auth import TokenService
 from riskwatch.common.background import Health
 from riskwatch.common.bus import BatchHandler, Bus, TopicSpec, create_bus, subscribe
 from riskwatch.common.catalog import Catalog, load_catalog
 from riskwatch.common.db import create_engine, create_sessionmaker
 from riskwatch.common.errors import install_error_handlers
+from riskwatch.common.events.topics import AUDIT
 from riskwatch.common.health import CheckResult, ReadinessCheck, database_check
 from riskwatch.common.health import named as named_check
 from riskwatch.common.health import router as health_router
@@ -186,6 +188,8 @@ def build_app(
         try:
             await _retry("bus", the_bus.start)
             topics = {t.name: t for m in modules for t in m.topics(runtime)}
+            # Every process may record in the audit trail (riskwatch.common.audit.emit).
+            topics.setdefault(AUDIT, TopicSpec(AUDIT, settings.kafka.default_partitions))
             await _retry("topics", lambda: the_bus.ensure_topics(list(topics.values())))
             for hook in on_startup:
                 await hook(runtime)
@@ -235,8 +239,10 @@ def build_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)
     for module in modules:
+        # Where the module's writes stage their audit records (deps.session_in_transaction).
+        bind = Depends(bind_outbox(getattr(module, "outbox", None)))
         for router in module.routers():
-            app.include_router(router)
+            app.include_router(router, dependencies=[bind])
     for router in extra_routers:
         app.include_router(router)
     return app

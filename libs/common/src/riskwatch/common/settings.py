@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from riskwatch.common.identity.policy import PasswordPolicy
+
 Environment = Literal["development", "test", "production"]
 Role = Literal["all", "api", "worker"]
 
@@ -56,6 +58,13 @@ class AuthSettings(BaseModel):
     token_ttl_seconds: int = 8 * 3600
     # The process that hosts POST /api/v1/auth/token (embedded mode; ingest when distributed).
     builtin_issuer: bool = False
+    # Login hardening of the built-in issuer: this many failures within the window lock the
+    # account, and the client address, until the window has passed.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=15 * 60, ge=1)
+    password_min_length: int = Field(default=12, ge=8)
+    # argon2 runs in this many worker threads (each takes 64 MiB while it hashes).
+    hash_workers: int = Field(default=4, ge=1, le=64)
 
 
 class ConsumerSettings(BaseModel):
@@ -73,6 +82,8 @@ class ServiceSettings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         case_sensitive=False,
+        # A refused setting is reported by name: the input may hold secrets (RW_ADMIN_PASSWORD).
+        hide_input_in_errors=True,
     )
 
     env: Environment = "development"
@@ -126,6 +137,26 @@ class ServiceSettings(BaseSettings):
                     "in production"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _refuse_weak_admin_password(self) -> ServiceSettings:
+        # Production refuses to start; elsewhere the issuer warns at start (identity module).
+        if self.env == "production":
+            reasons = self.admin_password_violations()
+            if reasons:
+                raise ValueError(
+                    "RW_ADMIN_PASSWORD does not follow the password policy: " + " ".join(reasons)
+                )
+        return self
+
+    def admin_password_violations(self) -> list[str]:
+        """Why RW_ADMIN_PASSWORD is weak (never the password itself); empty when it is fine
+        or unset (then the issuer generates a strong one)."""
+        if self.admin_password is None:
+            return []
+        policy = PasswordPolicy(min_length=self.auth.password_min_length)
+        found = policy.check(self.admin_password.get_secret_value(), username="admin")
+        return [v.message for v in found]
 
     def serves_all_sectors(self) -> bool:
         return "all" in self.sectors

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.auth import TokenService
 from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import AuthSettings
@@ -66,11 +67,22 @@ async def rolled_back_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession
                 await outer.rollback()
 
 
+# What a service's tests act as by default: an operator who may do every business action of
+# the district (rules, devices, readings, work orders, acknowledgements), not administration.
+OPERATOR_ROLES = ("business_admin", "gateway")
+
+
 def bearer(
-    auth: AuthSettings, subject: str = "tester", roles: tuple[str, ...] = ("admin",)
+    auth: AuthSettings,
+    subject: str = "tester",
+    *,
+    roles: tuple[str, ...] = OPERATOR_ROLES,
+    scope: Scope | str = DISTRICT,
 ) -> dict[str, str]:
     """Authorization headers with a token from the same issuer settings the app verifies."""
-    token, _ = TokenService(auth).issue(subject, roles=roles)
+    if isinstance(scope, str):
+        scope = Scope.parse(scope)
+    token, _ = TokenService(auth).issue(subject, roles=roles, scope=scope)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -32,6 +32,7 @@ class AlertingModule:
     name = "alerting"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
+    outbox = outbox
 
     def __init__(self, settings: AlertingSettings) -> None:
         self.settings = settings

@@ -1,4 +1,7 @@
-"""The ingest schema: its declarative base and the tables every service schema has."""
+"""The ingest schema: its declarative base and the tables every service schema has.
+
+The outbox carries the audit records of the registry's writes; readings are published in the
+request (ADR 0004), not through it."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.generation import Generations
+from riskwatch.common.outbox import Outbox
 
 SCHEMA = "ingest"
 
@@ -16,3 +20,4 @@ class Base(DeclarativeBase):
 
 
 generations = Generations(Base.metadata)
+outbox = Outbox(Base.metadata)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime
+from riskwatch.common.app import Named, Runtime, relay
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import device_status_topic, readings_topic
 from riskwatch.ingest.catalog.router import router as catalog_router
 from riskwatch.ingest.deps import budgets
 from riskwatch.ingest.devices.router import router as devices_router
-from riskwatch.ingest.models import SCHEMA
+from riskwatch.ingest.models import SCHEMA, outbox
 from riskwatch.ingest.readings.router import router as readings_router
 from riskwatch.ingest.settings import IngestSettings
 
@@ -24,6 +24,7 @@ class IngestModule:
     name = "ingest"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
+    outbox = outbox
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
@@ -40,4 +41,4 @@ class IngestModule:
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
         budgets(runtime, self.settings)  # at start-up: a budget for an unknown sector stops it
-        return []
+        return [relay(runtime, outbox)]

@@ -33,6 +33,7 @@ class NotifyModule:
     name = "notify"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
+    outbox = outbox
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings

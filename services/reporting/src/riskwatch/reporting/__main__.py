@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from riskwatch.common.audit.module import MIGRATIONS as AUDIT_MIGRATIONS
 from riskwatch.common.cli import service_main
 from riskwatch.reporting.app import create_app
 from riskwatch.reporting.module import MIGRATIONS
@@ -14,7 +15,7 @@ def main() -> int:
         name="reporting",
         settings=settings,
         create_app=lambda: create_app(settings),
-        migrations=[MIGRATIONS],
+        migrations=[MIGRATIONS, AUDIT_MIGRATIONS],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from riskwatch.common.app import build_app
+from riskwatch.common.audit.module import AuditModule
 from riskwatch.common.bus import Bus
 from riskwatch.reporting.module import ReportingModule
 from riskwatch.reporting.settings import ReportingSettings
@@ -16,6 +17,7 @@ def create_app(settings: ReportingSettings | None = None, *, bus: Bus | None = N
         title="RiskWatch reporting",
         description="Read models of the platform's events; the operations reports made of them.",
         settings=settings,
-        modules=[ReportingModule(settings)],
+        # Reporting hosts the audit trail's owner: one consumer of rw.audit, GET /api/v1/audit.
+        modules=[ReportingModule(settings), AuditModule(settings)],
         bus=bus,
     )

@@ -25,6 +25,7 @@ class WorkOrderModule:
     name = "workorder"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
+    outbox = outbox
 
     def __init__(self, settings: WorkOrderSettings) -> None:
         self.settings = settings

@@ -3,7 +3,15 @@
 Importing this package registers every payload type, so `decode()` knows them all.
 """
 
-from riskwatch.common.events import alarms, device_status, duty, notifications, readings, workorders
+from riskwatch.common.events import (
+    alarms,
+    audit,
+    device_status,
+    duty,
+    notifications,
+    readings,
+    workorders,
+)
 from riskwatch.common.events.base import (
     EventPayload,
     Level,
@@ -24,6 +32,7 @@ __all__ = [
     "Level",
     "PoisonMessage",
     "alarms",
+    "audit",
     "decode",
     "device_status",
     "duty",

@@ -88,6 +88,16 @@ CHANNELS = (
         ("notify",),
         ("reporting",),
     ),
+    Channel(
+        "audit",
+        "rw.audit",
+        "actor",
+        "Audit records: every write, login, logout, failure, lockout, permission denial and "
+        "read of the trail, stored hash-chained and append-only by the trail's one owner.",
+        ("rw.audit.recorded.v1",),
+        ("ingest", "alerting", "workorder", "notify", "identity"),
+        ("audit",),
+    ),
 )
 
 CLOUDEVENTS_HEADERS = {

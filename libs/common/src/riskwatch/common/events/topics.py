@@ -10,6 +10,7 @@ NOTIFICATIONS = "rw.notifications"
 DUTY = "rw.duty"
 REPORTS = "rw.reports"
 INBOUND_READINGS = "rw.inbound.readings"
+AUDIT = "rw.audit"
 
 _SECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 

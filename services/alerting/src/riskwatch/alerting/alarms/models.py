@@ -25,6 +25,7 @@ class Alarm(Base):
     sector_id: Mapped[str] = mapped_column(String(48))
     scenario_id: Mapped[str] = mapped_column(String(48))
     town_id: Mapped[str | None] = mapped_column(String(48))
+    village_id: Mapped[str | None] = mapped_column(String(64))
     metric: Mapped[str] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
@@ -51,6 +52,8 @@ class Alarm(Base):
         ),
         Index("ix_alarm_raised_at", "raised_at"),
         Index("ix_alarm_status_level", "status", "level"),
+        Index("ix_alarm_town_id", "town_id"),
+        Index("ix_alarm_village_id", "village_id"),
     )
 
     def snapshot(self) -> AlarmSnapshot:
@@ -87,6 +90,7 @@ class Alarm(Base):
             sector_id=state.device.sector_id,
             scenario_id=state.device.scenario_id,
             town_id=state.device.town_id,
+            village_id=state.device.village_id,
             metric=state.metric,
             status="active",
         )

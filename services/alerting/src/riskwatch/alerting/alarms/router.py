@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from riskwatch.alerting.alarms import service
 from riskwatch.alerting.alarms.schemas import AlarmPage, AlarmRead, AlarmStatus
-from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import ReadSessionDep
 from riskwatch.common.events.base import Level
 from riskwatch.common.inputs import Key
@@ -16,11 +17,13 @@ from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
+Reader = Annotated[Principal, Depends(require(Permission.ALARMS_READ))]
+
 
 @router.get("", response_model=AlarmPage)
 async def list_alarms(
     session: ReadSessionDep,
-    _: PrincipalDep,
+    caller: Reader,
     alarm_id: Key | None = None,
     level: Level | None = None,
     status: AlarmStatus | None = None,
@@ -41,10 +44,13 @@ async def list_alarms(
         rule_id=rule_id,
         cursor=cursor,
         limit=limit,
+        scope=caller.scope,
     )
     return AlarmPage(items=[AlarmRead.model_validate(a) for a in items], next_cursor=next_cursor)
 
 
 @router.get("/{alarm_id}", response_model=AlarmRead)
-async def get_alarm(alarm_id: Key, session: ReadSessionDep, _: PrincipalDep) -> AlarmRead:
-    return AlarmRead.model_validate(await service.get_alarm_or_raise(session, alarm_id=alarm_id))
+async def get_alarm(alarm_id: Key, session: ReadSessionDep, caller: Reader) -> AlarmRead:
+    return AlarmRead.model_validate(
+        await service.get_alarm_or_raise(session, alarm_id=alarm_id, scope=caller.scope)
+    )

@@ -18,6 +18,7 @@ from riskwatch.alerting.models import outbox
 from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.alerting.rules.domain import classify
 from riskwatch.common import metrics
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import NotFound
 from riskwatch.common.events import EventPayload, new_event
 from riskwatch.common.events.alarms import AlarmCleared, ClearReason
@@ -140,9 +141,11 @@ def _event(payload: EventPayload, alarm: Alarm, traceparent: str | None) -> Enve
     return new_event(payload, source=SOURCE, subject=alarm.alarm_id, traceparent=traceparent)
 
 
-async def get_alarm_or_raise(session: AsyncSession, *, alarm_id: str) -> Alarm:
+async def get_alarm_or_raise(
+    session: AsyncSession, *, alarm_id: str, scope: Scope = DISTRICT
+) -> Alarm:
     alarm = await session.get(Alarm, alarm_id)
-    if alarm is None:
+    if alarm is None or not scope.holds(alarm):  # outside the scope: as if it did not exist
         raise NotFound(f"No alarm {alarm_id!r}.")
     return alarm
 
@@ -158,8 +161,9 @@ async def list_alarms(
     rule_id: str | None,
     cursor: str | None,
     limit: int,
+    scope: Scope = DISTRICT,
 ) -> tuple[list[Alarm], str | None]:
-    stmt = select(Alarm)
+    stmt = select(Alarm).where(scope.on(Alarm))
     filters = [
         (Alarm.alarm_id, alarm_id),
         (Alarm.level, level),

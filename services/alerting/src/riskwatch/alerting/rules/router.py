@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from riskwatch.alerting.rules import service
 from riskwatch.alerting.rules.schemas import RULE_ID_PATTERN, RulePage, RulePut, RuleRead
-from riskwatch.common.auth import PrincipalDep
-from riskwatch.common.deps import CatalogDep, ReadSessionDep, SessionDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
+from riskwatch.common.deps import AuditDep, CatalogDep, ReadSessionDep, SessionDep
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
 RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN)]
+Reader = Annotated[Principal, Depends(require(Permission.RULES_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.RULES_WRITE))]
 
 
 @router.get("", response_model=RulePage)
 async def list_rules(
     session: ReadSessionDep,
-    _: PrincipalDep,
+    _: Reader,
     scenario_id: Key | None = None,
     metric: Key | None = None,
     cursor: str | None = None,
@@ -34,7 +37,7 @@ async def list_rules(
 
 
 @router.get("/{rule_id}", response_model=RuleRead)
-async def get_rule(rule_id: RuleId, session: ReadSessionDep, _: PrincipalDep) -> RuleRead:
+async def get_rule(rule_id: RuleId, session: ReadSessionDep, _: Reader) -> RuleRead:
     return RuleRead.model_validate(await service.get_rule_or_raise(session, rule_id=rule_id))
 
 
@@ -49,10 +52,15 @@ async def put_rule(
     session: SessionDep,
     catalog: CatalogDep,
     response: Response,
-    _: PrincipalDep,
+    caller: Writer,
+    audit: AuditDep,
 ) -> RuleRead:
     """Create a rule or change it. Changing what it detects (scenario, metric, direction,
-    thresholds) bumps its version; alarms record the version that raised them."""
-    rule, created = await service.put_rule(session, catalog=catalog, rule_id=rule_id, data=body)
+    thresholds) bumps its version; alarms record the version that raised them. Rules hold
+    district-wide: a sector-scoped account changes only its sector's scenarios' rules, a town
+    or village one none."""
+    rule, created = await service.put_rule(
+        session, catalog=catalog, rule_id=rule_id, data=body, scope=caller.scope, audit=audit
+    )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return RuleRead.model_validate(rule)

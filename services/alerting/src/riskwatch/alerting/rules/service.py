@@ -10,26 +10,39 @@ from riskwatch.alerting.rules.cache import RULES
 from riskwatch.alerting.rules.domain import Thresholds, threshold_problems
 from riskwatch.alerting.rules.models import Rule
 from riskwatch.alerting.rules.schemas import RulePut
+from riskwatch.common.access import DISTRICT, Scope
+from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.catalog import Catalog
-from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.errors import Forbidden, Invalid, NotFound
 from riskwatch.common.pagination import keyset, page_of
 
 _DEFINITION = ("scenario_id", "metric", "direction", "blue", "yellow", "orange", "red")
 
 
 async def put_rule(
-    session: AsyncSession, *, catalog: Catalog, rule_id: str, data: RulePut
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    rule_id: str,
+    data: RulePut,
+    scope: Scope = DISTRICT,
+    audit: AuditContext | None = None,
 ) -> tuple[Rule, bool]:
     """Create or change a rule; a change to what it detects makes a new version."""
     if catalog.scenario(data.scenario_id) is None:
         raise Invalid(f"Unknown scenario {data.scenario_id!r}.", field="scenario_id")
+    _check_scope(catalog, scope, data.scenario_id)
     problems = threshold_problems(
         data.direction, Thresholds(data.blue, data.yellow, data.orange, data.red)
     )
     if problems:
         raise Invalid("The thresholds are not coherent.", problems=problems)
     rule = await session.get(Rule, rule_id, with_for_update=True)
+    if rule is not None:
+        _check_scope(catalog, scope, rule.scenario_id)
     values = data.model_dump()
+    if audit is not None:
+        audit.changed(_snapshot(rule) if rule is not None else None, values)
     if rule is None:
         rule = Rule(rule_id=rule_id, version=1, **values)
         session.add(rule)
@@ -45,6 +58,21 @@ async def put_rule(
     await generations.bump(session, RULES)
     await session.flush()
     return rule, False
+
+
+def _check_scope(catalog: Catalog, scope: Scope, scenario_id: str) -> None:
+    if scope.is_district:
+        return
+    if scope.kind == "sector" and catalog.sector_of_scenario(scenario_id) == scope.id:
+        return
+    raise Forbidden(f"Rules of scenario {scenario_id!r} are outside your scope ({scope}).")
+
+
+def _snapshot(rule: Rule) -> dict[str, object]:
+    return {c.key: getattr(rule, c.key) for c in Rule.__table__.columns if c.key in _FIELDS}
+
+
+_FIELDS = frozenset(RulePut.model_fields)
 
 
 async def get_rule_or_raise(session: AsyncSession, *, rule_id: str) -> Rule:

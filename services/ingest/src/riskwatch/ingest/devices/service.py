@@ -7,8 +7,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from riskwatch.common.access import DISTRICT, Scope
+from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.catalog import Catalog
-from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.errors import Forbidden, Invalid, NotFound
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.ingest.devices.cache import DEVICES
 from riskwatch.ingest.devices.models import Device
@@ -34,10 +36,23 @@ def _check_catalog(catalog: Catalog, data: DevicePut) -> str:
 
 
 async def put_device(
-    session: AsyncSession, *, catalog: Catalog, device_id: str, data: DevicePut
+    session: AsyncSession,
+    *,
+    catalog: Catalog,
+    device_id: str,
+    data: DevicePut,
+    scope: Scope = DISTRICT,
+    audit: AuditContext | None = None,
 ) -> tuple[Device, bool]:
-    """Create or replace a device; returns it and whether it was new."""
+    """Create or replace a device; returns it and whether it was new. A device outside the
+    caller's scope is not found; a placement outside it is forbidden."""
     sector_id = _check_catalog(catalog, data)
+    existing = await session.get(Device, device_id, with_for_update=True)
+    if existing is not None and not scope.holds(existing):
+        raise NotFound(f"No device {device_id!r}.")
+    if not scope.admits(sector_id=sector_id, town_id=data.town_id, village_id=data.village_id):
+        raise Forbidden(f"The device would be placed outside your scope ({scope}).")
+    before = _snapshot(existing) if existing is not None else None
     values = {"device_id": device_id, "sector_id": sector_id, **data.model_dump()}
     upsert = insert(Device).values(**values)
     stmt: ReturningInsert[Device, bool] = upsert.on_conflict_do_update(
@@ -49,12 +64,23 @@ async def put_device(
     created = bool(row[1])
     if not created:  # caches hold only registered devices: a new one invalidates nothing
         await generations.bump(session, DEVICES)
+    if audit is not None:
+        audit.changed(before, _snapshot(row[0]))
     return row[0], created
 
 
-async def get_device_or_raise(session: AsyncSession, *, device_id: str) -> Device:
+def _snapshot(device: Device) -> dict[str, object]:
+    return {c: getattr(device, c) for c in _AUDITED}
+
+
+_AUDITED = ("device_id", "sector_id", "scenario_id", "town_id", "village_id", "name")
+
+
+async def get_device_or_raise(
+    session: AsyncSession, *, device_id: str, scope: Scope = DISTRICT
+) -> Device:
     device = await session.get(Device, device_id)
-    if device is None:
+    if device is None or not scope.holds(device):
         raise NotFound(f"No device {device_id!r}.")
     return device
 
@@ -67,8 +93,9 @@ async def list_devices(
     town_id: str | None,
     cursor: str | None,
     limit: int,
+    scope: Scope = DISTRICT,
 ) -> tuple[list[Device], str | None]:
-    stmt = select(Device)
+    stmt = select(Device).where(scope.on(Device))
     if sector_id:
         stmt = stmt.where(Device.sector_id == sector_id)
     if scenario_id:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Depends, status
 
-from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import RuntimeDep, SessionDep
 from riskwatch.common.errors import AppError, Invalid, problem_responses
 from riskwatch.ingest.deps import (
@@ -62,7 +63,8 @@ async def post_readings(
     runtime: RuntimeDep,
     devices: DeviceCacheDep,
     budgets: SectorBudgetsDep,
-    _: PrincipalDep,
+    # Not audited: reading batches are telemetry, and the raw store keeps each batch's id.
+    caller: Annotated[Principal, Depends(require(Permission.READINGS_WRITE, audited=False))],
 ) -> BatchAccepted:
     """Accept a batch of readings. Each item is checked on its own: a bad one is rejected with
     its index and reason and the others are accepted (202). Resent readings (same device,
@@ -83,6 +85,7 @@ async def post_readings(
         serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         publish_timeout_s=settings.publish_timeout_s,
+        scope=caller.scope,
     )
     errors = [
         ReadingError(index=r.index, reason=r.reason.value, detail=r.detail) for r in result.rejected

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common import metrics
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.bus import Bus, Record, partition_for
 from riskwatch.common.errors import Unavailable
 from riskwatch.common.events.envelope import ce_headers
@@ -89,10 +90,13 @@ async def accept_batch(
     future_tolerance: timedelta,
     publish_timeout_s: float = 5.0,
     now: datetime | None = None,
+    scope: Scope = DISTRICT,
 ) -> BatchResult:
     received_at = now or datetime.now(UTC)
     batch_id = str(uuid.uuid4())
     known = await devices.get_many(session, device_ids_of(items))
+    if not scope.is_district:  # a device outside the sender's scope is as unknown to it
+        known = {k: d for k, d in known.items() if scope.holds(d.info)}
     valid, rejected = validate_batch(
         items,
         devices={k: d.info for k, d in known.items()},

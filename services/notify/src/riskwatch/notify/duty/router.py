@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import ReadSessionDep
 from riskwatch.common.inputs import Key, UtcDatetime
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -23,11 +24,13 @@ from riskwatch.notify.duty.schemas import (
 
 router = APIRouter(prefix="/api/v1/duty-centers", tags=["duty"])
 
+Reader = Annotated[Principal, Depends(require(Permission.DUTY_READ))]
+
 
 @router.get("", response_model=DutyCenterPage)
 async def list_duty_centers(
     session: ReadSessionDep,
-    _: PrincipalDep,
+    caller: Reader,
     kind: CenterKind | None = None,
     sector_id: Key | None = None,
     town_id: Key | None = None,
@@ -41,6 +44,7 @@ async def list_duty_centers(
         town_id=town_id,
         cursor=cursor,
         limit=limit,
+        scope=caller.scope,
     )
     return DutyCenterPage(
         items=[DutyCenterRead.model_validate(c) for c in items], next_cursor=next_cursor
@@ -49,9 +53,11 @@ async def list_duty_centers(
 
 @router.get("/{duty_center_id}", response_model=DutyCenterRead)
 async def get_duty_center(
-    duty_center_id: Key, session: ReadSessionDep, _: PrincipalDep
+    duty_center_id: Key, session: ReadSessionDep, caller: Reader
 ) -> DutyCenterRead:
-    center = await service.get_duty_center_or_raise(session, duty_center_id=duty_center_id)
+    center = await service.get_duty_center_or_raise(
+        session, duty_center_id=duty_center_id, scope=caller.scope
+    )
     return DutyCenterRead.model_validate(center)
 
 
@@ -59,11 +65,13 @@ async def get_duty_center(
 async def get_on_duty(
     duty_center_id: Key,
     session: ReadSessionDep,
-    _: PrincipalDep,
+    caller: Reader,
     at: UtcDatetime | None = None,
 ) -> OnDutyRead:
     """Who is on duty in this center now (or at `at`), each with the shift they are on."""
-    center = await service.get_duty_center_or_raise(session, duty_center_id=duty_center_id)
+    center = await service.get_duty_center_or_raise(
+        session, duty_center_id=duty_center_id, scope=caller.scope
+    )
     when = at or datetime.now(UTC)
     by_center = await service.on_duty_at(session, duty_center_ids=[center.duty_center_id], at=when)
     people = [

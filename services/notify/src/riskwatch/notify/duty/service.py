@@ -10,15 +10,18 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import NotFound
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify.duty.domain import CenterKind, DutyCenterRef, OnDutyPerson, on_duty
 from riskwatch.notify.duty.models import DutyCenter, Person, Shift
 
 
-async def get_duty_center_or_raise(session: AsyncSession, *, duty_center_id: str) -> DutyCenter:
+async def get_duty_center_or_raise(
+    session: AsyncSession, *, duty_center_id: str, scope: Scope = DISTRICT
+) -> DutyCenter:
     center = await session.get(DutyCenter, duty_center_id)
-    if center is None:
+    if center is None or not scope.holds(center):
         raise NotFound(f"No duty center {duty_center_id!r}.")
     return center
 
@@ -31,8 +34,9 @@ async def list_duty_centers(
     town_id: str | None,
     cursor: str | None,
     limit: int,
+    scope: Scope = DISTRICT,
 ) -> tuple[list[DutyCenter], str | None]:
-    stmt = select(DutyCenter)
+    stmt = select(DutyCenter).where(scope.on(DutyCenter))
     for column, value in (
         (DutyCenter.kind, kind),
         (DutyCenter.sector_id, sector_id),

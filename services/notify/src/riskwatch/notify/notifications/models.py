@@ -25,6 +25,10 @@ class Notification(Base):
 
     notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     alarm_id: Mapped[str] = mapped_column(String(64))
+    # The alarm's place, for org scopes (NULL on rows written before they were kept).
+    sector_id: Mapped[str | None] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+    village_id: Mapped[str | None] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(8))
     duty_center_id: Mapped[str] = mapped_column(String(64))
     person_id: Mapped[str] = mapped_column(String(64))
@@ -63,6 +67,7 @@ class Notification(Base):
         Index("ix_notification_created_at", "created_at", "notification_id"),
         Index("ix_notification_alarm_id", "alarm_id"),
         Index("ix_notification_person_id", "person_id"),
+        Index("ix_notification_town_id", "town_id"),
     )
 
     def ref(self) -> NotificationRef:

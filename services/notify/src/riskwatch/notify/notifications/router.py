@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from riskwatch.common.auth import PrincipalDep
-from riskwatch.common.deps import ReadSessionDep, SessionDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
+from riskwatch.common.deps import AuditDep, ReadSessionDep, SessionDep
 from riskwatch.common.errors import problem_responses
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -18,11 +19,14 @@ from riskwatch.notify.notifications.schemas import NotificationPage, Notificatio
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
+Reader = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_READ))]
+Acknowledger = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_ACK))]
+
 
 @router.get("", response_model=NotificationPage)
 async def list_notifications(
     session: ReadSessionDep,
-    _: PrincipalDep,
+    caller: Reader,
     alarm_id: Key | None = None,
     status: Status | None = None,
     channel: ChannelKind | None = None,
@@ -41,6 +45,7 @@ async def list_notifications(
         duty_center_id=duty_center_id,
         cursor=cursor,
         limit=limit,
+        scope=caller.scope,
     )
     return NotificationPage(
         items=[NotificationRead.model_validate(n) for n in items], next_cursor=next_cursor
@@ -49,9 +54,11 @@ async def list_notifications(
 
 @router.get("/{notification_id}", response_model=NotificationRead)
 async def get_notification(
-    notification_id: Key, session: ReadSessionDep, _: PrincipalDep
+    notification_id: Key, session: ReadSessionDep, caller: Reader
 ) -> NotificationRead:
-    row = await service.get_notification_or_raise(session, notification_id=notification_id)
+    row = await service.get_notification_or_raise(
+        session, notification_id=notification_id, scope=caller.scope
+    )
     return NotificationRead.model_validate(row)
 
 
@@ -62,10 +69,16 @@ async def get_notification(
     responses=problem_responses(409),
 )
 async def acknowledge_notification(
-    notification_id: Key, session: SessionDep, principal: PrincipalDep
+    notification_id: Key, session: SessionDep, principal: Acknowledger, audit: AuditDep
 ) -> NotificationRead:
     """The caller confirms they have the notification. Acknowledging twice answers the same."""
     row = await service.acknowledge_notification(
-        session, notification_id=notification_id, by=principal.subject, now=datetime.now(UTC)
+        session,
+        notification_id=notification_id,
+        by=principal.subject,
+        now=datetime.now(UTC),
+        scope=principal.scope,
     )
+    if audit is not None:
+        audit.changed(None, {"status": row.status, "acknowledged_by": row.acknowledged_by})
     return NotificationRead.model_validate(row)

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import InvalidState, NotFound
 from riskwatch.common.events import EventPayload, new_event
 from riskwatch.common.events.alarms import AlarmSnapshot
@@ -97,6 +98,9 @@ async def plan_notifications(
             {
                 "notification_id": str(uuid.uuid4()),
                 "alarm_id": alarm.alarm_id,
+                "sector_id": device.sector_id,
+                "town_id": device.town_id,
+                "village_id": device.village_id,
                 "level": alarm.level.value,
                 "duty_center_id": p.duty_center_id,
                 "person_id": p.person_id,
@@ -297,10 +301,14 @@ def _event(
 
 
 async def get_notification_or_raise(
-    session: AsyncSession, *, notification_id: str, for_update: bool = False
+    session: AsyncSession,
+    *,
+    notification_id: str,
+    for_update: bool = False,
+    scope: Scope = DISTRICT,
 ) -> Notification:
     row = await session.get(Notification, notification_id, with_for_update=for_update)
-    if row is None:
+    if row is None or not scope.holds(row):  # outside the scope: as if it did not exist
         raise NotFound(f"No notification {notification_id!r}.")
     return row
 
@@ -315,8 +323,9 @@ async def list_notifications(
     duty_center_id: str | None,
     cursor: str | None,
     limit: int,
+    scope: Scope = DISTRICT,
 ) -> tuple[list[Notification], str | None]:
-    stmt = select(Notification)
+    stmt = select(Notification).where(scope.on(Notification))
     filters = [
         (Notification.alarm_id, alarm_id),
         (Notification.status, status),
@@ -339,10 +348,17 @@ async def list_notifications(
 
 
 async def acknowledge_notification(
-    session: AsyncSession, *, notification_id: str, by: str, now: datetime
+    session: AsyncSession,
+    *,
+    notification_id: str,
+    by: str,
+    now: datetime,
+    scope: Scope = DISTRICT,
 ) -> Notification:
     """The person on duty has it. Acknowledging again changes nothing and emits nothing."""
-    row = await get_notification_or_raise(session, notification_id=notification_id, for_update=True)
+    row = await get_notification_or_raise(
+        session, notification_id=notification_id, for_update=True, scope=scope
+    )
     if row.status == Status.ACKNOWLEDGED.value:
         return row
     if Status(row.status) not in ACKNOWLEDGEABLE:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from riskwatch.common.auth import PrincipalDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import CatalogDep
+from riskwatch.common.errors import Forbidden, NotFound, problem_responses
 from riskwatch.common.inputs import Key
 from riskwatch.reporting.deps import ReportingSettingsDep, SnapshotSessionDep
 from riskwatch.reporting.reports import service
@@ -16,10 +18,12 @@ from riskwatch.reporting.reports.schemas import AlarmTrailRead, MonthlyReportRea
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
+Reader = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]
 
-@router.get("/monthly", response_model=MonthlyReportRead)
+
+@router.get("/monthly", response_model=MonthlyReportRead, responses=problem_responses(404))
 async def get_monthly_report(
-    _: PrincipalDep,
+    caller: Reader,
     session: SnapshotSessionDep,
     settings: ReportingSettingsDep,
     catalog: CatalogDep,
@@ -33,7 +37,15 @@ async def get_monthly_report(
     ],
     sector_id: Key | None = None,
 ) -> MonthlyReportRead:
-    """Alarms, work orders and notifications of one month, for the district or one sector."""
+    """Alarms, work orders and notifications of one month, for the district or one sector.
+    A sector-scoped caller gets its sector's; town and village reports are not built yet."""
+    scope = caller.scope
+    if scope.kind == "sector":
+        if sector_id not in (None, scope.id):
+            raise NotFound(f"No sector {sector_id!r} in your scope.")
+        sector_id = scope.id
+    elif not scope.is_district:
+        raise Forbidden(f"Monthly reports cover the district or a sector, not a {scope.kind}.")
     report = await service.build_monthly_report(
         session,
         catalog=catalog,
@@ -47,7 +59,9 @@ async def get_monthly_report(
 
 @router.get("/alarms/{alarm_id}", response_model=AlarmTrailRead)
 async def get_alarm_trail(
-    alarm_id: Key, _: PrincipalDep, session: SnapshotSessionDep
+    alarm_id: Key, caller: Reader, session: SnapshotSessionDep
 ) -> AlarmTrailRead:
     """One alarm across services: its view, its work orders, its notifications."""
-    return AlarmTrailRead.model_validate(await service.get_alarm_trail(session, alarm_id=alarm_id))
+    return AlarmTrailRead.model_validate(
+        await service.get_alarm_trail(session, alarm_id=alarm_id, scope=caller.scope)
+    )

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
 from riskwatch.reporting.projections.models import AlarmView, NotificationView, WorkOrderView
@@ -104,9 +105,14 @@ class AlarmTrail:
     notifications: list[NotificationView]
 
 
-async def get_alarm_trail(session: AsyncSession, *, alarm_id: str) -> AlarmTrail:
-    """One alarm as seen from every topic: its view row, its work orders, its notifications."""
+async def get_alarm_trail(
+    session: AsyncSession, *, alarm_id: str, scope: Scope = DISTRICT
+) -> AlarmTrail:
+    """One alarm as seen from every topic: its view row, its work orders, its notifications.
+    Outside the caller's scope (or not yet placed, for a narrower scope) it is not found."""
     alarm = await session.get(AlarmView, alarm_id)
+    if not scope.is_district and (alarm is None or not scope.holds(alarm)):
+        raise NotFound(f"Reporting has no event of alarm {alarm_id!r}.")
     work_orders = (
         await session.scalars(
             select(WorkOrderView)

@@ -27,6 +27,7 @@ class WorkOrder(Base):
     sector_id: Mapped[str] = mapped_column(String(48))
     scenario_id: Mapped[str] = mapped_column(String(48))
     town_id: Mapped[str | None] = mapped_column(String(48))
+    village_id: Mapped[str | None] = mapped_column(String(64))
     device_id: Mapped[str] = mapped_column(String(128))
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
@@ -47,6 +48,7 @@ class WorkOrder(Base):
         # The list is newest first by (created_at, work_order_id), optionally filtered.
         Index("ix_work_order_created_at", "created_at", "work_order_id"),
         Index("ix_work_order_status_level", "status", "level"),
+        Index("ix_work_order_town_id", "town_id"),
         Index("ix_work_order_sector_created_at", "sector_id", "created_at"),
     )
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.common.auth import PrincipalDep
-from riskwatch.common.deps import ReadSessionDep, SessionDep
+from riskwatch.common.access import Permission
+from riskwatch.common.auth import Principal, require
+from riskwatch.common.deps import AuditDep, ReadSessionDep, SessionDep
 from riskwatch.common.errors import problem_responses
 from riskwatch.common.events.base import Level
 from riskwatch.common.inputs import Key
@@ -28,11 +29,14 @@ from riskwatch.workorder.workorders.schemas import (
 
 router = APIRouter(prefix="/api/v1/workorders", tags=["workorders"])
 
+Reader = Annotated[Principal, Depends(require(Permission.WORKORDERS_READ))]
+Actor = Annotated[Principal, Depends(require(Permission.WORKORDERS_ACT))]
+
 
 @router.get("", response_model=WorkOrderPage)
 async def list_work_orders(
     session: ReadSessionDep,
-    _: PrincipalDep,
+    caller: Reader,
     alarm_id: Key | None = None,
     level: Level | None = None,
     status: Status | None = None,
@@ -49,6 +53,7 @@ async def list_work_orders(
         sector_id=sector_id,
         cursor=cursor,
         limit=limit,
+        scope=caller.scope,
     )
     return WorkOrderPage(
         items=[WorkOrderRead.model_validate(w) for w in items], next_cursor=next_cursor
@@ -57,10 +62,12 @@ async def list_work_orders(
 
 @router.get("/{work_order_id}", response_model=WorkOrderDetail)
 async def get_work_order(
-    work_order_id: Key, session: ReadSessionDep, _: PrincipalDep
+    work_order_id: Key, session: ReadSessionDep, caller: Reader
 ) -> WorkOrderDetail:
     """One work order with its history, oldest entry first."""
-    order = await service.get_work_order_or_raise(session, work_order_id=work_order_id)
+    order = await service.get_work_order_or_raise(
+        session, work_order_id=work_order_id, scope=caller.scope
+    )
     return await _detail(session, order)
 
 
@@ -72,7 +79,8 @@ _STEP_PROBLEMS = problem_responses(409)
 async def accept_work_order(
     work_order_id: Key,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: Actor,
+    audit: AuditDep,
     body: WorkOrderAccept | None = None,
 ) -> WorkOrderDetail:
     """Take the work order on (接单受理): open -> accepted."""
@@ -81,29 +89,49 @@ async def accept_work_order(
         work_order_id=work_order_id,
         actor=principal.subject,
         note=body.note if body else None,
+        scope=principal.scope,
+        audit=audit,
     )
     return await _detail(session, order)
 
 
 @router.post("/{work_order_id}/dispose", response_model=WorkOrderDetail, responses=_STEP_PROBLEMS)
 async def dispose_work_order(
-    work_order_id: Key, body: WorkOrderDispose, session: SessionDep, principal: PrincipalDep
+    work_order_id: Key,
+    body: WorkOrderDispose,
+    session: SessionDep,
+    principal: Actor,
+    audit: AuditDep,
 ) -> WorkOrderDetail:
     """Record the disposal (处置): accepted -> disposed."""
     order = await service.dispose_work_order(
-        session, work_order_id=work_order_id, actor=principal.subject, note=body.note
+        session,
+        work_order_id=work_order_id,
+        actor=principal.subject,
+        note=body.note,
+        scope=principal.scope,
+        audit=audit,
     )
     return await _detail(session, order)
 
 
 @router.post("/{work_order_id}/close", response_model=WorkOrderDetail, responses=_STEP_PROBLEMS)
 async def close_work_order(
-    work_order_id: Key, body: WorkOrderClose, session: SessionDep, principal: PrincipalDep
+    work_order_id: Key,
+    body: WorkOrderClose,
+    session: SessionDep,
+    principal: Actor,
+    audit: AuditDep,
 ) -> WorkOrderDetail:
     """Close the loop with feedback (闭环反馈): accepted or disposed -> closed. The alarm is
     cleared by alerting when it sees the event."""
     order = await service.close_work_order(
-        session, work_order_id=work_order_id, actor=principal.subject, feedback=body.feedback
+        session,
+        work_order_id=work_order_id,
+        actor=principal.subject,
+        feedback=body.feedback,
+        scope=principal.scope,
+        audit=audit,
     )
     return await _detail(session, order)
 

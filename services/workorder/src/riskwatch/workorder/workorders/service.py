@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.access import DISTRICT, Scope
+from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.errors import InvalidState, NotFound
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.alarms import AlarmSnapshot
@@ -57,6 +59,7 @@ async def open_work_order(
             sector_id=device.sector_id,
             scenario_id=device.scenario_id,
             town_id=device.town_id,
+            village_id=device.village_id,
             device_id=device.device_id,
             title=_title(alarm),
             created_at=now,
@@ -133,41 +136,86 @@ async def escalate_work_order(
 
 
 async def accept_work_order(
-    session: AsyncSession, *, work_order_id: str, actor: str, note: str | None
+    session: AsyncSession,
+    *,
+    work_order_id: str,
+    actor: str,
+    note: str | None,
+    scope: Scope = DISTRICT,
+    audit: AuditContext | None = None,
 ) -> WorkOrder:
     return await _change(
-        session, work_order_id=work_order_id, action="accept", actor=actor, note=note
+        session,
+        work_order_id=work_order_id,
+        action="accept",
+        actor=actor,
+        note=note,
+        scope=scope,
+        audit=audit,
     )
 
 
 async def dispose_work_order(
-    session: AsyncSession, *, work_order_id: str, actor: str, note: str
+    session: AsyncSession,
+    *,
+    work_order_id: str,
+    actor: str,
+    note: str,
+    scope: Scope = DISTRICT,
+    audit: AuditContext | None = None,
 ) -> WorkOrder:
     return await _change(
-        session, work_order_id=work_order_id, action="dispose", actor=actor, note=note
+        session,
+        work_order_id=work_order_id,
+        action="dispose",
+        actor=actor,
+        note=note,
+        scope=scope,
+        audit=audit,
     )
 
 
 async def close_work_order(
-    session: AsyncSession, *, work_order_id: str, actor: str, feedback: str
+    session: AsyncSession,
+    *,
+    work_order_id: str,
+    actor: str,
+    feedback: str,
+    scope: Scope = DISTRICT,
+    audit: AuditContext | None = None,
 ) -> WorkOrder:
     """Close the loop with the handler's feedback; alerting clears the alarm on the event."""
     return await _change(
-        session, work_order_id=work_order_id, action="close", actor=actor, note=feedback
+        session,
+        work_order_id=work_order_id,
+        action="close",
+        actor=actor,
+        note=feedback,
+        scope=scope,
+        audit=audit,
     )
 
 
 async def _change(
-    session: AsyncSession, *, work_order_id: str, action: Action, actor: str, note: str | None
+    session: AsyncSession,
+    *,
+    work_order_id: str,
+    action: Action,
+    actor: str,
+    note: str | None,
+    scope: Scope,
+    audit: AuditContext | None,
 ) -> WorkOrder:
     order = await session.get(WorkOrder, work_order_id, with_for_update=True)
-    if order is None:
+    if order is None or not scope.holds(order):  # outside the scope: as if it did not exist
         raise NotFound(f"No work order {work_order_id!r}.")
     from_status = order.current_status
     try:
         to_status = transition(from_status, action)
     except TransitionNotAllowed as exc:
         raise InvalidState(str(exc), work_order_status=from_status, action=action) from exc
+    if audit is not None:
+        audit.changed({"status": from_status}, {"status": to_status, "note": note})
     now = datetime.now(UTC)
     if action == "accept":
         order.accepted_at, order.accepted_by = now, actor
@@ -235,9 +283,11 @@ def _title(alarm: AlarmSnapshot) -> str:
     return title[:TITLE_LENGTH]
 
 
-async def get_work_order_or_raise(session: AsyncSession, *, work_order_id: str) -> WorkOrder:
+async def get_work_order_or_raise(
+    session: AsyncSession, *, work_order_id: str, scope: Scope = DISTRICT
+) -> WorkOrder:
     order = await session.get(WorkOrder, work_order_id)
-    if order is None:
+    if order is None or not scope.holds(order):
         raise NotFound(f"No work order {work_order_id!r}.")
     return order
 
@@ -261,8 +311,9 @@ async def list_work_orders(
     sector_id: str | None,
     cursor: str | None,
     limit: int,
+    scope: Scope = DISTRICT,
 ) -> tuple[list[WorkOrder], str | None]:
-    stmt = select(WorkOrder)
+    stmt = select(WorkOrder).where(scope.on(WorkOrder))
     filters = [
         (WorkOrder.alarm_id, alarm_id),
         (WorkOrder.level, level),

@@ -1,0 +1,67 @@
+"""The audit trail's owner as a module: its consumer of `rw.audit`, its API, its housekeeping.
+
+Hosted by the reporting service (distributed mode) and by the embedded platform; whichever
+hosts it runs its migrations (`MIGRATIONS`) beside its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner
+from riskwatch.common.audit import service
+from riskwatch.common.audit.housekeeping import housekeeper
+from riskwatch.common.audit.models import SCHEMA, inbox
+from riskwatch.common.audit.router import router
+from riskwatch.common.audit.settings import AuditSettings
+from riskwatch.common.bus import TopicSpec
+from riskwatch.common.events.base import EventPayload
+from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.events.topics import AUDIT, dlq_topic
+from riskwatch.common.settings import ServiceSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+GROUP = "audit"
+
+
+async def _store(session: AsyncSession, events: Sequence[Envelope[EventPayload]]) -> None:
+    await service.store_events(session, events, now=datetime.now(UTC))
+
+
+class AuditModule:
+    name = "audit"
+    schema = SCHEMA
+    migrations_dir = MIGRATIONS
+
+    def __init__(self, settings: ServiceSettings, audit: AuditSettings | None = None) -> None:
+        self.settings = settings
+        self.audit = audit if audit is not None else AuditSettings()
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [router]
+
+    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
+        return [
+            TopicSpec(AUDIT, runtime.settings.kafka.default_partitions),
+            TopicSpec(dlq_topic(GROUP), 1),
+        ]
+
+    async def components(self, runtime: Runtime) -> Sequence[Named]:
+        # One chain: every batch, from any partition, takes the chain's lock to append.
+        return [
+            consumer(
+                runtime,
+                group=GROUP,
+                topics=[AUDIT],
+                handler=inbox.batch_handler(runtime.consumer_sessions, group=GROUP, handle=_store),
+            ),
+            inbox_pruner(runtime, inbox, schema=SCHEMA),
+            Named(
+                "worker", "audit-housekeeping", housekeeper(runtime.sessions, settings=self.audit)
+            ),
+        ]
