@@ -60,7 +60,7 @@ status: uv
 	$(UV) run riskwatch-devstack status
 
 simulate: sync
-	$(UV) run riskwatch simulate --url http://127.0.0.1:8001 --alerting-url http://127.0.0.1:8002 --password "$$(cat .devstack/admin-password)"
+	$(UV) run riskwatch simulate --url http://127.0.0.1:8001 --alerting-url http://127.0.0.1:8002 --username simulator --password "$$(cat .devstack/demo-password)"
 
 migrate: sync
 	@for s in $(SERVICES); do $(UV) run riskwatch-$$s migrate || exit 1; done

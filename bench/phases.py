@@ -504,7 +504,7 @@ def isolation_figures(alone: dict[str, Any], beside: dict[str, Any]) -> dict[str
 
 async def run(args: argparse.Namespace, target: Target, password: str, run_dir: Path) -> dict:
     endpoints = target.endpoints
-    token = await login(endpoints.ingest, password)
+    token = await login(endpoints.ingest, password, alerting_url=endpoints.alerting)
     towns = [t.strip() for t in args.towns.split(",") if t.strip()]
     log(f"registering {args.devices} devices and rule {CONSTRUCTION.rule_id}")
     setup: dict[str, Any] = {

@@ -369,7 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         "RW_ENV": "development",
         "RW_SEED_DEMO_ROSTER": "true",
         "RW_ADMIN_PASSWORD": password,
+        # The load acts as the demo's `simulator` account (identity/demo.py).
+        "RW_DEMO_PASSWORD": password,
         "RW_LOG_LEVEL": "WARNING",
+        # The load logs in once: its token must outlast a run (a soak is 10 minutes and more).
+        "RW_AUTH__ACCESS_TOKEN_TTL_S": "14400",
     }
     if args.mode == "distributed":
         # The stack's ingest and alerting serve construction only; the isolation phase starts
@@ -386,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         "label": args.label,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": machine_info(),
-        "service_env": {k: v for k, v in env.items() if k != "RW_ADMIN_PASSWORD"},
+        "service_env": {
+            k: v for k, v in env.items() if k not in ("RW_ADMIN_PASSWORD", "RW_DEMO_PASSWORD")
+        },
         "git": git_revision(),
     }
     log(f"starting the {args.mode} platform in {run_dir}")

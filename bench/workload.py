@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from riskwatch.common.testing import admitted_by_all
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -142,14 +144,17 @@ class BreachPools:
         return taken
 
 
-async def login(url: str, password: str) -> str:
+async def login(url: str, password: str, *, alerting_url: str | None = None) -> str:
+    """A token of the demo's `simulator`, once ingest (and alerting) admit it (ADR 0015)."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         r = await client.post(
-            "/api/v1/auth/token", data={"username": "admin", "password": password}
+            "/api/v1/auth/token", data={"username": "simulator", "password": password}
         )
         r.raise_for_status()
         token: str = r.json()["access_token"]
-        return token
+    services = {"ingest": url} | ({"alerting": alerting_url} if alerting_url else {})
+    await admitted_by_all(services, {"Authorization": f"Bearer {token}"})
+    return token
 
 
 async def register(

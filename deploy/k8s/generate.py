@@ -115,7 +115,6 @@ def deployment(sector: str) -> Manifest:
             {"name": "RW_ROLE", "value": "worker"},
             {"name": "RW_SECTORS", "value": sector},
             _secret_env("RW_DATABASE__URL"),
-            _secret_env("RW_AUTH__JWT_SECRET"),
         ],
         # The broker may come up after the pod: startup retries for up to three minutes.
         "startupProbe": _http_probe("/healthz", period=5, failures=36),

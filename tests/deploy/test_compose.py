@@ -58,6 +58,9 @@ def test_service_builds_its_dockerfile_and_publishes_its_port_on_loopback(
     # The defaults for secrets are placeholders: only development accepts them.
     assert env["RW_ENV"] == "development"
     assert env["RW_AUTH__BUILTIN_ISSUER"] == ("true" if name == "ingest" else "false")
+    # No shared token secret: the services verify with the issuer's public keys.
+    assert not any("JWT" in key for key in env)
+    assert env["RW_AUTH__JWKS_URL"] == "http://ingest:8001/.well-known/jwks.json"
     assert _depends(service) == {
         "migrate": "service_completed_successfully",
         "kafka": "service_healthy",

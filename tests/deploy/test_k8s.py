@@ -339,15 +339,34 @@ def test_only_ingest_hosts_the_builtin_issuer(base: list[Doc]) -> None:
         assert ("RW_ADMIN_PASSWORD" in _env(container)) == (service == "ingest")
 
 
-def test_production_refuses_the_placeholder_secret(base: list[Doc]) -> None:
+def test_production_refuses_the_placeholder_admin_password(base: list[Doc]) -> None:
     config = _by_name(base, "ConfigMap")["riskwatch-config"]["data"]
     assert config["RW_ENV"] == "production"
     placeholder = _by_name(base, "Secret")["riskwatch-secrets"]["stringData"]
-    with pytest.raises(ValidationError, match="RW_AUTH__JWT_SECRET"):
-        ServiceSettings(
-            env="production",
-            auth=AuthSettings(jwt_secret=placeholder["RW_AUTH__JWT_SECRET"]),
-        )
+    with pytest.raises(ValidationError, match="RW_ADMIN_PASSWORD"):
+        ServiceSettings(env="production", admin_password=placeholder["RW_ADMIN_PASSWORD"])
+
+
+def test_tokens_need_no_shared_secret_and_services_verify_with_the_issuers_keys(
+    base: list[Doc],
+) -> None:
+    """No JWT secret anywhere (the issuer signs with its own Ed25519 keys, docs/adr/0014): the
+    services that do not host the issuer fetch its public keys from ingest's Service."""
+    manifests = "".join(p.read_text(encoding="utf-8") for p in K8S.rglob("*.yaml"))
+    assert "JWT_SECRET" not in manifests
+    assert "jwt_secret" not in AuthSettings.model_fields
+    config_maps = _by_name(base, "ConfigMap")
+    services = _by_name(base, "Service")
+    ingest_port = services["ingest"]["spec"]["ports"][0]["port"]
+    jwks_url = f"http://ingest:{ingest_port}/.well-known/jwks.json"
+    for service in SERVICES:
+        data = config_maps[f"{service}-config"].get("data") or {}
+        expected = None if service == "ingest" else jwks_url
+        assert data.get("RW_AUTH__JWKS_URL") == expected, service
+        if expected:
+            settings = AuthSettings(jwks_url=expected)
+            assert settings.jwks_url == expected
+    assert "RW_AUTH__JWKS_URL" not in config_maps["riskwatch-config"]["data"]
 
 
 def test_one_migration_job_per_service(base: list[Doc]) -> None:
@@ -361,7 +380,7 @@ def test_one_migration_job_per_service(base: list[Doc]) -> None:
         assert container["args"] == ["migrate"]
         refs = [s["configMapRef"]["name"] for s in container["envFrom"]]
         assert refs == ["riskwatch-config", f"{service}-config"]
-        assert {"RW_DATABASE__URL", "RW_AUTH__JWT_SECRET"} <= set(_env(container))
+        assert "RW_DATABASE__URL" in _env(container)
 
 
 # -- sectors ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def distributed(postgres_admin_url: str, kafka_bootstrap: str) -> Iterator[tuple
         inherit_rw_env=False,
         env={
             "RW_ADMIN_PASSWORD": password,
+            "RW_DEMO_PASSWORD": password,
             "RW_SEED_DEMO_ROSTER": "true",
             "RW_OUTBOX_POLL_INTERVAL_S": "0.2",
             "RW_LOG_LEVEL": "INFO",

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from riskwatch.common.testing import eventually
+from riskwatch.common.testing import admitted_by_all, eventually
 
 TIMEOUT = 60.0  # a bound on waiting for consumers, not a performance target
 
@@ -33,13 +33,27 @@ class Urls:
         return cls(base, base, base, base, base)
 
 
-async def login(urls: Urls, password: str) -> dict[str, str]:
+async def login(urls: Urls, password: str, username: str = "simulator") -> dict[str, str]:
+    """Headers of a demo account (identity/demo.py; RW_DEMO_PASSWORD): by default the
+    simulator's, which may register devices and rules, send readings and move work orders."""
     async with httpx.AsyncClient(base_url=urls.ingest, timeout=30) as client:
         response = await client.post(
-            "/api/v1/auth/token", data={"username": "admin", "password": password}
+            "/api/v1/auth/token", data={"username": username, "password": password}
         )
         assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    # Each service knows the account once its snapshot arrived there (ADR 0015).
+    await admitted_by_all(
+        {
+            "ingest": urls.ingest,
+            "alerting": urls.alerting,
+            "workorder": urls.workorder,
+            "notify": urls.notify,
+            "reporting": urls.reporting,
+        },
+        headers,
+    )
+    return headers
 
 
 def this_month() -> str:

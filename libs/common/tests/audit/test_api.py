@@ -25,7 +25,14 @@ from riskwatch.common.events.audit import AuditRecorded
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.topics import AUDIT
 from riskwatch.common.settings import DatabaseSettings, ServiceSettings
-from riskwatch.common.testing import app_client, bearer, engine_for, eventually, migrate
+from riskwatch.common.testing import (
+    TokenClaims,
+    app_client,
+    bearer,
+    engine_for,
+    eventually,
+    migrate,
+)
 
 from . import factories as f
 
@@ -63,7 +70,15 @@ async def bus() -> MemoryBus:
 
 @pytest.fixture
 async def client(settings: ServiceSettings, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(title="audit", settings=settings, modules=[AuditModule(settings)], bus=bus)
+    # The trail alone keeps no accounts (reporting hosts it beside its projection): the
+    # tokens' claims stand here, so each test can be any auditor or administrator.
+    app = build_app(
+        title="audit",
+        settings=settings,
+        modules=[AuditModule(settings)],
+        bus=bus,
+        accounts=TokenClaims(),
+    )
     async with app_client(app) as c:
         c.headers.update(bearer(settings.auth, "auditor", roles=AUDITOR))
         yield c

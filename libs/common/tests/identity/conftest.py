@@ -23,10 +23,11 @@ from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.app import build_app
 from riskwatch.common.bus import MemoryBus
 from riskwatch.common.events.audit import AuditRecorded
+from riskwatch.common.events.topics import AUDIT
 from riskwatch.common.identity.models import outbox
 from riskwatch.common.identity.module import MIGRATIONS, IdentityModule
 from riskwatch.common.settings import AuthSettings, DatabaseSettings, ServiceSettings
-from riskwatch.common.testing import bearer, engine_for, migrate
+from riskwatch.common.testing import TokenClaims, bearer, engine_for, migrate
 
 ADMIN_PASSWORD = "Seed-Root-Passw0rd!"
 
@@ -76,6 +77,9 @@ def identity_app(url: str, clock: Clock) -> FastAPI:
         settings=settings,
         modules=[IdentityModule(settings, clock=clock, announce=False)],
         bus=MemoryBus(),
+        # The issuer alone keeps no projection of accounts (ADR 0015; ingest and the embedded
+        # platform host it beside theirs): the tokens' claims stand, as `headers` mints them.
+        accounts=TokenClaims(),
     )
 
 
@@ -115,7 +119,7 @@ class Issuer:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(outbox.table.c.value)
-                .where(outbox.table.c.key == actor)
+                .where(outbox.table.c.topic == AUDIT, outbox.table.c.key == actor)
                 .order_by(outbox.table.c.id)
             )
             return [AuditRecorded.model_validate_json(v) for (v,) in rows]

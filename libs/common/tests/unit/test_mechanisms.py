@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import jwt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from riskwatch.common.auth import TokenService
+from riskwatch.common.auth import KeySet, SigningKey, TokenService
 from riskwatch.common.catalog import default_catalog, load_catalog
 from riskwatch.common.errors import Invalid, Unauthorized
 from riskwatch.common.events.topics import dlq_topic, readings_topic
@@ -23,13 +24,29 @@ from riskwatch.common.retry import backoff, is_transient
 from riskwatch.common.settings import AuthSettings, ServiceSettings
 
 
-def test_production_refuses_placeholder_secrets() -> None:
-    with pytest.raises(ValidationError, match="RW_AUTH__JWT_SECRET"):
+def test_tokens_need_no_shared_secret_and_external_keys_come_over_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No JWT secret is left to configure, or to leave at a placeholder: production starts.
+    monkeypatch.setenv("RW_AUTH__JWT_SECRET", "changeme")
+    production = ServiceSettings(env="production")
+    assert not {"jwt_secret", "jwt_algorithm"} & set(AuthSettings.model_fields)
+    assert production.auth.require_totp_for_admins is True
+    monkeypatch.setenv(
+        "RW_AUTH__TRUSTED_ISSUERS",
+        json.dumps([{"issuer": "https://sso.example", "jwks_url": "http://sso.example/jwks",
+                     "audience": "riskwatch"}]),
+    )  # fmt: skip
+    with pytest.raises(ValidationError, match="https"):
         ServiceSettings(env="production")
-    with pytest.raises(ValidationError):
-        ServiceSettings(env="production", auth={"jwt_secret": "changeme"})
-    ok = ServiceSettings(env="production", auth={"jwt_secret": "x" * 40})
-    assert ok.auth.jwt_secret.get_secret_value() == "x" * 40
+    [trusted] = ServiceSettings(env="development").auth.trusted_issuers
+    assert (trusted.issuer, trusted.username_claim, trusted.roles_claim) == (
+        "https://sso.example",
+        "preferred_username",
+        None,
+    )
+    with pytest.raises(ValidationError, match="SESSION_IDLE_S"):
+        ServiceSettings(auth={"session_idle_s": 7200, "session_max_s": 3600})  # type: ignore[arg-type]
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -43,32 +60,45 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not s.serves_all_sectors()
 
 
-def test_tokens_round_trip_and_reject_tampering() -> None:
-    auth = AuthSettings(jwt_secret=SecretStr("s" * 40))
-    tokens = TokenService(auth)
-    token, ttl = tokens.issue("duty-officer", roles=("handler",))
-    principal = tokens.verify(token)
+async def test_tokens_round_trip_and_reject_tampering() -> None:
+    auth = AuthSettings()
+    key = SigningKey.generate()
+    now = datetime.now(UTC)
+    clock = Clock(now)
+    tokens = TokenService(auth, keys=KeySet.static({"keys": [key.public_jwk()]}), clock=clock)
+    token, ttl = tokens.mint("duty-officer", key=key, roles=("handler",))
+    principal = await tokens.verify(token)
     assert (principal.subject, principal.roles, ttl) == (
         "duty-officer",
         ("handler",),
-        auth.token_ttl_seconds,
+        auth.access_token_ttl_s,
     )
+    other_key = KeySet.static({"keys": [{**SigningKey.generate().public_jwk(), "kid": key.kid}]})
     with pytest.raises(Unauthorized):
-        TokenService(AuthSettings(jwt_secret=SecretStr("t" * 40))).verify(token)
+        await TokenService(auth, keys=other_key).verify(token)
     with pytest.raises(Unauthorized):
-        TokenService(auth.model_copy(update={"audience": "other"})).verify(token)
-    expired = jwt.encode(
-        {
-            "sub": "x",
-            "iss": auth.issuer,
-            "aud": auth.audience,
-            "exp": datetime.now(UTC) - timedelta(hours=1),
-        },
-        "s" * 40,
-        algorithm="HS256",
-    )
+        await TokenService(auth.model_copy(update={"audience": "other"}), keys=tokens._keys).verify(
+            token
+        )
+    clock.now = now + timedelta(seconds=ttl + 31)  # past its 15 minutes and the leeway
     with pytest.raises(Unauthorized, match="expired"):
-        tokens.verify(expired)
+        await tokens.verify(token)
+    clock.now = now - timedelta(minutes=5)  # not valid before it was issued
+    with pytest.raises(Unauthorized, match="not valid yet"):
+        await tokens.verify(token)
+    # The signature decides, whatever the header says: no "none", no shared secret.
+    unsigned = jwt.encode({"sub": "x", "iss": auth.issuer, "aud": auth.audience}, None,
+                          algorithm="none", headers={"kid": key.kid})  # fmt: skip
+    with pytest.raises(Unauthorized):
+        await tokens.verify(unsigned)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 # Ids as stored: PostgreSQL text holds no NUL, and ids hold no other control character.

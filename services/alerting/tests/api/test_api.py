@@ -14,7 +14,7 @@ from riskwatch.alerting.settings import AlertingSettings
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.events import new_event
 from riskwatch.common.events.topics import readings_topic
-from riskwatch.common.testing import app_client, bearer, eventually, migrate
+from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
 
 from .. import factories as f
 
@@ -35,8 +35,9 @@ async def api_db(make_database: Callable[[str], str]) -> str:
 @pytest.fixture
 async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
     settings = AlertingSettings(bus="memory", database={"url": api_db}, outbox_poll_interval_s=0.05)
-    async with app_client(create_app(settings, bus=bus)) as c:
-        c.headers.update(bearer(settings.auth))
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as c:
+        c.headers.update(await account_bearer(app, settings.auth))
         yield c
 
 

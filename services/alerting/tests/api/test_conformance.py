@@ -16,7 +16,7 @@ from riskwatch.alerting.app import create_app
 from riskwatch.alerting.module import MIGRATIONS
 from riskwatch.alerting.settings import AlertingSettings
 from riskwatch.common.bus import MemoryBus
-from riskwatch.common.testing import CONFORMANCE_CHECKS, bearer, migrate
+from riskwatch.common.testing import CONFORMANCE_CHECKS, bearer, grant, migrate
 
 
 def alerting_settings(database_url: str = AlertingSettings().database.url) -> AlertingSettings:
@@ -32,6 +32,7 @@ schema = schemathesis.openapi.from_dict(create_app(alerting_settings()).openapi(
 async def conformance_db(make_database: Callable[[str], str]) -> str:
     url = make_database("alerting_conformance")
     await migrate(url, [MIGRATIONS])
+    await grant(url, schema="alerting")  # the account of `bearer`'s tokens
     return url
 
 

@@ -16,7 +16,7 @@ from riskwatch.alerting.settings import AlertingSettings
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.events import new_event
 from riskwatch.common.events.topics import readings_topic
-from riskwatch.common.testing import app_client, bearer, eventually, migrate
+from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
 
 from .. import factories as f
 
@@ -42,8 +42,9 @@ async def replicas(rules_db: str) -> AsyncIterator[tuple[httpx.AsyncClient, ...]
     async with contextlib.AsyncExitStack() as stack:
         clients = []
         for _ in range(2):
-            client = await stack.enter_async_context(app_client(create_app(settings, bus=bus)))
-            client.headers.update(bearer(settings.auth))
+            app = create_app(settings, bus=bus)
+            client = await stack.enter_async_context(app_client(app))
+            client.headers.update(await account_bearer(app, settings.auth))
             clients.append(client)
         clients[0].bus = bus  # type: ignore[attr-defined]
         yield tuple(clients)
@@ -130,7 +131,7 @@ async def test_an_api_process_runs_the_relay_but_no_consumer(rules_db: str) -> N
     )
     app = create_app(settings, bus=MemoryBus())
     async with app_client(app) as client:
-        client.headers.update(bearer(settings.auth))
+        client.headers.update(await account_bearer(app, settings.auth))
         assert [n.name for n in app.state.components] == ["alerting-outbox"]
         assert (await client.get("/api/v1/rules")).status_code == 200
         assert (await client.get("/readyz")).status_code == 200

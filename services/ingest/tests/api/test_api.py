@@ -16,7 +16,15 @@ from riskwatch.common.bus import MemoryBus, Position, Record
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
 from riskwatch.common.events import decode
 from riskwatch.common.events.readings import ReadingsAccepted
-from riskwatch.common.testing import app_client, bearer, engine_for, migrate
+from riskwatch.common.testing import (
+    account_bearer,
+    app_client,
+    bearer,
+    engine_for,
+    eventually,
+    grant,
+    migrate,
+)
 from riskwatch.ingest.app import create_app
 from riskwatch.ingest.module import MIGRATIONS
 from riskwatch.ingest.settings import IngestSettings
@@ -43,7 +51,9 @@ async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient
         auth={"builtin_issuer": True},
         admin_password="correct horse",
     )
-    async with app_client(create_app(settings, bus=bus)) as c:
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as c:
+        await grant(app)  # the account of `bearer`'s tokens
         yield c
 
 
@@ -58,7 +68,13 @@ async def test_the_builtin_issuer_gives_a_token_that_opens_the_api(
     token = (await login(client)).json()["access_token"]
     assert (await client.get("/api/v1/catalog")).status_code == 401
     as_admin = {"Authorization": f"Bearer {token}"}
-    ok = await client.get("/api/v1/catalog", headers=as_admin)
+
+    async def admitted() -> httpx.Response | None:
+        # Once admin's snapshot, staged by the issuer at start, has reached ingest's accounts.
+        response = await client.get("/api/v1/catalog", headers=as_admin)
+        return response if response.status_code != 401 else None
+
+    ok = await eventually(admitted)
     assert ok.status_code == 200
     assert ok.json()["sectors"]
     # admin is the system administrator: accounts and settings, not the business.
@@ -207,8 +223,9 @@ async def test_a_sector_over_its_budget_gets_429_with_retry_after(
     settings = IngestSettings(
         bus="memory", database={"url": api_db}, sector_readings_per_s={"emergency": 5}
     )
-    async with app_client(create_app(settings, bus=bus)) as client:
-        client.headers.update(bearer(settings.auth))
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as client:
+        client.headers.update(await account_bearer(app, settings.auth))
         body = {"name": "River gauge 1", "scenario_id": "flood-typhoon", "town_id": "chuansha"}
         assert (await client.put("/api/v1/devices/flood-api-1", json=body)).status_code in (
             200,
@@ -269,8 +286,9 @@ async def test_a_bus_that_does_not_take_the_batch_is_503_and_nothing_is_stored(
 ) -> None:
     """ADR 0004's promise: the client learns the batch was not taken, and nothing is kept."""
     settings = IngestSettings(bus="memory", database={"url": api_db}, publish_timeout_s=0.3)
-    async with app_client(create_app(settings, bus=bus_class())) as client:
-        client.headers.update(bearer(settings.auth))
+    app = create_app(settings, bus=bus_class())
+    async with app_client(app) as client:
+        client.headers.update(await account_bearer(app, settings.auth))
         body = {"name": "Valve well 77", "scenario_id": "gas", "town_id": "huamu"}
         assert (await client.put("/api/v1/devices/gas-api-77", json=body)).status_code in (
             200,

@@ -14,7 +14,7 @@ from schemathesis import Case
 
 from riskwatch.common.bus import MemoryBus
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
-from riskwatch.common.testing import CONFORMANCE_CHECKS, bearer, migrate
+from riskwatch.common.testing import CONFORMANCE_CHECKS, bearer, grant, migrate
 from riskwatch.ingest.app import create_app
 from riskwatch.ingest.module import MIGRATIONS
 from riskwatch.ingest.settings import IngestSettings
@@ -38,6 +38,7 @@ schema = schemathesis.openapi.from_dict(create_app(ingest_settings()).openapi())
 async def conformance_db(make_database: Callable[[str], str]) -> str:
     url = make_database("ingest_conformance")
     await migrate(url, [MIGRATIONS, IDENTITY_MIGRATIONS])
+    await grant(url, schema="ingest")  # the account of `bearer`'s tokens
     return url
 
 

@@ -23,7 +23,13 @@ from riskwatch.common.events.notifications import (
 )
 from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS
 from riskwatch.common.settings import DatabaseSettings
-from riskwatch.common.testing import app_client, bearer, engine_for, eventually, migrate
+from riskwatch.common.testing import (
+    account_bearer,
+    app_client,
+    engine_for,
+    eventually,
+    migrate,
+)
 from riskwatch.notify.app import create_app
 from riskwatch.notify.models import outbox
 from riskwatch.notify.module import MIGRATIONS
@@ -61,8 +67,9 @@ async def client(api_db: str, bus: MemoryBus, sms_file: Path) -> AsyncIterator[h
         sms_file=sms_file,
         dispatcher_poll_interval_s=0.2,
     )
-    async with app_client(create_app(settings, bus=bus)) as c:
-        c.headers.update(bearer(settings.auth))
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as c:
+        c.headers.update(await account_bearer(app, settings.auth))
         yield c
 
 

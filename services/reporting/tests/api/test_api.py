@@ -17,7 +17,7 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS, WORKORDERS
 from riskwatch.common.settings import DatabaseSettings
-from riskwatch.common.testing import app_client, bearer, eventually, migrate
+from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
 from riskwatch.reporting.app import create_app
 from riskwatch.reporting.module import MIGRATIONS
 from riskwatch.reporting.reports.domain import Month
@@ -45,8 +45,9 @@ async def api_db(make_database: Callable[[str], str]) -> str:
 @pytest.fixture
 async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
     settings = ReportingSettings(bus="memory", database=DatabaseSettings(url=api_db))
-    async with app_client(create_app(settings, bus=bus)) as c:
-        c.headers.update(bearer(settings.auth))
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as c:
+        c.headers.update(await account_bearer(app, settings.auth))
         yield c
 
 

@@ -16,7 +16,7 @@ from riskwatch.common.events.base import Level
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.topics import ALARMS, WORKORDERS
 from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
-from riskwatch.common.testing import app_client, bearer, eventually, migrate
+from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
 from riskwatch.workorder.app import create_app
 from riskwatch.workorder.module import MIGRATIONS
 from riskwatch.workorder.settings import WorkOrderSettings
@@ -44,8 +44,9 @@ async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient
     settings = WorkOrderSettings(
         bus="memory", database={"url": api_db}, outbox_poll_interval_s=0.05
     )
-    async with app_client(create_app(settings, bus=bus)) as c:
-        c.headers.update(bearer(settings.auth, subject="handler.li"))
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as c:
+        c.headers.update(await account_bearer(app, settings.auth, subject="handler.li"))
         yield c
 
 

@@ -20,6 +20,7 @@ import os
 import secrets
 import signal
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,12 +35,13 @@ from starlette.datastructures import State
 
 from riskwatch.common import dlq
 from riskwatch.common.audit.verify import verify_database
-from riskwatch.common.auth import TokenService
 from riskwatch.common.identity import importer as accounts_import
+from riskwatch.common.identity.client import SessionAuth
+from riskwatch.common.identity.demo import DEMO_ACCOUNTS
 from riskwatch.common.logging import configure_logging
 from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import ServiceSettings
-from riskwatch.devstack.pgserver import PostgresServer
+from riskwatch.embedded.database import grant_services, postgres_server
 from riskwatch.embedded.demo import seed_demo
 from riskwatch.embedded.platform import create_platform, migration_dirs
 from riskwatch.embedded.settings import EmbeddedSettings
@@ -61,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = sub.add_parser("simulate", help="seed demo data and post demo readings to a URL")
     sim.add_argument("--url", default="http://127.0.0.1:8000", help="ingest (or embedded) URL")
     sim.add_argument("--alerting-url", default=None, help="alerting URL (default: --url)")
-    sim.add_argument("--username", default="admin")
+    sim.add_argument("--username", default="simulator")
     sim.add_argument("--password", default=os.environ.get("RW_ADMIN_PASSWORD"))
     sim.add_argument("--interval", type=float, default=2.0)
     dlq = sub.add_parser("dlq", help="dead letters on Kafka: list them, replay them")
@@ -145,19 +147,18 @@ def run_embedded(*, simulate: bool | None = None) -> int:
     settings = EmbeddedSettings()
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # secrets, the database, phone numbers in the SMS file: ours alone
     settings = settings.model_copy(
         update={
             "data_dir": data_dir,
             "simulate": settings.simulate if simulate is None else simulate,
-            "auth": settings.auth.model_copy(
-                update={"jwt_secret": _jwt_secret(settings, data_dir)}
-            ),
+            "demo_password": _demo_password(settings, data_dir),
         }
     )
     configure_logging(level=settings.log_level, json=settings.log_json)
     stop = _StopOnSignal()
     stop.install()
-    pg = PostgresServer(data_dir / "pg")
+    pg = postgres_server(data_dir)  # passwords for every connection (embedded/database.py)
     try:
         _say(f"Starting PostgreSQL in {data_dir / 'pg'} ...")
         pg.start()
@@ -169,8 +170,11 @@ def run_embedded(*, simulate: bool | None = None) -> int:
             stop.checkpoint()
             upgrade(directory, url)
         stop.checkpoint()
+        # The services connect as a role that is not the superuser; the owner keeps the audit
+        # trail's partitions.
+        services_url = grant_services(pg, data_dir, database=DATABASE)
         _say(f"Starting the services on http://{settings.host}:{settings.port} ...")
-        app = create_platform(settings, url)
+        app = create_platform(settings, services_url, owner_url=url)
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -294,11 +298,17 @@ async def _seed_and_simulate(
 ) -> None:
     """Seed the demo, show the banner, run the simulator if asked, until `serving` ends."""
     base = f"http://{settings.host}:{settings.port}"
-    token, _ = TokenService(settings.auth).issue("demo", roles=("admin",))
     stop = asyncio.Event()
-    async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as client:
+    demo = settings.demo_password
+    if demo is None:  # production: no demo accounts, nothing to seed
+        _banner(settings, base, state.runtime.extras.get("generated_admin_password"), "")
+        await serving
+        return
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        # The demo acts through the API as its own account, like any client.
+        client.headers.update(await _login(client, "simulator", demo.get_secret_value()))
+        # It runs for hours: its tokens are refreshed as they near their end (15 minutes).
+        client.auth = SessionAuth(base, "simulator", demo.get_secret_value())
         await seed_demo(client, client)
         generated = state.runtime.extras.get("generated_admin_password")
         _banner(settings, base, generated, await _situation(client))
@@ -313,6 +323,22 @@ async def _seed_and_simulate(
                 simulator.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await simulator
+
+
+async def _login(client: httpx.AsyncClient, username: str, password: str) -> dict[str, str]:
+    response = await client.post(
+        "/api/v1/auth/token", data={"username": username, "password": password}
+    )
+    response.raise_for_status()
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    # Services admit the token once the account's snapshot has reached them (ADR 0015): tens
+    # of milliseconds after the issuer's start staged it.
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await client.get("/api/v1/auth/me", headers=headers)).status_code == 401:
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"the token of {username} is still refused after 30 s")
+        await asyncio.sleep(0.05)
+    return headers
 
 
 async def _situation(client: httpx.AsyncClient) -> str:
@@ -351,6 +377,7 @@ def _banner(settings: EmbeddedSettings, base: str, generated: str | None, now: s
         "",
         f"  API docs   {base}/docs   (Authorize, then try the GET endpoints)",
         f"  login      {login}",
+        *_demo_lines(settings),
         f"  alarms     {base}/api/v1/alarms?status=active",
         f"  orders     {base}/api/v1/workorders",
         f"  notices    {base}/api/v1/notifications",
@@ -366,17 +393,32 @@ def _banner(settings: EmbeddedSettings, base: str, generated: str | None, now: s
     sys.stdout.flush()
 
 
+def _demo_lines(settings: EmbeddedSettings) -> list[str]:
+    if settings.demo_password is None:
+        return []
+    names = ", ".join(f"{u} ({'+'.join(r)}, {s})" for u, _, r, s in DEMO_ACCOUNTS)
+    wrapped = textwrap.wrap(
+        names, width=80, initial_indent="  demo       ", subsequent_indent=" " * 13
+    )
+    return [
+        *wrapped,
+        f"  demo pass  {settings.demo_password.get_secret_value()}   "
+        f"(all demo accounts; kept in {Path(settings.data_dir) / 'demo-password'})",
+    ]
+
+
 def _this_month(settings: EmbeddedSettings) -> str:
     return datetime.now(ZoneInfo(settings.timezone)).strftime("%Y-%m")
 
 
-def _jwt_secret(settings: ServiceSettings, data_dir: Path) -> SecretStr:
-    """Keep tokens valid across restarts: one random secret per data dir unless configured."""
-    if os.environ.get("RW_AUTH__JWT_SECRET"):
-        return settings.auth.jwt_secret
-    path = data_dir / "jwt-secret"
+def _demo_password(settings: ServiceSettings, data_dir: Path) -> SecretStr | None:
+    """The demo accounts' password: RW_DEMO_PASSWORD, else one made for this data dir and kept
+    beside it (0600); none in production, which has no demo accounts."""
+    if settings.demo_password is not None or settings.env == "production":
+        return settings.demo_password
+    path = data_dir / "demo-password"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.write_text(secrets.token_urlsafe(12), encoding="utf-8")
         path.chmod(0o600)
     return SecretStr(path.read_text(encoding="utf-8").strip())
 
@@ -387,15 +429,11 @@ async def simulate(
     if not password:
         sys.stderr.write("riskwatch simulate: --password (or RW_ADMIN_PASSWORD) is required\n")
         return 2
-    async with httpx.AsyncClient(base_url=url, timeout=30) as anon:
-        response = await anon.post(
-            "/api/v1/auth/token", data={"username": username, "password": password}
-        )
-        response.raise_for_status()
-        headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    # One session for both clients, refreshed as it runs (access tokens last 15 minutes).
+    auth = SessionAuth(url, username, password)
     async with (
-        httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as ingest,
-        httpx.AsyncClient(base_url=alerting_url, headers=headers, timeout=30) as alerting,
+        httpx.AsyncClient(base_url=url, auth=auth, timeout=30) as ingest,
+        httpx.AsyncClient(base_url=alerting_url, auth=auth, timeout=30) as alerting,
     ):
         await seed_demo(ingest, alerting)
         sys.stdout.write(

@@ -45,7 +45,9 @@ _SHARED = (
     "consumer",
     "outbox_poll_interval_s",
     "admin_password",
+    "demo_password",
     "sectors",
+    "http",
 )
 
 
@@ -55,7 +57,12 @@ def service_settings(cls: type[S], base: EmbeddedSettings, database_url: str, **
     return cls(**shared, bus="memory", database=database, **extra)
 
 
-def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
+def modules(
+    base: EmbeddedSettings, database_url: str, *, owner_url: str | None = None
+) -> list[ServiceModule]:
+    """The platform's modules on `database_url`; `owner_url`, where the services connect as a
+    role of their own (riskwatch.embedded.database), is the owner's, for the audit trail's
+    housekeeping."""
     found: list[ServiceModule] = [
         # The token issuer; the banner shows a generated admin password, not stderr.
         IdentityModule(service_settings(ServiceSettings, base, database_url), announce=False),
@@ -72,7 +79,7 @@ def modules(base: EmbeddedSettings, database_url: str) -> list[ServiceModule]:
             )
         ),
         ReportingModule(service_settings(ReportingSettings, base, database_url)),
-        AuditModule(service_settings(ReportingSettings, base, database_url)),
+        AuditModule(service_settings(ReportingSettings, base, database_url), owner_url=owner_url),
     ]
     if base.feed:
         found.append(FeedModule(base))
@@ -113,7 +120,11 @@ async def root() -> dict[str, Any]:
 
 
 def create_platform(
-    settings: EmbeddedSettings, database_url: str, *, bus: Bus | None = None
+    settings: EmbeddedSettings,
+    database_url: str,
+    *,
+    bus: Bus | None = None,
+    owner_url: str | None = None,
 ) -> FastAPI:
     app = build_app(
         title="RiskWatch",
@@ -125,7 +136,7 @@ def create_platform(
         settings=settings.model_copy(
             update={"database": settings.database.model_copy(update={"url": database_url})}
         ),
-        modules=modules(settings, database_url),
+        modules=modules(settings, database_url, owner_url=owner_url),
         bus=bus or MemoryBus(default_partitions=settings.kafka.default_partitions),
         extra_routers=[index],
     )

@@ -28,8 +28,16 @@ from riskwatch.common.background import Health
 from riskwatch.common.bus import BatchHandler, Bus, TopicSpec, create_bus, subscribe
 from riskwatch.common.catalog import Catalog, load_catalog
 from riskwatch.common.db import create_engine, create_sessionmaker
+from riskwatch.common.docs import install_docs
+from riskwatch.common.edge import (
+    BulkRoutes,
+    docs_enabled,
+    every_route_authenticates,
+    install_edge,
+    limit_account,
+)
 from riskwatch.common.errors import install_error_handlers
-from riskwatch.common.events.topics import AUDIT
+from riskwatch.common.events.topics import ACCOUNTS, AUDIT, dlq_topic
 from riskwatch.common.health import CheckResult, ReadinessCheck, database_check
 from riskwatch.common.health import named as named_check
 from riskwatch.common.health import router as health_router
@@ -37,6 +45,7 @@ from riskwatch.common.http import RequestContextMiddleware
 from riskwatch.common.inbox import Inbox
 from riskwatch.common.logging import configure_logging
 from riskwatch.common.outbox import Outbox
+from riskwatch.common.principals import AccountCache, AccountSource, Principals
 from riskwatch.common.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -77,6 +86,8 @@ class Runtime:
     consumer_sessions: async_sessionmaker[AsyncSession]
     bus: Bus
     catalog: Catalog
+    # The app's tokens: the module hosting the issuer gives it its keys (identity module).
+    tokens: TokenService
     extras: dict[str, object] = field(default_factory=dict)
 
     def singleton(self, cls: type[T], factory: Callable[[], T]) -> T:
@@ -129,6 +140,45 @@ def inbox_pruner(runtime: Runtime, inbox: Inbox, *, schema: str) -> Named:
     return Named("worker", f"{schema}-inbox-pruner", inbox.pruner(runtime.sessions, name=schema))
 
 
+# Where `build_app` keeps the process's `AccountCache` in `Runtime.extras`.
+ACCOUNT_CACHE = "riskwatch.account_cache"
+
+
+def accounts_group(service: str) -> str:
+    return f"{service}.accounts"
+
+
+def accounts_topics(runtime: Runtime, *, service: str | None = None) -> list[TopicSpec]:
+    """`rw.identity.accounts` (compacted: the latest snapshot of every account stays for a
+    consumer group that starts later), and the dead letters of `service`'s accounts group."""
+    specs = [TopicSpec(ACCOUNTS, runtime.settings.kafka.default_partitions, compacted=True)]
+    if service is not None:
+        specs.append(TopicSpec(dlq_topic(accounts_group(service)), 1))
+    return specs
+
+
+def accounts_consumer(
+    runtime: Runtime, *, service: str, principals: Principals, inbox: Inbox
+) -> Named:
+    """The consumer group `<service>.accounts` that keeps `service`'s projection of accounts
+    (ADR 0015); each batch it commits drops this process's account cache."""
+    group = accounts_group(service)
+
+    def forget() -> None:
+        cache = runtime.extras.get(ACCOUNT_CACHE)
+        if isinstance(cache, AccountCache):
+            cache.clear()
+
+    return consumer(
+        runtime,
+        group=group,
+        topics=[ACCOUNTS],
+        handler=inbox.batch_handler(
+            runtime.consumer_sessions, group=group, handle=principals.handle, after_commit=forget
+        ),
+    )
+
+
 def relay(runtime: Runtime, outbox: Outbox) -> Named:
     """The outbox relay component of one service schema."""
     return Named(
@@ -153,8 +203,12 @@ def build_app(
     on_startup: Sequence[StartupHook] = (),
     description: str = "",
     on_component_failed: Callable[[], None] | None = None,
+    accounts: AccountSource | None = None,
 ) -> FastAPI:
     """An app with the modules' routers and a lifespan that runs their components.
+
+    Tokens are checked against `accounts`, by default the projection of the first module
+    that keeps one (its `principals`); an app with neither refuses every token.
 
     A component that gives up restarting calls `on_component_failed`; by default the process
     stops itself (SIGTERM, a graceful stop) so that its orchestrator starts a fresh one.
@@ -180,10 +234,12 @@ def build_app(
             consumer_sessions=create_sessionmaker(consumer_engine),
             bus=the_bus,
             catalog=load_catalog(settings.catalog_path),
+            tokens=app.state.tokens,
         )
         app.state.runtime = runtime
         app.state.sessions = runtime.sessions
         app.state.catalog = runtime.catalog
+        app.state.principals = accounts or _account_cache(modules, runtime)
         started: list[Named] = []
         try:
             await _retry("bus", the_bus.start)
@@ -230,22 +286,62 @@ def build_app(
             await engine.dispose()
             log.info("service_stopped", service=settings.service_name)
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    docs = docs_enabled(settings)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        # The pages come from this process's own files (riskwatch.common.docs), never a CDN.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
     app.state.service_settings = {m.name: m.settings for m in modules}
     app.state.tokens = TokenService(settings.auth)
+    app.state.principals = accounts
     app.state.started = False
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    install_edge(app, settings.http, bulk_routes=_bulk_routes(modules))
+    app.add_middleware(RequestContextMiddleware)  # outermost: refusals have a request id too
+    if docs:
+        install_docs(app)
     app.include_router(health_router)
     for module in modules:
         # Where the module's writes stage their audit records (deps.session_in_transaction).
         bind = Depends(bind_outbox(getattr(module, "outbox", None)))
         for router in module.routers():
-            app.include_router(router, dependencies=[bind])
+            # Behind a token, the caller's requests are counted (edge.limit_account); a router
+            # with an open route (logging in) is limited per address only.
+            limited = [Depends(limit_account)] if every_route_authenticates(router) else []
+            app.include_router(router, dependencies=[bind, *limited])
     for router in extra_routers:
         app.include_router(router)
     return app
+
+
+def _bulk_routes(modules: Sequence[ServiceModule]) -> BulkRoutes:
+    """The routes of machines' bulk data that modules declare (`bulk_routes()`, optional):
+    their own body limits, metered by their own admission (riskwatch.common.edge)."""
+    found: dict[tuple[str, str], int] = {}
+    for module in modules:
+        declared: Callable[[], BulkRoutes] | None = getattr(module, "bulk_routes", None)
+        if declared is not None:
+            found.update(declared())
+    return found
+
+
+def _account_cache(modules: Sequence[ServiceModule], runtime: Runtime) -> AccountCache | None:
+    """One lookup per process, on the first module's projection: every projection of a
+    process (the embedded platform has five) is fed by the same events."""
+    for module in modules:
+        principals = getattr(module, "principals", None)
+        if isinstance(principals, Principals):
+            cache = AccountCache(principals, runtime.sessions)
+            runtime.extras[ACCOUNT_CACHE] = cache
+            return cache
+    return None
 
 
 def _tune_gc() -> None:

@@ -1,15 +1,20 @@
-"""The command line every service shares: `serve` (HTTP + components per RW_ROLE), `migrate`."""
+"""The command line every service shares: `serve` (HTTP + components per RW_ROLE), `migrate`,
+and where the built-in issuer is hosted, `keys rotate`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from riskwatch.common.db import create_engine, create_sessionmaker
+from riskwatch.common.identity.keys import KeyPolicy, KeyRing
 from riskwatch.common.identity.models import SCHEMA as IDENTITY_SCHEMA
 from riskwatch.common.logging import configure_logging
 from riskwatch.common.migrate import upgrade
@@ -30,7 +35,15 @@ def service_main(
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the HTTP API and, per RW_ROLE, consumers and workers")
     sub.add_parser("migrate", help="upgrade this service's schema to the latest revision")
+    if settings.auth.builtin_issuer:
+        keys = sub.add_parser("keys", help="the built-in issuer's signing keys")
+        keys.add_argument("action", choices=["rotate"], help="sign with a new key from now on")
     args = parser.parse_args(argv)
+
+    if args.command == "keys":
+        for change in asyncio.run(rotate_keys(settings)):
+            sys.stdout.write(f"{change}\n")
+        return 0
 
     if args.command == "migrate":
         dirs = list(migrations)
@@ -54,4 +67,20 @@ def service_main(
     return 0
 
 
-__all__ = ["IDENTITY_MIGRATIONS", "IDENTITY_SCHEMA", "service_main"]
+async def rotate_keys(settings: ServiceSettings) -> list[str]:
+    """`keys rotate`: a new signing key that signs at once (a key that may have leaked); the
+    old one stays published until the tokens it signed have ended. The processes hosting the
+    issuer sign with the new key within a minute; services fetch it for its first token."""
+    engine = create_engine(settings.database)
+    try:
+        keys = KeyRing(
+            create_sessionmaker(engine),
+            policy=KeyPolicy.of(settings.auth),
+            clock=lambda: datetime.now(UTC),
+        )
+        return await keys.maintain(force=True)
+    finally:
+        await engine.dispose()
+
+
+__all__ = ["IDENTITY_MIGRATIONS", "IDENTITY_SCHEMA", "rotate_keys", "service_main"]

@@ -1,5 +1,6 @@
 """/healthz (the process answers), /livez (its background components have not given up),
-/readyz (it can do its work: PostgreSQL and the bus answer, components run), /metrics.
+/readyz (it can do its work: PostgreSQL and the bus answer, components run), /metrics (behind
+the bearer token RW_HTTP__METRICS_TOKEN when it is set).
 
 Readiness runs its checks concurrently, each within `CHECK_TIMEOUT_S`: a probe never hangs
 on a full connection pool or an unreachable broker, it answers 503 saying which check failed.
@@ -8,14 +9,17 @@ on a full connection pool or an unreachable broker, it answers 503 saying which 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from riskwatch.common.errors import Unauthorized
 
 router = APIRouter(tags=["health"])
 
@@ -84,6 +88,18 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
 
 
-@router.get("/metrics", include_in_schema=False)
+async def metrics_access(request: Request) -> None:
+    """With RW_HTTP__METRICS_TOKEN set, /metrics answers only a scraper that presents it."""
+    settings = getattr(request.app.state, "settings", None)
+    token = settings.http.metrics_token if settings is not None else None
+    if token is None:
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+        raise Unauthorized("The metrics need the bearer token of RW_HTTP__METRICS_TOKEN.")
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

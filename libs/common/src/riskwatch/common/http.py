@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -12,6 +13,16 @@ from riskwatch.common import metrics
 from riskwatch.common.tracing import current_traceparent, new_trace, parse_traceparent
 
 _UNMATCHED = "<unmatched>"
+# A client's X-Request-Id is kept only if it is this: it goes into logs, the audit trail and
+# answers, where a line break, markup or a megabyte of it would do harm.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def request_id_of(header: str | None) -> str:
+    """The client's request id if it is well-formed, else a new one."""
+    if header is not None and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
 
 
 class RequestContextMiddleware:
@@ -23,7 +34,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id_of(headers.get("x-request-id"))
         incoming = parse_traceparent(headers.get("traceparent"))
         trace = incoming.child() if incoming else new_trace()
         scope.setdefault("state", {})["request_id"] = request_id

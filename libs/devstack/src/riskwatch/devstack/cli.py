@@ -54,7 +54,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in stack.timings.items())
     _out(f"\nup in {timings}; logs in {stack.logs_dir}; stop with `riskwatch-devstack down`")
     _out(
-        f"login: admin / the password in {stack.state_dir / 'admin-password'}; "
+        f"login: admin / the password in {stack.state_dir / 'admin-password'}; demo accounts "
+        f"(README) / the password in {stack.state_dir / 'demo-password'}; "
         "`make simulate` feeds demo readings"
     )
     return 0

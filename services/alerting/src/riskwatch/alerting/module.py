@@ -10,11 +10,19 @@ from fastapi import APIRouter
 from riskwatch.alerting import models_all
 from riskwatch.alerting.alarms.handlers import on_work_order, readings_handler
 from riskwatch.alerting.alarms.router import router as alarms_router
-from riskwatch.alerting.models import SCHEMA, inbox, outbox
+from riskwatch.alerting.models import SCHEMA, inbox, outbox, principals
 from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.alerting.rules.router import router as rules_router
 from riskwatch.alerting.settings import AlertingSettings
-from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.app import (
+    Named,
+    Runtime,
+    accounts_consumer,
+    accounts_topics,
+    consumer,
+    inbox_pruner,
+    relay,
+)
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic, readings_topic
 
@@ -33,6 +41,7 @@ class AlertingModule:
     schema = SCHEMA
     migrations_dir = MIGRATIONS
     outbox = outbox
+    principals = principals
 
     def __init__(self, settings: AlertingSettings) -> None:
         self.settings = settings
@@ -49,6 +58,7 @@ class AlertingModule:
             TopicSpec(ALARMS, kafka.default_partitions),
             TopicSpec(WORKORDERS, kafka.default_partitions),
             TopicSpec(dlq_topic(GROUP), 1),
+            *accounts_topics(runtime, service=GROUP),
         ]
         return specs
 
@@ -73,6 +83,7 @@ class AlertingModule:
                 topics=[WORKORDERS],
                 handler=inbox.handler(sessions, group=GROUP, handle=on_work_order),
             ),
+            accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),
             relay(runtime, outbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

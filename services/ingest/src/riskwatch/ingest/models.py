@@ -9,7 +9,9 @@ from sqlalchemy.orm import DeclarativeBase
 
 from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.generation import Generations
+from riskwatch.common.inbox import Inbox
 from riskwatch.common.outbox import Outbox
+from riskwatch.common.principals import Principals
 
 SCHEMA = "ingest"
 
@@ -21,3 +23,6 @@ class Base(DeclarativeBase):
 
 generations = Generations(Base.metadata)
 outbox = Outbox(Base.metadata)
+inbox = Inbox(Base.metadata)
+# The accounts that tokens are checked against (ADR 0015).
+principals = Principals(Base.metadata)

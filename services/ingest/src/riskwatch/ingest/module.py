@@ -1,4 +1,5 @@
-"""The ingest service as a module: its routers, topics and migrations."""
+"""The ingest service as a module: its routers, topics and migrations, and the consumer of the
+accounts that tokens are checked against."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime, relay
+from riskwatch.common.app import (
+    Named,
+    Runtime,
+    accounts_consumer,
+    accounts_topics,
+    inbox_pruner,
+    relay,
+)
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import device_status_topic, readings_topic
 from riskwatch.ingest.catalog.router import router as catalog_router
 from riskwatch.ingest.deps import budgets
 from riskwatch.ingest.devices.router import router as devices_router
-from riskwatch.ingest.models import SCHEMA, outbox
-from riskwatch.ingest.readings.router import router as readings_router
+from riskwatch.ingest.models import SCHEMA, inbox, outbox, principals
+from riskwatch.ingest.readings import router as readings
 from riskwatch.ingest.settings import IngestSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -25,20 +33,32 @@ class IngestModule:
     schema = SCHEMA
     migrations_dir = MIGRATIONS
     outbox = outbox
+    principals = principals
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
 
     def routers(self) -> Sequence[APIRouter]:
-        return [readings_router, devices_router, catalog_router]
+        return [readings.router, devices_router, catalog_router]
+
+    def bulk_routes(self) -> dict[tuple[str, str], int]:
+        """Gateways' batches: a body limit of their own, sized by RW_MAX_BATCH_ITEMS, and the
+        admission of readings/admission.py instead of the per-address limit."""
+        return {("POST", readings.PATH): readings.max_body_bytes(self.settings.max_batch_items)}
 
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
         kafka = runtime.settings.kafka
         sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
-        return [TopicSpec(readings_topic(s), kafka.readings_partitions) for s in sectors] + [
-            TopicSpec(device_status_topic(s), kafka.default_partitions) for s in sectors
+        return [
+            *(TopicSpec(readings_topic(s), kafka.readings_partitions) for s in sectors),
+            *(TopicSpec(device_status_topic(s), kafka.default_partitions) for s in sectors),
+            *accounts_topics(runtime, service=self.name),
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
         budgets(runtime, self.settings)  # at start-up: a budget for an unknown sector stops it
-        return [relay(runtime, outbox)]
+        return [
+            accounts_consumer(runtime, service=self.name, principals=principals, inbox=inbox),
+            relay(runtime, outbox),
+            inbox_pruner(runtime, inbox, schema=SCHEMA),
+        ]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import DeclarativeBase
 from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.inbox import Inbox
 from riskwatch.common.outbox import Outbox
+from riskwatch.common.principals import Principals
 
 SCHEMA = "notify"
 
@@ -18,3 +19,5 @@ class Base(DeclarativeBase):
 
 outbox = Outbox(Base.metadata)
 inbox = Inbox(Base.metadata)
+# The accounts that tokens are checked against (ADR 0015).
+principals = Principals(Base.metadata)

@@ -9,14 +9,22 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.app import (
+    Named,
+    Runtime,
+    accounts_consumer,
+    accounts_topics,
+    consumer,
+    inbox_pruner,
+    relay,
+)
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, dlq_topic
 from riskwatch.common.periodic import Periodic
 from riskwatch.notify import models_all
 from riskwatch.notify.duty.demo import seed_demo_roster
 from riskwatch.notify.duty.router import router as duty_router
-from riskwatch.notify.models import SCHEMA, inbox, outbox
+from riskwatch.notify.models import SCHEMA, inbox, outbox, principals
 from riskwatch.notify.notifications.channels import channels_from
 from riskwatch.notify.notifications.dispatcher import Dispatcher
 from riskwatch.notify.notifications.handlers import alarm_handler
@@ -34,6 +42,7 @@ class NotifyModule:
     schema = SCHEMA
     migrations_dir = MIGRATIONS
     outbox = outbox
+    principals = principals
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
@@ -48,6 +57,7 @@ class NotifyModule:
             TopicSpec(NOTIFICATIONS, partitions),
             TopicSpec(DUTY, partitions),
             TopicSpec(dlq_topic(GROUP), 1),
+            *accounts_topics(runtime, service=GROUP),
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
@@ -97,6 +107,7 @@ class NotifyModule:
                     after_commit=dispatcher.wake,
                 ),
             ),
+            accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),
             Named("worker", f"{SCHEMA}-dispatcher", dispatcher),
             relay(runtime, outbox),
             *housekeeping,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from riskwatch.common.db import TYPE_ANNOTATION_MAP, service_metadata
 from riskwatch.common.inbox import Inbox
+from riskwatch.common.principals import Principals
 
 SCHEMA = "reporting"
 
@@ -20,3 +21,5 @@ class Base(DeclarativeBase):
 
 
 inbox = Inbox(Base.metadata)
+# The accounts that tokens are checked against (ADR 0015).
+principals = Principals(Base.metadata)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner
+from riskwatch.common.app import (
+    Named,
+    Runtime,
+    accounts_consumer,
+    accounts_topics,
+    consumer,
+    inbox_pruner,
+)
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import (
     ALARMS,
@@ -18,7 +25,7 @@ from riskwatch.common.events.topics import (
     dlq_topic,
 )
 from riskwatch.reporting import models_all
-from riskwatch.reporting.models import SCHEMA, inbox
+from riskwatch.reporting.models import SCHEMA, inbox, principals
 from riskwatch.reporting.projections.handlers import on_event
 from riskwatch.reporting.reports.router import router as reports_router
 from riskwatch.reporting.settings import ReportingSettings
@@ -33,6 +40,7 @@ class ReportingModule:
     name = "reporting"
     schema = SCHEMA
     migrations_dir = MIGRATIONS
+    principals = principals
 
     def __init__(self, settings: ReportingSettings) -> None:
         self.settings = settings
@@ -44,6 +52,7 @@ class ReportingModule:
         partitions = runtime.settings.kafka.default_partitions
         specs = [TopicSpec(topic, partitions) for topic in (*CONSUMED, REPORTS)]
         specs.append(TopicSpec(dlq_topic(GROUP), 1))
+        specs += accounts_topics(runtime, service=GROUP)
         return specs
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
@@ -56,5 +65,6 @@ class ReportingModule:
                 topics=list(CONSUMED),
                 handler=inbox.handler(runtime.consumer_sessions, group=GROUP, handle=on_event),
             ),
+            accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

@@ -7,11 +7,19 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner, relay
+from riskwatch.common.app import (
+    Named,
+    Runtime,
+    accounts_consumer,
+    accounts_topics,
+    consumer,
+    inbox_pruner,
+    relay,
+)
 from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic
 from riskwatch.workorder import models_all
-from riskwatch.workorder.models import SCHEMA, inbox, outbox
+from riskwatch.workorder.models import SCHEMA, inbox, outbox, principals
 from riskwatch.workorder.settings import WorkOrderSettings
 from riskwatch.workorder.workorders.handlers import on_alarm
 from riskwatch.workorder.workorders.router import router as workorders_router
@@ -26,6 +34,7 @@ class WorkOrderModule:
     schema = SCHEMA
     migrations_dir = MIGRATIONS
     outbox = outbox
+    principals = principals
 
     def __init__(self, settings: WorkOrderSettings) -> None:
         self.settings = settings
@@ -39,6 +48,7 @@ class WorkOrderModule:
             TopicSpec(ALARMS, partitions),
             TopicSpec(WORKORDERS, partitions),
             TopicSpec(dlq_topic(GROUP), 1),
+            *accounts_topics(runtime, service=GROUP),
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
@@ -52,6 +62,7 @@ class WorkOrderModule:
                     runtime.consumer_sessions, group=GROUP, handle=on_alarm(policy)
                 ),
             ),
+            accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),
             relay(runtime, outbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
         ]

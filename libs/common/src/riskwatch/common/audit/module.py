@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import APIRouter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from riskwatch.common.app import Named, Runtime, consumer, inbox_pruner
 from riskwatch.common.audit import service
@@ -20,6 +21,7 @@ from riskwatch.common.audit.models import SCHEMA, inbox
 from riskwatch.common.audit.router import router
 from riskwatch.common.audit.settings import AuditSettings
 from riskwatch.common.bus import TopicSpec
+from riskwatch.common.db import create_sessionmaker
 from riskwatch.common.events.base import EventPayload
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.topics import AUDIT, dlq_topic
@@ -38,9 +40,18 @@ class AuditModule:
     schema = SCHEMA
     migrations_dir = MIGRATIONS
 
-    def __init__(self, settings: ServiceSettings, audit: AuditSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        audit: AuditSettings | None = None,
+        *,
+        owner_url: str | None = None,
+    ) -> None:
         self.settings = settings
         self.audit = audit if audit is not None else AuditSettings()
+        # Where the owner of audit.record connects, when the services' own role may only read
+        # and append (embedded mode): making and dropping partitions takes the owner.
+        self.owner_url = owner_url
 
     def routers(self) -> Sequence[APIRouter]:
         return [router]
@@ -52,6 +63,11 @@ class AuditModule:
         ]
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
+        owner_sessions = runtime.sessions
+        if self.owner_url is not None:
+            # An hourly job: a connection per run (NullPool), none held in between.
+            engine = create_async_engine(self.owner_url, poolclass=NullPool)
+            owner_sessions = create_sessionmaker(engine)
         # One chain: every batch, from any partition, takes the chain's lock to append.
         return [
             consumer(
@@ -61,7 +77,5 @@ class AuditModule:
                 handler=inbox.batch_handler(runtime.consumer_sessions, group=GROUP, handle=_store),
             ),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
-            Named(
-                "worker", "audit-housekeeping", housekeeper(runtime.sessions, settings=self.audit)
-            ),
+            Named("worker", "audit-housekeeping", housekeeper(owner_sessions, settings=self.audit)),
         ]

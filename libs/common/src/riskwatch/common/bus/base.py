@@ -65,6 +65,9 @@ class Message:
 class TopicSpec:
     name: str
     partitions: int
+    # Kafka keeps the latest record of every key instead of deleting by age (a topic of
+    # snapshots, such as accounts, that a new consumer group must read in full).
+    compacted: bool = False
 
 
 TopicPartition = tuple[str, int]

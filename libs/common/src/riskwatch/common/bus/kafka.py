@@ -60,7 +60,12 @@ class KafkaBus:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(
                     [
-                        NewTopic(t.name, t.partitions, self._settings.replication_factor)
+                        NewTopic(
+                            t.name,
+                            t.partitions,
+                            self._settings.replication_factor,
+                            topic_configs={"cleanup.policy": "compact"} if t.compacted else None,
+                        )
                         for t in wanted.values()
                     ]
                 )

@@ -98,7 +98,22 @@ CHANNELS = (
         ("ingest", "alerting", "workorder", "notify", "identity"),
         ("audit",),
     ),
+    Channel(
+        "accounts",
+        "rw.identity.accounts",
+        "username",
+        "An account's state as services check tokens against it: roles, org scope, disabled, "
+        "session epoch; staged in every account write's transaction and once at the issuer's "
+        "start for an account whose last snapshot is not on the topic. Never a password, phone "
+        "or name. Log-compacted: the latest snapshot of every account stays.",
+        ("rw.identity.account_changed.v1",),
+        ("identity",),
+        ("ingest", "alerting", "workorder", "notify", "reporting"),
+    ),
 )
+
+# Channels whose consumer groups carry a suffix after the service's name.
+_GROUP_SUFFIX = {"readings": ".<sector>", "accounts": ".accounts"}
 
 CLOUDEVENTS_HEADERS = {
     "type": "object",
@@ -170,7 +185,8 @@ def build() -> dict[str, Any]:
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{c.id}"},
                 "summary": f"{service} consumes {c.address} (consumer group {service}"
-                + (".<sector>)" if c.id == "readings" else ")"),
+                + _GROUP_SUFFIX.get(c.id, "")
+                + ")",
             }
     return {
         "asyncapi": "3.0.0",

@@ -11,6 +11,7 @@ DUTY = "rw.duty"
 REPORTS = "rw.reports"
 INBOUND_READINGS = "rw.inbound.readings"
 AUDIT = "rw.audit"
+ACCOUNTS = "rw.identity.accounts"
 
 _SECTOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 

@@ -1,9 +1,11 @@
-"""HTTP API of the built-in issuer: the OAuth2 password flow, password changes, the caller's
-own account, and the accounts that administrators manage.
+"""HTTP API of the built-in issuer: the OAuth2 password flow with refresh tokens, logout,
+password changes, the second factor, the caller's own account, the accounts that administrators
+manage, and the public keys (GET /.well-known/jwks.json).
 
-Three routes need no permission: POST /api/v1/auth/token and POST /api/v1/auth/password take
-no token (a first login that must change its password gets none), and GET /api/v1/auth/me only
-needs a valid one (`authenticated`). Every other route declares `require(Permission.X)`.
+These routes need no permission: POST /api/v1/auth/token, /refresh, /logout and /password take
+no access token (a first login that must change its password gets none; a refresh token is its
+own proof), GET /api/v1/auth/me and POST /api/v1/auth/totp(/confirm) only need a valid one.
+Every other route declares `require(Permission.X)`.
 """
 
 from __future__ import annotations
@@ -12,15 +14,24 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, status
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import ROLES, Permission, permissions_of
 from riskwatch.common.audit import emit
-from riskwatch.common.auth import TOKEN_PATH, Principal, PrincipalDep, TokenService, require
+from riskwatch.common.auth import (
+    TOKEN_PATH,
+    TOTP_ENROLMENT,
+    Principal,
+    PrincipalDep,
+    TokenService,
+    require,
+)
 from riskwatch.common.deps import AuditDep, CatalogDep, ReadSessionDep, SessionDep
 from riskwatch.common.errors import Unauthorized, problem_responses
 from riskwatch.common.events.audit import AuditOutcome
-from riskwatch.common.identity import service
+from riskwatch.common.identity import service, sessions
+from riskwatch.common.identity.keys import KeyRing
 from riskwatch.common.identity.models import SCHEMA, Account, outbox
 from riskwatch.common.identity.schemas import (
     AccountCreate,
@@ -28,19 +39,31 @@ from riskwatch.common.identity.schemas import (
     AccountRead,
     AccountStatus,
     AccountUpdate,
+    JwksRead,
     MeRead,
     PasswordChange,
     PasswordReset,
     RoleRead,
     TokenRead,
+    TotpConfirm,
+    TotpEnrolmentRead,
 )
 from riskwatch.common.identity.service import Identity, Trail
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 IDENTITY_KEY = "riskwatch.identity"
+KEYRING_KEY = "riskwatch.identity.keys"
 PASSWORD_PATH = "/api/v1/auth/password"  # noqa: S105 - a URL path, not a secret
 ME_PATH = "/api/v1/auth/me"
+REFRESH_PATH = "/api/v1/auth/refresh"
+LOGOUT_PATH = "/api/v1/auth/logout"
+TOTP_PATH = "/api/v1/auth/totp"
+JWKS_PATH = "/.well-known/jwks.json"
+ENROLMENT_TOKEN_TTL_S = 10 * 60
+
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_PATH, auto_error=False)
+BearerDep = Annotated[str | None, Depends(_bearer)]  # checked by the route itself
 
 
 def identity_of(request: Request) -> Identity:
@@ -85,10 +108,12 @@ def trail_of(request: Request, identity: IdentityDep) -> Trail:
 TrailDep = Annotated[Trail, Depends(trail_of)]
 
 
-def _token_version(request: Request) -> int:
+def _token_version(request: Request) -> int | None:
     _, _, token = request.headers.get("authorization", "").partition(" ")
     # Its signature, issuer and expiry were verified by `current_principal` in this request.
     claims: dict[str, Any] = jwt.decode(token.strip(), options={"verify_signature": False})
+    if claims.get("iss") != request.app.state.tokens.settings.issuer:
+        return None  # an external issuer's token: no session epoch
     version = claims.get("ver", 0)
     return version if isinstance(version, int) else -1
 
@@ -127,9 +152,13 @@ auth_router = APIRouter(tags=["auth"])
         403,
         429,
         descriptions={
-            401: "Wrong username or password (also for an unknown or disabled account)",
+            401: "Wrong username or password (also for an unknown or disabled account); "
+            "otp-required: this account needs its one-time code (`otp`); otp-invalid: a wrong "
+            "or spent code (it counts towards the lockout)",
             403: "password-change-required: an administrator set this password; change it "
-            "with POST /api/v1/auth/password first",
+            "with POST /api/v1/auth/password first. totp-enrolment-required: an administrator "
+            "without a second factor; the answer's `enrolment_token` enrols one "
+            "(POST /api/v1/auth/totp)",
             429: "Too many failed logins for this account or address; retry after "
             "Retry-After seconds",
         },
@@ -145,23 +174,134 @@ async def issue_token(
     username: Annotated[Key, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256, json_schema_extra={"format": "password"})],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    otp: Annotated[str | None, Form(max_length=16, description="the one-time code")] = None,
 ) -> TokenRead:
-    account = await service.log_in(
-        request.app.state.sessions,
-        identity=identity,
-        trail=trail,
-        username=username,
-        password=password,
-        source=emit.client_address(request),
-    )
+    """Log in: a short access token and a refresh token (a new session)."""
     tokens: TokenService = request.app.state.tokens
-    token, ttl = tokens.issue(
+    try:
+        login = await service.log_in(
+            request.app.state.sessions,
+            identity=identity,
+            trail=trail,
+            username=username,
+            password=password,
+            source=emit.client_address(request),
+            otp=otp,
+        )
+    except service.TotpEnrolmentRequired as refusal:
+        refusal.extensions["enrolment_token"] = await _enrolment_token(tokens, refusal)
+        raise
+    return await _grant(
+        tokens,
+        login.account,
+        session_id=login.session_id,
+        amr=login.amr,
+        refresh_token=login.refresh_token,
+    )
+
+
+async def _grant(
+    tokens: TokenService,
+    account: Account,
+    *,
+    session_id: str,
+    amr: tuple[str, ...],
+    refresh_token: str,
+) -> TokenRead:
+    token, ttl = await tokens.issue(
         account.username,
         roles=tuple(account.roles),
         scope=account.org_scope,
         version=account.session_epoch,
+        session_id=session_id,
+        amr=amr,
     )
-    return TokenRead(access_token=token, expires_in=ttl)
+    return TokenRead(access_token=token, expires_in=ttl, refresh_token=refresh_token)
+
+
+def enrolment_audience(tokens: TokenService) -> str:
+    """The audience of a token that enrols a second factor and opens nothing else."""
+    return f"{tokens.settings.audience}/{TOTP_ENROLMENT}"
+
+
+async def _enrolment_token(tokens: TokenService, refusal: service.TotpEnrolmentRequired) -> str:
+    token, _ = await tokens.issue(
+        refusal.username,
+        version=refusal.session_epoch,
+        audience=enrolment_audience(tokens),
+        ttl_s=ENROLMENT_TOKEN_TTL_S,
+    )
+    return token
+
+
+@auth_router.post(
+    REFRESH_PATH,
+    response_model=TokenRead,
+    responses=problem_responses(
+        401,
+        descriptions={
+            401: "The refresh token is unknown, spent (its session then ends: it was copied), "
+            "or its session ended (logout, idle, too old, the account changed)"
+        },
+    ),
+)
+async def refresh_session(
+    request: Request,
+    identity: IdentityDep,
+    trail: TrailDep,
+    refresh_token: Annotated[str, Form(min_length=1, max_length=128)],
+    grant_type: Annotated[str | None, Form(pattern="^refresh_token$")] = None,
+) -> TokenRead:
+    """The session's next access token and refresh token; the refresh token sent is spent.
+    Roles and scope are the account's as they are now."""
+    refreshed = await sessions.refresh(
+        request.app.state.sessions, identity=identity, trail=trail, refresh_token=refresh_token
+    )
+    return await _grant(
+        request.app.state.tokens,
+        refreshed.account,
+        session_id=refreshed.session_id,
+        amr=refreshed.amr,
+        refresh_token=refreshed.refresh_token,
+    )
+
+
+@auth_router.post(
+    LOGOUT_PATH,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(
+        401, descriptions={401: "Neither a refresh token nor a valid bearer token was sent"}
+    ),
+)
+async def log_out(
+    request: Request,
+    identity: IdentityDep,
+    trail: TrailDep,
+    bearer: BearerDep,
+    refresh_token: Annotated[str | None, Form(max_length=128)] = None,
+) -> None:
+    """End a session: the one of `refresh_token`, else the one of the bearer token. Its access
+    tokens still open the other services until they expire (RW_AUTH__ACCESS_TOKEN_TTL_S)."""
+    if refresh_token:
+        await sessions.log_out(
+            request.app.state.sessions, identity=identity, trail=trail, refresh_token=refresh_token
+        )
+        return
+    if not bearer:
+        raise Unauthorized("Send the refresh token, or the access token as a bearer token.")
+    tokens: TokenService = request.app.state.tokens
+    claims, trusted = await tokens.verify_claims(bearer)
+    session_id = claims.get("sid")
+    if trusted is not None or not isinstance(session_id, str):
+        raise Unauthorized("This token belongs to no session of this issuer.")
+    await sessions.log_out(
+        request.app.state.sessions,
+        identity=identity,
+        trail=trail,
+        session_id=session_id,
+        subject=str(claims["sub"]),
+    )
 
 
 @auth_router.post(
@@ -208,6 +348,99 @@ async def read_me(account: Annotated[Account, Depends(authenticated)]) -> MeRead
         permissions=sorted(p.value for p in permissions_of(account.roles)),
         password_changed_at=account.password_changed_at,
     )
+
+
+async def totp_holder(request: Request, token: str | None) -> tuple[str, tuple[str, ...]]:
+    """The account enrolling a second factor, and how its token was had (`amr`): an access
+    token of a live session of this issuer, or the enrolment token of a login that needs one.
+    Called in the route, after the body is validated (a malformed body is a 422 first)."""
+    if not token:
+        raise Unauthorized("A bearer token is required.")
+    tokens: TokenService = request.app.state.tokens
+    enrolment = enrolment_audience(tokens)
+    try:
+        audience = jwt.decode(token, options={"verify_signature": False}).get("aud")
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The token is not valid.") from exc
+    claims, trusted = await tokens.verify_claims(
+        token, audience=enrolment if audience == enrolment else None
+    )
+    version = claims.get("ver")
+    if trusted is not None or not isinstance(version, int):
+        raise Unauthorized("A second factor is enrolled with a token of this issuer.")
+    async with request.app.state.sessions() as session:
+        account = await service.check_session(session, username=str(claims["sub"]), version=version)
+    if account is None:
+        raise Unauthorized("The token names no account.")
+    amr = claims.get("amr")
+    return account.username, tuple(str(a) for a in amr) if isinstance(amr, list) else ()
+
+
+@auth_router.post(
+    TOTP_PATH,
+    response_model=TotpEnrolmentRead,
+    responses=problem_responses(
+        401,
+        403,
+        descriptions={403: "The account has a second factor; replace it from a login with it"},
+    ),
+)
+async def start_totp_enrolment(
+    request: Request, bearer: BearerDep, identity: IdentityDep, trail: TrailDep
+) -> TotpEnrolmentRead:
+    """Enrol a second factor (TOTP): the secret for an authenticator app, shown this once; it
+    counts from its confirmation with a code (POST /api/v1/auth/totp/confirm)."""
+    username, amr = await totp_holder(request, bearer)
+    enrolment = await sessions.start_totp_enrolment(
+        request.app.state.sessions, identity=identity, trail=trail, username=username, amr=amr
+    )
+    return TotpEnrolmentRead(secret=enrolment.secret, otpauth_uri=enrolment.uri)
+
+
+@auth_router.post(
+    f"{TOTP_PATH}/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(
+        401, 409, descriptions={409: "No enrolment is under way", 422: "A wrong code"}
+    ),
+)
+async def confirm_totp_enrolment(
+    request: Request,
+    body: TotpConfirm,
+    bearer: BearerDep,
+    identity: IdentityDep,
+    trail: TrailDep,
+) -> None:
+    """Confirm the enrolment with a code of the app: from now on, logins ask for one."""
+    username, _ = await totp_holder(request, bearer)
+    await sessions.confirm_totp_enrolment(
+        request.app.state.sessions,
+        identity=identity,
+        trail=trail,
+        username=username,
+        code=body.code,
+    )
+
+
+def keyring_of(request: Request) -> KeyRing:
+    found = request.app.state.runtime.extras.get(KEYRING_KEY)
+    if not isinstance(found, KeyRing):
+        raise RuntimeError("the identity module is not hosted by this app")
+    return found
+
+
+jwks_router = APIRouter(tags=["auth"])
+
+
+@jwks_router.get(JWKS_PATH, response_model=JwksRead)
+async def read_jwks(
+    response: Response, keys: Annotated[KeyRing, Depends(keyring_of)], identity: IdentityDep
+) -> JwksRead:
+    """The public keys that verify the issuer's tokens (RFC 7517), for services and anyone
+    else; cacheable for RW_AUTH__JWKS_CACHE_S."""
+    response.headers["Cache-Control"] = f"public, max-age={identity.auth.jwks_cache_s}"
+    return JwksRead.model_validate(await keys.jwks())
 
 
 accounts_router = APIRouter(
@@ -338,6 +571,18 @@ async def reset_password(
     return AccountRead.model_validate(account)
 
 
+@accounts_router.delete("/{username}/totp", response_model=AccountRead)
+async def remove_totp(
+    username: UsernamePath, session: SessionDep, caller: Writer, audit: AuditDep
+) -> AccountRead:
+    """Remove an account's second factor (its phone is lost): its sessions end, and it enrols
+    again (an administrator's account, at its next login)."""
+    account = await sessions.remove_totp(
+        session, username=username, caller_scope=caller.scope, audit=audit
+    )
+    return AccountRead.model_validate(account)
+
+
 roles_router = APIRouter(prefix="/api/v1/roles", tags=["accounts"])
 
 
@@ -359,4 +604,4 @@ async def list_roles(
     ]
 
 
-routers = [auth_router, accounts_router, roles_router]
+routers = [auth_router, accounts_router, roles_router, jwks_router]

@@ -1,5 +1,5 @@
-"""API models of the built-in issuer: accounts, tokens, password changes. No answer ever holds a
-password hash."""
+"""API models of the built-in issuer: accounts, tokens, keys, password changes, the second
+factor. No answer ever holds a password hash."""
 
 from __future__ import annotations
 
@@ -121,9 +121,45 @@ class PasswordChange(BaseModel):
 
 
 class TokenRead(BaseModel):
+    """OAuth2's token answer (RFC 6749 5.1): a short access token, and the refresh token that
+    gets the next one (POST /api/v1/auth/refresh), good once."""
+
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
+    refresh_token: str
+
+
+class Jwk(BaseModel):
+    """One public key of the issuer (RFC 7517, Ed25519 per RFC 8037)."""
+
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    alg: str
+    use: str
+
+
+class JwksRead(BaseModel):
+    """The issuer's public keys: what verifies its tokens (never a private part)."""
+
+    keys: list[Jwk]
+
+
+class TotpEnrolmentRead(BaseModel):
+    """A second factor being enrolled: give `otpauth_uri` (as a QR code) or `secret` to an
+    authenticator app, then confirm with one of its codes. Shown this once."""
+
+    secret: str
+    otpauth_uri: str
+    confirm: str = "/api/v1/auth/totp/confirm"
+
+
+class TotpConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["492039"])]
 
 
 class RoleRead(BaseModel):

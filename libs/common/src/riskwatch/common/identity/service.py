@@ -23,6 +23,7 @@ from riskwatch.common.access import DISTRICT, Role, Scope
 from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.catalog import Catalog, default_catalog
 from riskwatch.common.errors import (
+    AppError,
     Conflict,
     Forbidden,
     Invalid,
@@ -31,10 +32,11 @@ from riskwatch.common.errors import (
     Unauthorized,
 )
 from riskwatch.common.events.audit import AuditOutcome
-from riskwatch.common.identity import store
+from riskwatch.common.identity import store, totp
 from riskwatch.common.identity.models import Account
 from riskwatch.common.identity.passwords import PasswordHashing, shared_hashing
 from riskwatch.common.identity.policy import PasswordPolicy, generate_password
+from riskwatch.common.identity.publication import stage_if_changed
 from riskwatch.common.identity.schemas import AccountCreate, AccountStatus, AccountUpdate
 from riskwatch.common.settings import AuthSettings
 
@@ -56,6 +58,43 @@ class LoginLocked(TooManyRequests):
 class PasswordChangeRequired(Forbidden):
     code = "password-change-required"
     title = "Password change required"
+
+
+OTP = "auth.otp"
+
+
+class OtpRequired(Unauthorized):
+    code = "otp-required"
+    title = "One-time code required"
+
+
+class OtpInvalid(Unauthorized):
+    code = "otp-invalid"
+    title = "Wrong one-time code"
+
+
+class TotpEnrolmentRequired(Forbidden):
+    """The answer carries a short token that enrols a second factor and does nothing else
+    (the router adds it); `username` and `session_epoch` name the account it is for."""
+
+    code = "totp-enrolment-required"
+    title = "Second factor enrolment required"
+
+    def __init__(self, detail: str, *, username: str, session_epoch: int, **extensions: Any):
+        super().__init__(detail, **extensions)
+        self.username = username
+        self.session_epoch = session_epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A successful login: the account, how it proved itself (`amr`), and the session opened
+    with its first refresh token (the only time that token exists in clear)."""
+
+    account: Account
+    amr: tuple[str, ...]
+    session_id: str
+    refresh_token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +281,7 @@ async def create_account(
         await session.flush()
     except IntegrityError as exc:  # created by a concurrent request since the check above
         raise Conflict(f"The account {data.username!r} exists.") from exc
+    await stage_if_changed(session, account)
     if audit is not None:
         audit.changed(None, snapshot(account))
     return account
@@ -284,6 +324,7 @@ async def update_account(
         account.phone = changes["phone"]
     if revoke:
         account.session_epoch += 1
+    await stage_if_changed(session, account)
     await session.flush()
     if audit is not None:
         audit.changed(before, snapshot(account))
@@ -311,6 +352,7 @@ async def reset_password(
     account.session_epoch += 1
     account.password_changed_at = identity.clock()
     await store.clear_failures(session, username=username)
+    await stage_if_changed(session, account)
     await session.flush()
     if audit is not None:
         audit.changed(before, snapshot(account) | {"session_epoch": account.session_epoch})
@@ -414,10 +456,12 @@ async def log_in(
     username: str,
     password: str,
     source: str | None,
-) -> Account:
-    """The account that `password` opens, or a refusal: 429 while locked out (even with the
-    right password), 401 for a wrong password, an unknown or a disabled account (one message
-    for all three), 403 `password-change-required` while an administrator's password stands.
+    otp: str | None = None,
+) -> Login:
+    """The account that `password` opens, with a new session, or a refusal: 429 while locked
+    out (even with the right password), 401 for a wrong password, an unknown or a disabled
+    account (one message for all three), 403 `password-change-required` while an
+    administrator's password stands; then the second factor (`_second_factor`).
     """
     account = await _refuse_if_locked(
         sessions, identity=identity, trail=trail, username=username, source=source, action=LOGIN
@@ -452,10 +496,96 @@ async def log_in(
                 change_password="/api/v1/auth/password",  # noqa: S106 - a URL path
             )
         else:
-            await store.clear_failures(session, username=username)
-            await trail(session, action=LOGIN, outcome="success", actor=username, status=200)
-            return account
+            factor = await _second_factor(
+                session, identity=identity, trail=trail, account=account, otp=otp, source=source
+            )
+            if isinstance(factor, AppError):
+                refusal = factor
+            else:
+                await store.clear_failures(session, username=username)
+                await trail(session, action=LOGIN, outcome="success", actor=username, status=200)
+                session_id, refresh_token = await store.open_session(
+                    session,
+                    account=account,
+                    amr=factor,
+                    now=identity.clock(),
+                    max_s=identity.auth.session_max_s,
+                )
+                return Login(account, factor, session_id, refresh_token)
     raise refusal
+
+
+def totp_required(identity: Identity, account: Account) -> bool:
+    """Whether logging in as `account` takes a one-time code: once it has a second factor,
+    always; an administrator's, where RW_AUTH__REQUIRE_TOTP_FOR_ADMINS holds."""
+    if account.totp_secret is not None:
+        return True
+    enforced = identity.auth.require_totp_for_admins is not False
+    return enforced and totp.is_administrator(account.roles)
+
+
+async def _second_factor(
+    session: AsyncSession,
+    *,
+    identity: Identity,
+    trail: Trail,
+    account: Account,
+    otp: str | None,
+    source: str | None,
+) -> tuple[str, ...] | AppError:
+    """How the account proved itself (`amr`) after its password, or the refusal (recorded):
+    403 `totp-enrolment-required` for an administrator without a second factor where one is
+    required, 401 `otp-required` without a code, 401 `otp-invalid` for a wrong or spent one,
+    which counts towards the lockout like a wrong password."""
+    username = account.username
+    if not totp_required(identity, account):
+        return ("pwd",)
+    if account.totp_secret is None:
+        await trail(
+            session,
+            action=OTP,
+            outcome="denied",
+            actor=username,
+            status=403,
+            reason=TotpEnrolmentRequired.code,
+        )
+        return TotpEnrolmentRequired(
+            "An administrator logs in with a second factor, and this account has none yet: "
+            "enrol one with POST /api/v1/auth/totp and the `enrolment_token` of this answer, "
+            "confirm it with POST /api/v1/auth/totp/confirm, then log in with `otp`.",
+            username=username,
+            session_epoch=account.session_epoch,
+            enrol="/api/v1/auth/totp",
+        )
+    if not otp:
+        await trail(
+            session, action=OTP, outcome="denied", actor=username, status=401,
+            reason=OtpRequired.code,
+        )  # fmt: skip
+        return OtpRequired(
+            "This account logs in with the one-time code of its authenticator app: send it as "
+            "`otp` with the username and password."
+        )
+    # Locked: two logins with one code must not both spend it.
+    fresh = await store.get_account(session, username=username, for_update=True)
+    step = None
+    if fresh is not None and fresh.totp_secret is not None:
+        step = totp.matching_step(
+            fresh.totp_secret, otp, at=identity.clock(), last_step=fresh.totp_last_step
+        )
+    if fresh is None or step is None:
+        await _record_failure(
+            session,
+            identity=identity,
+            trail=trail,
+            username=username,
+            source=source,
+            action=OTP,
+            reason="wrong or spent one-time code",
+        )
+        return OtpInvalid("Wrong one-time code.")
+    fresh.totp_last_step = step
+    return ("pwd", "otp")
 
 
 async def change_password(
@@ -506,15 +636,20 @@ async def change_password(
         fresh.session_epoch += 1
         fresh.password_changed_at = identity.clock()
         await store.clear_failures(session, username=username)
+        await stage_if_changed(session, fresh)
         await trail(session, action=PASSWORD_CHANGE, outcome="success", actor=username, status=204)
 
 
-async def check_session(session: AsyncSession, *, username: str, version: int) -> Account | None:
+async def check_session(
+    session: AsyncSession, *, username: str, version: int | None
+) -> Account | None:
     """The account behind a token, if its session still stands: a disabled account or a token
     older than the account's last password change, disabling, or change of roles or scope is
-    refused. None for a subject with no account here (a token this process minted itself)."""
+    refused. None for a subject with no account here (a token this process minted itself).
+    `version` None: a token of an external issuer, which knows no session epoch."""
     account = await store.get_account(session, username=username)
-    if account is not None and (account.disabled or account.session_epoch != version):
+    stale = version is not None and account is not None and account.session_epoch != version
+    if account is not None and (account.disabled or stale):
         raise Unauthorized("The token has been revoked; log in again.")
     return account
 
@@ -547,24 +682,26 @@ async def ensure_admin(
             account.must_change_password = False
             account.session_epoch += 1
             account.password_changed_at = datetime.now(UTC)
+        await stage_if_changed(session, account)
         await session.flush()
         return None
     generated = None
     if not password:
         generated = password = generate_password()
-    session.add(
-        Account(
-            username=ADMIN,
-            password_hash=await hashing.hash(password),
-            display_name="Administrator",
-            roles=[Role.SYSTEM_ADMIN.value],
-            scope=str(DISTRICT),
-            disabled=False,
-            must_change_password=False,
-            session_epoch=0,
-            created_by="seed",
-        )
+    account = Account(
+        username=ADMIN,
+        password_hash=await hashing.hash(password),
+        display_name="Administrator",
+        roles=[Role.SYSTEM_ADMIN.value],
+        scope=str(DISTRICT),
+        disabled=False,
+        must_change_password=False,
+        session_epoch=0,
+        created_by="seed",
     )
+    session.add(account)
+    await session.flush()
+    await stage_if_changed(session, account)
     await session.flush()
     return generated
 
@@ -648,4 +785,7 @@ async def seed_accounts(
             )
             if inserted is not None:
                 created.append(inserted)
+                seeded = await session.get(Account, inserted)
+                if seeded is not None:
+                    await stage_if_changed(session, seeded)
     return created

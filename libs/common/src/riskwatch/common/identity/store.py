@@ -1,17 +1,21 @@
-"""Queries of the built-in issuer: accounts, and the recent login failures that lock them."""
+"""Queries of the built-in issuer: accounts, the recent login failures that lock them, and
+sessions with their refresh tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import Scope
-from riskwatch.common.identity.models import Account, LoginFailure
+from riskwatch.common.identity.models import Account, AuthSession, LoginFailure, RefreshToken
 from riskwatch.common.pagination import keyset, page_of
 
 ACCOUNT = "account"  # a failure counted against the username that was given
@@ -124,3 +128,77 @@ async def clear_failures(session: AsyncSession, *, username: str) -> None:
             LoginFailure.kind == ACCOUNT, LoginFailure.key == username[:KEY_MAX]
         )
     )
+
+
+# Sessions and refresh tokens -----------------------------------------------------------------
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a refresh token: its SHA-256 (the token is 256 random bits, so no
+    salt or slow hash is needed for it to be useless to whoever reads the table)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def add_refresh_token(session: AsyncSession, *, sid: str, now: datetime) -> str:
+    """A new refresh token of session `sid`; returned in clear this once."""
+    token = secrets.token_urlsafe(32)
+    session.add(RefreshToken(hash=token_digest(token), sid=sid, issued_at=now, used_at=None))
+    await session.flush()
+    return token
+
+
+async def open_session(
+    session: AsyncSession,
+    *,
+    account: Account,
+    amr: Sequence[str],
+    now: datetime,
+    max_s: int,
+) -> tuple[str, str]:
+    """A session for a login of `account`, and its first refresh token: (sid, token)."""
+    sid = uuid.uuid4().hex
+    session.add(
+        AuthSession(
+            sid=sid,
+            username=account.username,
+            session_epoch=account.session_epoch,
+            amr=list(amr),
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(seconds=max_s),
+            revoked_at=None,
+            revoked_reason=None,
+        )
+    )
+    await session.flush()
+    return sid, await add_refresh_token(session, sid=sid, now=now)
+
+
+async def get_refresh_token(session: AsyncSession, *, token: str) -> RefreshToken | None:
+    """The refresh token, locked: two requests spending it wait for each other."""
+    found: RefreshToken | None = await session.get(
+        RefreshToken, token_digest(token), with_for_update=True
+    )
+    return found
+
+
+async def get_session(
+    session: AsyncSession, *, sid: str, for_update: bool = False
+) -> AuthSession | None:
+    found: AuthSession | None = await session.get(AuthSession, sid, with_for_update=for_update)
+    return found
+
+
+async def prune_sessions(session: AsyncSession, *, before: datetime, idle_s: int) -> int:
+    """Delete the sessions (with their refresh tokens) that had ended before `before`: past
+    their maximum age, revoked, or idle. Until then a reused token still finds its session."""
+    result = await session.execute(
+        delete(AuthSession).where(
+            or_(
+                AuthSession.expires_at < before,
+                AuthSession.revoked_at < before,
+                AuthSession.last_used_at < before - timedelta(seconds=idle_s),
+            )
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -15,6 +15,10 @@ class NotificationRead(BaseModel):
 
     notification_id: str
     alarm_id: str
+    # The alarm's place (null on notifications older than the columns).
+    sector_id: str | None = None
+    town_id: str | None = None
+    village_id: str | None = None
     level: Level
     duty_center_id: str
     person_id: str

@@ -42,7 +42,9 @@ class SmsProvider(Protocol):
 
 class FileSmsProvider:
     """Appends one JSON line per message to a file; a key already in the file is not written
-    again (its first message id is returned)."""
+    again (its first message id is returned). The file holds phone numbers: it is readable by
+    its owner alone (0600, also one an earlier version left readable), and a directory made
+    for it is too (0700)."""
 
     confirms_delivery = True
 
@@ -92,8 +94,10 @@ class FileSmsProvider:
         return sent
 
     def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as f:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "a+b") as f:
             data = line.encode("utf-8") + b"\n"
             if f.tell() > 0:
                 f.seek(-1, os.SEEK_END)
