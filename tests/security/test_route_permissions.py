@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from riskwatch.alerting.app import create_app as alerting_app
 from riskwatch.alerting.settings import AlertingSettings
-from riskwatch.common.access import ROLES, Permission, permissions_of
+from riskwatch.common.access import ROLES, Permission, permissions_of, separation_problem
 from riskwatch.embedded.platform import create_platform
 from riskwatch.embedded.settings import EmbeddedSettings
 from riskwatch.ingest.app import create_app as ingest_app
@@ -114,6 +114,10 @@ def test_administrators_are_separated() -> None:
     administrator does nothing else, and no business role touches accounts or the trail."""
     assert Permission.AUDIT_READ not in permissions_of(["system_admin"])
     assert permissions_of(["audit_admin"]) == {Permission.AUDIT_READ}
+    assert separation_problem(["system_admin", "audit_admin"])
+    assert separation_problem(["audit_admin", "business_admin"])
+    assert separation_problem(["audit_admin"]) is None
+    assert separation_problem(["business_admin", "gateway"]) is None
     for role, info in ROLES.items():
         if not info.administrator:
             assert not info.permissions & {

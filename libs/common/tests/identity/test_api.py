@@ -441,3 +441,47 @@ async def test_the_roles_are_listed_with_their_labels(issuer: Issuer) -> None:
     assert roles["audit_admin"]["administrator"] is True
     refused = await client.get("/api/v1/roles", headers=issuer.headers(roles=("handler",)))
     assert refused.status_code == 403
+
+
+async def test_administrators_stay_separated_and_nobody_raises_their_own_rights(
+    issuer: Issuer,
+) -> None:
+    """The system administrator cannot give itself the audit administrator's role (it would
+    then read the trail of its own doings), nor open an account that is both an administrator
+    and something else; nobody changes their own roles, scope or `disabled`, nor resets their
+    own password through the administrators' route."""
+    client = await issuer.client()
+    admin = bearer_of(await login(client, "admin", ADMIN_PASSWORD))
+
+    escalate = await client.patch(
+        "/api/v1/accounts/admin", json={"roles": ["system_admin", "audit_admin"]}, headers=admin
+    )
+    assert escalate.status_code == 422, escalate.text
+    assert "held alone" in escalate.text
+    own_role = await client.patch(
+        "/api/v1/accounts/admin", json={"roles": ["audit_admin"]}, headers=admin
+    )
+    assert own_role.status_code == 403, own_role.text
+    own_scope = await client.patch(
+        "/api/v1/accounts/admin", json={"scope": "town:lujiazui"}, headers=admin
+    )
+    assert own_scope.status_code == 403
+    own_reset = await client.post(
+        "/api/v1/accounts/admin/password", json={"password": OWN_PASSWORD}, headers=admin
+    )
+    assert own_reset.status_code == 403
+    # What does not touch its rights, it may change.
+    renamed = await client.patch(
+        "/api/v1/accounts/admin", json={"display_name": "Administrator"}, headers=admin
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    mixed = await client.post(
+        "/api/v1/accounts",
+        json=account_body(unique("auditor"), roles=["audit_admin", "business_admin"]),
+        headers=admin,
+    )
+    assert mixed.status_code == 422
+    assert "held alone" in mixed.text
+    me = (await client.get("/api/v1/auth/me", headers=admin)).json()
+    assert me["roles"] == ["system_admin"]

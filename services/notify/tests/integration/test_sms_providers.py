@@ -21,6 +21,8 @@ from riskwatch.notify.notifications.channels import Outgoing, SmsChannel
 from riskwatch.notify.notifications.domain import ChannelKind
 from riskwatch.notify.notifications.sms import FileSmsProvider, HttpSmsProvider, SendError
 
+NOT_AN_ID = "SMS provider answered a message_id that is not a short printable id"
+
 
 @dataclass
 class Gateway:
@@ -47,6 +49,18 @@ def gateway_app(received: list[dict[str, object]]) -> FastAPI:
     @app.post("/no-id")
     async def no_id() -> JSONResponse:
         return JSONResponse({"ok": True})
+
+    @app.post("/bool-id")
+    async def bool_id() -> JSONResponse:
+        return JSONResponse({"message_id": True})
+
+    @app.post("/long-id")
+    async def long_id() -> JSONResponse:
+        return JSONResponse({"message_id": "x" * 300})
+
+    @app.post("/control-id")
+    async def control_id() -> JSONResponse:
+        return JSONResponse({"message_id": "gw-1\n\x1b[31mforged"})
 
     return app
 
@@ -116,6 +130,9 @@ async def test_an_sms_channel_over_http_is_sent_not_yet_delivered(gateway: Gatew
         ("/broken", "SMS provider answered HTTP 500", True),
         ("/rejects", "SMS provider answered HTTP 400", False),
         ("/no-id", "SMS provider answered without a message_id", True),
+        ("/bool-id", "SMS provider answered without a message_id", True),
+        ("/long-id", NOT_AN_ID, True),
+        ("/control-id", NOT_AN_ID, True),
     ],
 )
 async def test_the_http_provider_turns_bad_answers_into_send_errors(

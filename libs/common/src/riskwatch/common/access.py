@@ -173,6 +173,20 @@ def permissions_of(roles: tuple[str, ...] | list[str]) -> frozenset[Permission]:
     return frozenset(granted)
 
 
+def separation_problem(roles: tuple[str, ...] | list[str]) -> str | None:
+    """Why `roles` cannot be held together, or None. Level-3 graded protection separates the
+    three administrators: each of their roles is held alone, never beside another
+    administrator's or a business role (an auditor who also runs the business audits
+    itself)."""
+    admins = [r for r in roles if (info := ROLES.get(r)) is not None and info.administrator]
+    if admins and len(set(roles)) > 1:
+        return (
+            f"{', '.join(admins)} is an administrator's role and is held alone "
+            "(separation of the system, security and audit administrators)"
+        )
+    return None
+
+
 ScopeKind = Literal["district", "sector", "town", "village"]
 _SCOPE = re.compile(r"^(district)$|^(sector|town|village):([a-z0-9][a-z0-9_-]{0,63})$")
 

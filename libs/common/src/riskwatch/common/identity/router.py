@@ -526,7 +526,9 @@ async def get_account(
 @accounts_router.patch(
     "/{username}",
     response_model=AccountRead,
-    responses=problem_responses(403, descriptions={403: "The scope is wider than yours"}),
+    responses=problem_responses(
+        403, descriptions={403: "The scope is wider than yours, or the account is your own"}
+    ),
 )
 async def update_account(
     username: UsernamePath,
@@ -544,6 +546,7 @@ async def update_account(
         username=username,
         data=body,
         caller_scope=caller.scope,
+        caller=caller.subject,
         audit=audit,
     )
     return AccountRead.model_validate(account)
@@ -566,6 +569,7 @@ async def reset_password(
         username=username,
         password=body.password,
         caller_scope=caller.scope,
+        caller=caller.subject,
         audit=audit,
     )
     return AccountRead.model_validate(account)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from riskwatch.common.access import ROLES, Scope
+from riskwatch.common.access import ROLES, Scope, separation_problem
 from riskwatch.common.inputs import Key, Line
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{1,63}$"
@@ -24,6 +24,9 @@ def _known_roles(roles: list[str]) -> list[str]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValueError(f"unknown role(s): {', '.join(unknown)} (known: {', '.join(ROLES)})")
+    problem = separation_problem(roles)
+    if problem:
+        raise ValueError(problem)
     return list(dict.fromkeys(roles))  # in the order given, once each
 
 

@@ -294,9 +294,13 @@ async def update_account(
     username: str,
     data: AccountUpdate,
     caller_scope: Scope,
+    caller: str | None = None,
     audit: AuditContext | None = None,
 ) -> Account:
-    """Change what `data` sets; roles, scope and disabling end the account's sessions."""
+    """Change what `data` sets; roles, scope and disabling end the account's sessions. Nobody
+    changes their own roles, scope or `disabled`: another administrator does."""
+    if username == caller and {"roles", "scope", "disabled"} & data.model_fields_set:
+        raise Forbidden("You cannot change your own roles, scope or disabled state.")
     account = await get_account_or_raise(
         session, username=username, scope=caller_scope, for_update=True
     )
@@ -338,10 +342,14 @@ async def reset_password(
     username: str,
     password: str,
     caller_scope: Scope,
+    caller: str | None = None,
     audit: AuditContext | None = None,
 ) -> Account:
     """An administrator sets a new password: the account's tokens end, its lockout lifts, and
-    its owner must choose another one at the next login."""
+    its owner must choose another one at the next login. Not one's own: that is
+    POST /api/v1/auth/password, which asks for the current one."""
+    if username == caller:
+        raise Forbidden("Change your own password with POST /api/v1/auth/password.")
     account = await get_account_or_raise(
         session, username=username, scope=caller_scope, for_update=True
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
@@ -17,8 +18,8 @@ class RulePut(BaseModel):
 
     name: Line = Field(min_length=1, max_length=200)
     description: FreeText | None = None
-    scenario_id: Key
-    metric: Key = Field(max_length=64)
+    scenario_id: Annotated[Key, Field(examples=["gas"])]
+    metric: Key = Field(max_length=64, examples=["ch4_lel"])
     direction: Direction = "above"
     blue: FiniteFloat | None = None
     yellow: FiniteFloat | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,9 +17,9 @@ class DevicePut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Line = Field(min_length=1, max_length=200)
-    scenario_id: Key
-    town_id: Key | None = None
-    village_id: Key | None = None
+    scenario_id: Annotated[Key, Field(examples=["gas"])]
+    town_id: Annotated[Key | None, Field(examples=["lujiazui"])] = None
+    village_id: Annotated[Key | None, Field(examples=["lujiazui-meiyuan"])] = None
     site: Line | None = Field(default=None, max_length=200)
     status: DeviceStatus = "active"
 

@@ -16,6 +16,8 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
+from riskwatch.common.inputs import is_one_line
+
 log = structlog.get_logger(__name__)
 
 
@@ -109,6 +111,9 @@ class FileSmsProvider:
             os.fsync(f.fileno())
 
 
+MESSAGE_ID_MAX = 255  # notify.notification.provider_message_id
+
+
 class HttpSmsProvider:
     """POSTs {"to", "text"} with an Idempotency-Key and a bearer token; expects a 2xx answer
     {"message_id": ...}. Anything else is a SendError."""
@@ -145,9 +150,16 @@ class HttpSmsProvider:
             message_id = response.json()["message_id"]
         except (ValueError, KeyError, TypeError) as exc:
             raise SendError("SMS provider answered without a message_id") from exc
-        if not isinstance(message_id, str | int) or message_id == "":
+        # A text or a number (never a bool: True is an int to Python), one printable line that
+        # fits the column: a gateway's odd answer must fail this send, not the batch it is in.
+        if isinstance(message_id, bool) or not isinstance(message_id, str | int):
             raise SendError("SMS provider answered without a message_id")
-        return str(message_id)
+        message_id = str(message_id)
+        if not message_id:
+            raise SendError("SMS provider answered without a message_id")
+        if len(message_id) > MESSAGE_ID_MAX or not is_one_line(message_id):
+            raise SendError("SMS provider answered a message_id that is not a short printable id")
+        return message_id
 
     async def aclose(self) -> None:
         if self._client is not None:
