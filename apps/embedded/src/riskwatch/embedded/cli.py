@@ -90,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="the audit trail in PostgreSQL")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check its hash chain (exit 1 if broken)")
-    verify.add_argument("--database-url", default=None, help="default: RW_DATABASE__URL")
+    verify.add_argument(
+        "--database-url",
+        default=None,
+        help="default: RW_DATABASE__URL, else the running `riskwatch run` of RW_DATA_DIR",
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_embedded(simulate=args.simulate)
@@ -99,13 +103,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "accounts":
         return asyncio.run(accounts_import.run(args))
     if args.command == "audit":
-        url = args.database_url or ServiceSettings().database.url
-        return asyncio.run(verify_database(url, out=sys.stdout))
+        url = args.database_url or _audit_database_url()
+        try:
+            return asyncio.run(verify_database(url, out=sys.stdout))
+        except OSError as exc:  # refused, unreachable: say so in a line, not a traceback
+            sys.stderr.write(f"riskwatch audit verify: cannot reach PostgreSQL ({exc})\n")
+            return 2
     return asyncio.run(
         simulate(
             args.url, args.alerting_url or args.url, args.username, args.password, args.interval
         )
     )
+
+
+def _audit_database_url() -> str:
+    """RW_DATABASE__URL when set; else the database of the `riskwatch run` serving RW_DATA_DIR
+    (its superuser: verifying reads every partition), found through its data directory."""
+    if os.environ.get("RW_DATABASE__URL"):
+        return ServiceSettings().database.url
+    data_dir = Path(EmbeddedSettings().data_dir).resolve()
+    if (data_dir / "pg" / "postmaster.pid").exists():
+        return postgres_server(data_dir).url(DATABASE)
+    return ServiceSettings().database.url
 
 
 async def dead_letters(args: argparse.Namespace) -> int:
