@@ -86,8 +86,12 @@ def _selector(sector: str) -> dict[str, str]:
     }
 
 
-def _secret_env(name: str) -> Manifest:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": "riskwatch-secrets", "key": name}}}
+# The services' database role (base/secret.yaml): never the owner of the schemas.
+DATABASE_SECRET = "riskwatch-db"  # noqa: S105 - a Secret's name
+
+
+def _secret_env(name: str, secret: str) -> Manifest:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
 
 
 def _http_probe(path: str, *, period: int, failures: int) -> Manifest:
@@ -114,7 +118,7 @@ def deployment(sector: str) -> Manifest:
         "env": [
             {"name": "RW_ROLE", "value": "worker"},
             {"name": "RW_SECTORS", "value": sector},
-            _secret_env("RW_DATABASE__URL"),
+            _secret_env("RW_DATABASE__URL", DATABASE_SECRET),
         ],
         # The broker may come up after the pod: startup retries for up to three minutes.
         "startupProbe": _http_probe("/healthz", period=5, failures=36),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -68,12 +69,17 @@ def test_service_builds_its_dockerfile_and_publishes_its_port_on_loopback(
     }
 
 
-def test_every_service_migrates_before_the_services_start(compose: dict[str, Any]) -> None:
+def _owner_url(compose: dict[str, Any]) -> str:
+    url = compose["x-riskwatch-owner-url"]
+    assert isinstance(url, str)
+    return url
+
+
+def test_every_service_migrates_as_the_owner_before_the_services_start(
+    compose: dict[str, Any],
+) -> None:
     services = compose["services"]
-    migrate = services["migrate"]
-    needs = _depends(migrate)
-    assert needs.pop("postgres") == "service_healthy"
-    assert needs == {f"migrate-{name}": "service_completed_successfully" for name in SERVICES}
+    owner = _owner_url(compose)
     for name in SERVICES:
         step = services[f"migrate-{name}"]
         assert step["command"] == ["migrate"]
@@ -82,9 +88,35 @@ def test_every_service_migrates_before_the_services_start(compose: dict[str, Any
         assert step["restart"] == "no"
         assert _depends(step) == {"postgres": "service_healthy"}
         env = _env(step)
-        assert env["RW_DATABASE__URL"] == _env(services[name])["RW_DATABASE__URL"]
+        assert env["RW_DATABASE__URL"] == owner
         # ingest's migrate also creates the built-in issuer's identity schema.
         assert env["RW_AUTH__BUILTIN_ISSUER"] == ("true" if name == "ingest" else "false")
+    # Then, once all are done, the services' role is made and granted, as the owner.
+    migrate = services["migrate"]
+    needs = _depends(migrate)
+    assert needs.pop("postgres") == "service_healthy"
+    assert needs == {f"migrate-{name}": "service_completed_successfully" for name in SERVICES}
+    assert migrate["command"] == ["grant-services"]
+    assert migrate["image"] == services["reporting"]["image"]
+    assert migrate["restart"] == "no"
+    env = _env(migrate)
+    assert env["RW_DATABASE__URL"] == owner
+    assert env["RW_SERVICES_DATABASE_URL"] == _env(services["ingest"])["RW_DATABASE__URL"]
+
+
+def test_the_services_connect_as_a_role_that_does_not_own_the_schemas(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    owner = _owner_url(compose)
+    superuser = _env(services["postgres"])["POSTGRES_USER"]
+    assert urlsplit(owner).username == superuser
+    for name in SERVICES:
+        env = _env(services[name])
+        assert urlsplit(env["RW_DATABASE__URL"]).username not in (superuser, None), name
+        # The audit trail's housekeeping alone, in reporting, connects as the owner.
+        assert env.get("RW_AUDIT__OWNER_URL") == (owner if name == "reporting" else None), name
+        assert owner not in {v for k, v in env.items() if k != "RW_AUDIT__OWNER_URL"}, name
 
 
 def test_kafka_is_single_node_kraft_reachable_as_kafka_9092(compose: dict[str, Any]) -> None:

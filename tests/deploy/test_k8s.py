@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 from pydantic import ValidationError
 
+from riskwatch.common.audit.settings import AuditSettings
 from riskwatch.common.catalog import load_catalog
+from riskwatch.common.cli import SERVICES_URL_ENV
 from riskwatch.common.settings import AuthSettings, KafkaSettings, ServiceSettings
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -30,6 +33,9 @@ K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 ROLE_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
 SECTOR_LABEL = "riskwatch.io/sector"
+# The services' role and the owner of the schemas (base/secret.yaml).
+SERVICES_SECRET = "riskwatch-db"
+OWNER_SECRET = "riskwatch-db-owner"
 
 Doc = dict[str, Any]
 
@@ -369,18 +375,90 @@ def test_tokens_need_no_shared_secret_and_services_verify_with_the_issuers_keys(
     assert "RW_AUTH__JWKS_URL" not in config_maps["riskwatch-config"]["data"]
 
 
+def _secret_ref(env: Doc) -> tuple[str, str] | None:
+    ref = env.get("valueFrom", {}).get("secretKeyRef")
+    return None if ref is None else (ref["name"], ref["key"])
+
+
 def test_one_migration_job_per_service(base: list[Doc]) -> None:
+    """Each Job migrates as the owner, then makes the services' role (grant-services) of the
+    user and password in riskwatch-db, still as the owner."""
     jobs = _by_name(base, "Job")
     assert set(jobs) == {f"{service}-migrate" for service in SERVICES}
     for service in SERVICES:
         job = jobs[f"{service}-migrate"]
-        assert _pod_spec(job)["restartPolicy"] == "Never"
-        (container,) = _pod_spec(job)["containers"]
-        assert container["image"].split(":")[0] == f"riskwatch/{service}"
-        assert container["args"] == ["migrate"]
-        refs = [s["configMapRef"]["name"] for s in container["envFrom"]]
-        assert refs == ["riskwatch-config", f"{service}-config"]
-        assert "RW_DATABASE__URL" in _env(container)
+        pod = _pod_spec(job)
+        assert pod["restartPolicy"] == "Never"
+        (migrate,) = pod["initContainers"]  # runs to its end before the grant starts
+        (grant,) = pod["containers"]
+        assert [migrate["args"], grant["args"]] == [["migrate"], ["grant-services"]]
+        for container in (migrate, grant):
+            assert container["image"].split(":")[0] == f"riskwatch/{service}"
+            refs = [s["configMapRef"]["name"] for s in container["envFrom"]]
+            assert refs == ["riskwatch-config", f"{service}-config"]
+            assert _secret_ref(_env(container)["RW_DATABASE__URL"]) == (
+                OWNER_SECRET,
+                "RW_DATABASE__URL",
+            )
+        assert set(_env(migrate)) == {"RW_DATABASE__URL"}
+        assert set(_env(grant)) == {"RW_DATABASE__URL", SERVICES_URL_ENV}
+        assert _secret_ref(_env(grant)[SERVICES_URL_ENV]) == (SERVICES_SECRET, "RW_DATABASE__URL")
+
+
+def test_only_the_audit_housekeeping_of_reporting_gets_the_owner(base: list[Doc]) -> None:
+    """Every Deployment connects as the services' role (riskwatch-db), which may only read and
+    append to the audit trail; the owner's secret reaches no pod but reporting-worker's audit
+    housekeeping, which makes and drops the trail's partitions."""
+    owners: list[tuple[str, str]] = []
+    for deployment in _of_kind(base, "Deployment"):
+        name = deployment["metadata"]["name"]
+        for container in _containers(deployment):
+            env = _env(container)
+            assert _secret_ref(env["RW_DATABASE__URL"]) == (SERVICES_SECRET, "RW_DATABASE__URL")
+            owners += [
+                (name, variable)
+                for variable, entry in env.items()
+                if (_secret_ref(entry) or ("",))[0] == OWNER_SECRET
+            ]
+            assert not any(
+                s.get("secretRef", {}).get("name") == OWNER_SECRET
+                for s in container.get("envFrom", [])
+            ), name
+    assert owners == [("reporting-worker", "RW_AUDIT__OWNER_URL")]
+    # The variable is the audit trail's setting (the worker runs the housekeeping).
+    assert AuditSettings.model_config["env_prefix"] + "OWNER_URL" == "RW_AUDIT__OWNER_URL"
+    assert "owner_url" in AuditSettings.model_fields
+    jobs = _of_kind(base, "Job")
+    assert all(
+        _secret_ref(_env(c)["RW_DATABASE__URL"]) == (OWNER_SECRET, "RW_DATABASE__URL")
+        for job in jobs
+        for c in _containers(job)
+    )
+
+
+def _user(url: str) -> str | None:
+    return urlsplit(url).username
+
+
+def test_the_services_and_the_owner_are_two_roles(base: list[Doc]) -> None:
+    secrets = _by_name(base, "Secret")
+    services = secrets[SERVICES_SECRET]["stringData"]["RW_DATABASE__URL"]
+    owner = secrets[OWNER_SECRET]["stringData"]["RW_DATABASE__URL"]
+    assert _user(services) != _user(owner)
+    assert "RW_DATABASE__URL" not in secrets["riskwatch-secrets"]["stringData"]
+    # The local overlay: the owner is its PostgreSQL's superuser, the services another role.
+    overlay = _docs(LOCAL / "kustomization.yaml")[0]
+    literals = {
+        g["name"]: dict(item.split("=", 1) for item in g["literals"])
+        for g in overlay["secretGenerator"]
+    }
+    (server,) = _pod_spec(_by_name(_local_docs(), "StatefulSet")["postgres"])["containers"]
+    superuser = _env(server)["POSTGRES_USER"]["value"]
+    assert _user(literals[OWNER_SECRET]["RW_DATABASE__URL"]) == superuser
+    assert _user(literals[SERVICES_SECRET]["RW_DATABASE__URL"]) not in (superuser, None)
+    for name in (SERVICES_SECRET, OWNER_SECRET, "riskwatch-secrets"):
+        generator = next(g for g in overlay["secretGenerator"] if g["name"] == name)
+        assert generator["behavior"] == "replace", name
 
 
 # -- sectors ---------------------------------------------------------------------------------

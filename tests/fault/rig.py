@@ -87,8 +87,6 @@ class Rig:
             # The suite logs in once: its token must outlast every scenario.
             "RW_AUTH__ACCESS_TOKEN_TTL_S": "14400",
             "RW_SECTORS": SECTOR,
-            # Every service (and its migration) reaches PostgreSQL through the proxy.
-            "RW_DATABASE__URL": self.proxy.url(database),
         }
         self.stack = Stack(
             StackConfig(
@@ -97,6 +95,9 @@ class Rig:
                     replace(s, port=p) for s, p in zip(SERVICES, ports[4:], strict=True)
                 ),
                 pg_port=ports[0],
+                # Every service (and its migration) reaches PostgreSQL through the proxy, each
+                # as its own role: the services as theirs, the migrations as the owner.
+                pg_proxy_port=ports[3],
                 kafka_port=ports[1],
                 kafka_controller_port=ports[2],
                 database=database,

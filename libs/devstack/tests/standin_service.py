@@ -24,6 +24,8 @@ def migrate(service: str) -> int:
     data.mkdir(parents=True, exist_ok=True)
     with (data / "migrations.log").open("a") as fh:
         fh.write(service + "\n")
+    with (data / "migration-urls.log").open("a") as fh:
+        fh.write(f"{service} {os.environ['RW_DATABASE__URL']}\n")
     if os.environ.get("STANDIN_FAIL_MIGRATE") == service:
         sys.stderr.write(f"{service}: migration failing on purpose\n")
         return 3

@@ -10,7 +10,9 @@ import stat
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -20,6 +22,7 @@ from riskwatch.devstack._util import DevstackError, free_port, port_is_free, pro
 from riskwatch.devstack.pgserver import PostgresServer, run_sql, with_database
 from riskwatch.devstack.supervisor import (
     SERVICES,
+    SERVICES_PASSWORD_FILE,
     STATE_FILE,
     ServiceSpec,
     Stack,
@@ -37,10 +40,7 @@ def _specs() -> tuple[ServiceSpec, ...]:
     ports: set[int] = set()
     while len(ports) < len(SERVICES):
         ports.add(free_port())
-    return tuple(
-        ServiceSpec(s.name, port, s.builtin_issuer)
-        for s, port in zip(SERVICES, sorted(ports), strict=True)
-    )
+    return tuple(replace(s, port=port) for s, port in zip(SERVICES, sorted(ports), strict=True))
 
 
 def _config(tmp_path: Path, admin_url: str, bootstrap: str, **kw: object) -> StackConfig:
@@ -69,6 +69,7 @@ def test_service_table_is_the_five_services_in_order() -> None:
         ("reporting", 8005),
     ]
     assert [s.name for s in SERVICES if s.builtin_issuer] == ["ingest"]
+    assert [s.name for s in SERVICES if s.hosts_audit] == ["reporting"]
 
 
 def test_stack_starts_services_with_their_environment_and_stops_them(
@@ -94,8 +95,8 @@ def test_stack_starts_services_with_their_environment_and_stops_them(
             == config.database
         )
 
-        secret_file = config.state_dir / "admin-password"
-        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        for name in ("admin-password", SERVICES_PASSWORD_FILE):
+            assert stat.S_IMODE((config.state_dir / name).stat().st_mode) == 0o600, name
         assert not (config.state_dir / "jwt-secret").exists()  # no shared token secret
         issuer_port = next(s.port for s in config.services if s.builtin_issuer)
         jwks_url = f"http://127.0.0.1:{issuer_port}/.well-known/jwks.json"
@@ -108,13 +109,35 @@ def test_stack_starts_services_with_their_environment_and_stops_them(
             assert env["RW_HOST"] == "127.0.0.1"
             assert env["RW_SECTORS"] == "all"
             assert env["RW_KAFKA__BOOTSTRAP_SERVERS"] == kafka_bootstrap
-            assert env["RW_DATABASE__URL"].endswith(f"/{config.database}")
-            assert env["RW_DATABASE__URL"].startswith("postgresql+asyncpg://")
+            assert env["RW_DATABASE__URL"] == stack.services_database_url
+            # Only the audit trail's host gets the owner, for its housekeeping alone.
+            owner = env.get("RW_AUDIT__OWNER_URL")
+            assert owner == (stack.database_url if spec.name == "reporting" else None)
             assert "RW_AUTH__JWT_SECRET" not in env
             assert env.get("RW_AUTH__JWKS_URL") == (None if spec.name == "ingest" else jwks_url)
             assert env["RW_AUTH__BUILTIN_ISSUER"] == str(spec.name == "ingest").lower()
             assert env["RW_DATA_DIR"] == str(config.state_dir / "data")
             assert env["RW_LOG_LEVEL"] == "debug"
+
+        # The migrations ran as the owner, the services run as a role of their own.
+        migrations = (config.state_dir / "data" / "migration-urls.log").read_text().splitlines()
+        assert migrations == [f"{s.name} {stack.database_url}" for s in config.services]
+        services_url = urlsplit(stack.services_database_url)
+        assert services_url.username == stack.services_role == config.database
+        assert (
+            services_url.password == (config.state_dir / SERVICES_PASSWORD_FILE).read_text().strip()
+        )
+        assert (services_url.hostname, services_url.port, services_url.path) == (
+            urlsplit(stack.database_url).hostname,
+            urlsplit(stack.database_url).port,
+            f"/{config.database}",
+        )
+        admin = with_database(postgres_admin_url, config.database, "postgresql")
+        columns = "rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"
+        role = stack.services_role
+        query = f"SELECT {columns} FROM pg_roles WHERE rolname = '{role}'"  # noqa: S608
+        attributes = run_sql(admin, query)
+        assert attributes == "t|f|f|f|f|f"
 
         recorded = read_state(config.state_dir)
         assert recorded is not None
@@ -134,6 +157,53 @@ def test_stack_starts_services_with_their_environment_and_stops_them(
     assert not (config.state_dir / STATE_FILE).exists()
     # The external server and broker are not the stack's to stop.
     assert run_sql(with_database(postgres_admin_url, "postgres", "postgresql"), "SELECT 1") == "1"
+
+
+def test_each_process_keeps_its_own_user_and_password_through_a_proxy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A developer's exported URLs do not make the services the owner again.
+    monkeypatch.setenv("RW_DATABASE__URL", "postgresql+asyncpg://postgres@elsewhere:1/x")
+    monkeypatch.setenv("RW_AUDIT__OWNER_URL", "postgresql+asyncpg://postgres@elsewhere:1/x")
+    config = StackConfig(
+        state_dir=tmp_path / "state",
+        database="rw_proxied",
+        postgres_admin_url="postgresql+asyncpg://postgres:owner-secret@127.0.0.1:5999/postgres",
+        kafka_bootstrap="127.0.0.1:1",
+        pg_proxy_port=6000,
+    )
+    stack = Stack(config)
+    reporting = next(s for s in config.services if s.hosts_audit)
+    ingest = next(s for s in config.services if s.name == "ingest")
+    owner_via_proxy = "postgresql+asyncpg://postgres:owner-secret@127.0.0.1:6000/rw_proxied"
+
+    served = stack.service_env(reporting)
+    password = (config.state_dir / SERVICES_PASSWORD_FILE).read_text().strip()
+    services_url = f"postgresql+asyncpg://rw_proxied:{password}@127.0.0.1:6000/rw_proxied"
+    assert served["RW_DATABASE__URL"] == services_url == stack.services_database_url
+    assert served["RW_AUDIT__OWNER_URL"] == owner_via_proxy
+    assert stack.service_env(ingest)["RW_DATABASE__URL"] == services_url
+    assert "RW_AUDIT__OWNER_URL" not in stack.service_env(ingest)
+    migrating = stack.service_env(reporting, migrate=True)
+    assert migrating["RW_DATABASE__URL"] == owner_via_proxy
+    assert "RW_AUDIT__OWNER_URL" not in migrating
+    # The stack's own checks go straight to the server, as the owner.
+    assert stack.database_url == (
+        "postgresql+asyncpg://postgres:owner-secret@127.0.0.1:5999/rw_proxied"
+    )
+
+
+def test_a_database_named_like_another_role_is_refused(tmp_path: Path) -> None:
+    for database in ("postgres", "riskwatch_service"):
+        stack = Stack(
+            StackConfig(
+                state_dir=tmp_path / database,
+                database=database,
+                postgres_admin_url="postgresql+asyncpg://postgres@127.0.0.1:5999/postgres",
+            )
+        )
+        with pytest.raises(DevstackError, match="another role"):
+            _ = stack.services_role
 
 
 def test_fresh_stack_object_stops_from_state_file(

@@ -21,13 +21,9 @@ from pathlib import Path
 
 from riskwatch.common.audit.models import SCHEMA as AUDIT_SCHEMA
 from riskwatch.common.audit.models import SERVICE_ROLE as AUDIT_ROLE
+from riskwatch.common.dbroles import grant_services_sql
 from riskwatch.devstack._util import LOCALHOST
-from riskwatch.devstack.pgserver import (
-    DEFAULT_DRIVER,
-    PostgresServer,
-    run_sql,
-    scram_verifier,
-)
+from riskwatch.devstack.pgserver import DEFAULT_DRIVER, PostgresServer, run_sql
 
 DATABASE = "riskwatch"
 SERVICES_ROLE = "riskwatch"
@@ -60,41 +56,13 @@ def postgres_server(data_dir: Path) -> PostgresServer:
 def grant_services(pg: PostgresServer, data_dir: Path, *, database: str = DATABASE) -> str:
     """Make the services' role (or set it right: an earlier one may have had more), give it
     what the services need of every schema migrated so far, and return its URL. Run after the
-    migrations, at every start: the tables they made since get their grants too."""
+    migrations, at every start: the tables they made since get their grants too. The statement
+    is the one the distributed mode runs (riskwatch.common.dbroles)."""
     password = stored_secret(data_dir / SERVICES_PASSWORD_FILE)
-    owner = pg.url(database, driver="postgresql")
-    # The role's password goes in as its SCRAM verifier: never in clear text in a statement.
     run_sql(
-        owner,
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICES_ROLE}') THEN
-                CREATE ROLE {SERVICES_ROLE};
-            END IF;
-        END
-        $$;
-        ALTER ROLE {SERVICES_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-            NOBYPASSRLS INHERIT PASSWORD '{scram_verifier(password)}';
-        """,
+        pg.url(database, driver="postgresql"),
+        grant_services_sql(
+            role=SERVICES_ROLE, password=password, audit_role=AUDIT_ROLE, audit_schema=AUDIT_SCHEMA
+        ),
     )
-    # A service schema is one with its own Alembic history; the audit trail is granted apart.
-    listed = run_sql(
-        owner,
-        "SELECT DISTINCT table_schema FROM information_schema.tables "
-        "WHERE table_name = 'alembic_version' ORDER BY 1",
-    )
-    statements = [f"GRANT {AUDIT_ROLE} TO {SERVICES_ROLE}"]
-    for schema in listed.splitlines():
-        if schema == AUDIT_SCHEMA:
-            continue
-        statements += [
-            f'GRANT USAGE ON SCHEMA "{schema}" TO {SERVICES_ROLE}',
-            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" '
-            f"TO {SERVICES_ROLE}",
-            f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO {SERVICES_ROLE}',
-            # Which migrations ran is the migrations' business.
-            f'REVOKE ALL ON "{schema}".alembic_version FROM {SERVICES_ROLE}',
-        ]
-    run_sql(owner, ";\n".join(statements))
     return f"{DEFAULT_DRIVER}://{SERVICES_ROLE}:{password}@{LOCALHOST}:{pg.port}/{database}"

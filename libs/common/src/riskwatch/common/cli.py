@@ -1,10 +1,11 @@
 """The command line every service shares: `serve` (HTTP + components per RW_ROLE), `migrate`,
-and where the built-in issuer is hosted, `keys rotate`."""
+`grant-services`, and where the built-in issuer is hosted, `keys rotate`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -13,7 +14,10 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from riskwatch.common.audit.models import SCHEMA as AUDIT_SCHEMA
+from riskwatch.common.audit.models import SERVICE_ROLE as AUDIT_ROLE
 from riskwatch.common.db import create_engine, create_sessionmaker
+from riskwatch.common.dbroles import grant_services
 from riskwatch.common.identity.keys import KeyPolicy, KeyRing
 from riskwatch.common.identity.models import SCHEMA as IDENTITY_SCHEMA
 from riskwatch.common.logging import configure_logging
@@ -21,6 +25,8 @@ from riskwatch.common.migrate import upgrade
 from riskwatch.common.settings import ServiceSettings
 
 IDENTITY_MIGRATIONS = Path(__file__).parent / "identity" / "migrations"
+# `grant-services` takes the services' role and its password from the URL they connect with.
+SERVICES_URL_ENV = "RW_SERVICES_DATABASE_URL"
 
 
 def service_main(
@@ -35,6 +41,11 @@ def service_main(
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the HTTP API and, per RW_ROLE, consumers and workers")
     sub.add_parser("migrate", help="upgrade this service's schema to the latest revision")
+    sub.add_parser(
+        "grant-services",
+        help=f"after migrate, as the owner (RW_DATABASE__URL): make the role of {SERVICES_URL_ENV}"
+        " and grant it the service schemas and appending to the audit trail",
+    )
     if settings.auth.builtin_issuer:
         keys = sub.add_parser("keys", help="the built-in issuer's signing keys")
         keys.add_argument("action", choices=["rotate"], help="sign with a new key from now on")
@@ -43,6 +54,22 @@ def service_main(
     if args.command == "keys":
         for change in asyncio.run(rotate_keys(settings)):
             sys.stdout.write(f"{change}\n")
+        return 0
+
+    if args.command == "grant-services":
+        services_url = os.environ.get(SERVICES_URL_ENV, "")
+        if not services_url:
+            sys.stderr.write(f"{SERVICES_URL_ENV} is not set: the URL the services connect with\n")
+            return 2
+        role = asyncio.run(
+            grant_services(
+                settings.database.url,
+                services_url,
+                audit_role=AUDIT_ROLE,
+                audit_schema=AUDIT_SCHEMA,
+            )
+        )
+        sys.stdout.write(f"granted: role {role}\n")
         return 0
 
     if args.command == "migrate":
@@ -83,4 +110,10 @@ async def rotate_keys(settings: ServiceSettings) -> list[str]:
         await engine.dispose()
 
 
-__all__ = ["IDENTITY_MIGRATIONS", "IDENTITY_SCHEMA", "rotate_keys", "service_main"]
+__all__ = [
+    "IDENTITY_MIGRATIONS",
+    "IDENTITY_SCHEMA",
+    "SERVICES_URL_ENV",
+    "rotate_keys",
+    "service_main",
+]

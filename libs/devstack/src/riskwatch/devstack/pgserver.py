@@ -7,10 +7,7 @@ version is switched over at start (the embedded platform, docs/adr/0016-http-har
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -28,6 +25,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psutil
 
+from riskwatch.common.dbroles import scram_verifier
 from riskwatch.devstack._util import LOCALHOST, DevstackError, free_port, port_is_free, tail
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,6 @@ local   replication     all                                     scram-sha-256
 host    replication     all             127.0.0.1/32            scram-sha-256
 host    replication     all             ::1/128                 scram-sha-256
 """
-_SCRAM_ITERATIONS = 4096  # PostgreSQL's own default (scram_iterations)
 
 
 def _wheel() -> ModuleType:
@@ -93,24 +90,6 @@ def _check_name(name: str) -> str:
     if not _DB_NAME.match(name):
         raise ValueError(f"unsafe database name {name!r}: use letters, digits and _ only")
     return name
-
-
-def scram_verifier(password: str, *, iterations: int = _SCRAM_ITERATIONS) -> str:
-    """What PostgreSQL stores for `password` under SCRAM-SHA-256 (RFC 5802, RFC 7677). A role
-    given this (`ALTER ROLE ... PASSWORD '<verifier>'`) has the password, while the password
-    itself appears in no command line, statement or server log. ASCII passwords only: a
-    non-ASCII one would need SASLprep first."""
-    if not password.isascii():
-        raise ValueError("scram_verifier takes ASCII passwords only")
-    salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
-    server_key = hmac.digest(salted, b"Server Key", "sha256")
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode("ascii")
-
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 def trusts_anyone(hba: str) -> bool:

@@ -1,4 +1,10 @@
-"""The distributed mode on one machine: PostgreSQL, Kafka and the five services as OS processes."""
+"""The distributed mode on one machine: PostgreSQL, Kafka and the five services as OS processes.
+
+Migrations connect as the owner of the schemas (the server's superuser, or the admin URL given);
+then the stack makes the services' role (riskwatch.common.dbroles: DML on the service schemas,
+the audit trail through `riskwatch_service`, SELECT and INSERT only) and the services connect
+as it. The service hosting the audit trail also gets the owner's URL, for its housekeeping.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +24,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from riskwatch.common.audit.models import SCHEMA as AUDIT_SCHEMA
+from riskwatch.common.audit.models import SERVICE_ROLE as AUDIT_ROLE
+from riskwatch.common.dbroles import check_role_name, grant_services_sql, with_credentials
 from riskwatch.devstack._util import (
     LOCALHOST,
     DevstackError,
@@ -30,7 +40,7 @@ from riskwatch.devstack._util import (
     terminate_group,
 )
 from riskwatch.devstack.kafka import KafkaBroker
-from riskwatch.devstack.pgserver import PostgresServer, create_database, with_database
+from riskwatch.devstack.pgserver import PostgresServer, create_database, run_sql, with_database
 from riskwatch.devstack.procs import ServiceProcess
 
 log = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ class ServiceSpec:
     name: str
     port: int
     builtin_issuer: bool = False
+    # Hosts the audit trail's owner (AuditModule): gets the owner's URL for its housekeeping.
+    hosts_audit: bool = False
 
 
 # Migration and start order; `down` walks it backwards.
@@ -49,7 +61,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("alerting", 8002),
     ServiceSpec("workorder", 8003),
     ServiceSpec("notify", 8004),
-    ServiceSpec("reporting", 8005),
+    ServiceSpec("reporting", 8005, hosts_audit=True),
 )
 
 DEFAULT_COMMAND: tuple[str, ...] = ("riskwatch-{service}", "{action}")
@@ -57,6 +69,7 @@ JWKS_PATH = "/.well-known/jwks.json"  # where the issuer publishes its public ke
 STATE_FILE = "state.json"
 # Per-service values the stack computes; a caller's environment must not flatten them.
 _PER_SERVICE_KEYS = frozenset({"RW_PORT", "RW_AUTH__BUILTIN_ISSUER"})
+SERVICES_PASSWORD_FILE = "services-db-password"  # noqa: S105 - a file name
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,9 @@ class StackConfig:
     database: str = "riskwatch"
     # Use an existing server/broker instead of starting one (the stack then never stops it).
     postgres_admin_url: str | None = None
+    # The services and their migrations reach PostgreSQL on this port of 127.0.0.1 instead of
+    # the server's (a PgFaultProxy in front of it); each keeps its own user and password.
+    pg_proxy_port: int | None = None
     kafka_bootstrap: str | None = None
     # Applied last, over everything else the services get.
     env: Mapping[str, str] = field(default_factory=dict)
@@ -152,6 +168,11 @@ def demo_password(state_dir: Path) -> str:
     return _kept_secret(state_dir, "demo-password", 12)
 
 
+def services_db_password(state_dir: Path) -> str:
+    """The password of the services' database role (file `services-db-password`)."""
+    return _kept_secret(state_dir, SERVICES_PASSWORD_FILE, 24)
+
+
 class Stack:
     """Start and stop the whole distributed stack; state goes to ``<state_dir>/state.json``."""
 
@@ -178,12 +199,45 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        """asyncpg URL of the stack's database."""
+        """asyncpg URL of the stack's database as its owner, straight to the server: what the
+        migrations, the audit trail's housekeeping and checks of the data use."""
         if self.config.postgres_admin_url is not None:
             return with_database(self.config.postgres_admin_url, self.config.database)
         if self.postgres is None:
             raise DevstackError("PostgreSQL is not started")
         return self.postgres.url(self.config.database)
+
+    @property
+    def services_role(self) -> str:
+        """The services' role, named after the database: stacks sharing one server (tests)
+        each have their own role and password."""
+        role = check_role_name(self.config.database.lower())
+        owner = urlsplit(self.database_url).username
+        if role in (owner, AUDIT_ROLE):
+            raise DevstackError(
+                f"database {self.config.database!r} would name the services' role"
+                f" {role!r}, which is another role's name: choose another"
+            )
+        return role
+
+    @property
+    def services_database_url(self) -> str:
+        """asyncpg URL the services connect with: their own role, through the proxy if any."""
+        return with_credentials(
+            self._routed(self.database_url),
+            user=self.services_role,
+            password=services_db_password(self.state_dir),
+        )
+
+    def _routed(self, url: str) -> str:
+        """`url` through the fault proxy when there is one; user and password kept."""
+        port = self.config.pg_proxy_port
+        if port is None:
+            return url
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{LOCALHOST}:{port}" if userinfo else f"{LOCALHOST}:{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -217,7 +271,8 @@ class Stack:
         argv[0] = _resolve_executable(argv[0])
         return argv
 
-    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+    def service_env(self, spec: ServiceSpec, *, migrate: bool = False) -> dict[str, str]:
+        """The environment of the service's process, or with `migrate` of its migration."""
         # The caller's RW_* reach the services only with inherit_rw_env (tests and the
         # benchmark set it off so a developer's shell cannot change what they measure).
         env = {
@@ -230,7 +285,6 @@ class Stack:
                 "RW_ENV": "development",
                 "RW_BUS": "kafka",
                 "RW_KAFKA__BOOTSTRAP_SERVERS": self.kafka_bootstrap,
-                "RW_DATABASE__URL": self.database_url,
                 "RW_HOST": LOCALHOST,
                 "RW_SECTORS": "all",
                 "RW_ADMIN_PASSWORD": admin_password(self.state_dir),
@@ -248,6 +302,15 @@ class Stack:
         if self.config.inherit_rw_env:
             # Users override settings by exporting RW_* before `up`.
             env.update({k: v for k, v in os.environ.items() if k.startswith("RW_")})
+        # Computed per process, over the caller's RW_*: an exported RW_DATABASE__URL must not
+        # make the services the owner of the schemas again.
+        env.pop("RW_AUDIT__OWNER_URL", None)
+        if migrate:
+            env["RW_DATABASE__URL"] = self._routed(self.database_url)
+        else:
+            env["RW_DATABASE__URL"] = self.services_database_url
+            if spec.hosts_audit:
+                env["RW_AUDIT__OWNER_URL"] = self._routed(self.database_url)
         env["RW_PORT"] = str(spec.port)
         env["RW_AUTH__BUILTIN_ISSUER"] = "true" if spec.builtin_issuer else "false"
         env.update(self.config.env)
@@ -277,6 +340,7 @@ class Stack:
             self._start_postgres()
             self._start_kafka()
             self._migrate()
+            self._grant_services()
             self._start_services()
         except BaseException:
             log.error("stack start failed, stopping what was started")
@@ -353,7 +417,7 @@ class Stack:
                 try:
                     result = subprocess.run(  # noqa: S603 - argv from our own config
                         argv,
-                        env=self.service_env(spec),
+                        env=self.service_env(spec, migrate=True),
                         stdin=subprocess.DEVNULL,
                         stdout=out,
                         stderr=subprocess.STDOUT,
@@ -371,6 +435,19 @@ class Stack:
                     f"--- {log_path} ---\n{tail(log_path)}"
                 )
         self._timed("migrate", started)
+
+    def _grant_services(self) -> None:
+        """After the migrations, as the owner: the services' role, the same statement as the
+        embedded platform's and the cluster's `grant-services` (riskwatch.common.dbroles)."""
+        started = time.monotonic()
+        sql = grant_services_sql(
+            role=self.services_role,
+            password=services_db_password(self.state_dir),
+            audit_role=AUDIT_ROLE,
+            audit_schema=AUDIT_SCHEMA,
+        )
+        run_sql(with_database(self.database_url, self.config.database, "postgresql"), sql)
+        self._timed("grant", started)
 
     def _start_services(self) -> None:
         started = time.monotonic()

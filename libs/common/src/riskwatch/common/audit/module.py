@@ -50,7 +50,10 @@ class AuditModule:
         self.settings = settings
         self.audit = audit if audit is not None else AuditSettings()
         # Where the owner of audit.record connects, when the services' own role may only read
-        # and append (embedded mode): making and dropping partitions takes the owner.
+        # and append: making and dropping partitions takes the owner. Given here (embedded
+        # mode) or by RW_AUDIT__OWNER_URL (the reporting service).
+        if owner_url is None and self.audit.owner_url is not None:
+            owner_url = self.audit.owner_url.get_secret_value()
         self.owner_url = owner_url
 
     def routers(self) -> Sequence[APIRouter]:
