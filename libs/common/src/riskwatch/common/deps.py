@@ -28,7 +28,7 @@ async def session_in_transaction(request: Request) -> AsyncIterator[AsyncSession
             async with session.begin():
                 yield session
                 await _stage_audit(request, session)
-        except BaseException as exc:
+        except Exception as exc:  # not a cancellation: a dropped client's task awaits nothing
             await _audit_failure(request, exc)
             raise
 
@@ -53,7 +53,7 @@ async def _stage_audit(request: Request, session: AsyncSession) -> None:
     await audit.stage(session, outbox, entry)
 
 
-async def _audit_failure(request: Request, exc: BaseException) -> None:
+async def _audit_failure(request: Request, exc: Exception) -> None:
     context: audit.AuditContext | None = getattr(request.state, "audit", None)
     if context is None:
         return
@@ -72,7 +72,7 @@ async def _audit_failure(request: Request, exc: BaseException) -> None:
     await audit.publish_now(request, entry)
 
 
-def _is_validation(exc: BaseException) -> bool:
+def _is_validation(exc: Exception) -> bool:
     return isinstance(exc, RequestValidationError)
 
 

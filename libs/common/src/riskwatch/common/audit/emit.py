@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +57,6 @@ class AuditContext:
     resource: str | None = None
     before_digest: str | None = None
     after_digest: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def changed(self, before: Any, after: Any) -> None:
         self.before_digest = digest(before)
