@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
@@ -35,6 +34,7 @@ from starlette.datastructures import State
 
 from riskwatch.common import dlq
 from riskwatch.common.audit.verify import verify_database
+from riskwatch.common.catalog import load_catalog
 from riskwatch.common.identity import importer as accounts_import
 from riskwatch.common.identity.client import SessionAuth
 from riskwatch.common.identity.demo import DEMO_ACCOUNTS
@@ -427,7 +427,7 @@ def _demo_lines(settings: EmbeddedSettings) -> list[str]:
 
 
 def _this_month(settings: EmbeddedSettings) -> str:
-    return datetime.now(ZoneInfo(settings.timezone)).strftime("%Y-%m")
+    return datetime.now(load_catalog(settings.catalog_path).district.zone).strftime("%Y-%m")
 
 
 def _demo_password(settings: ServiceSettings, data_dir: Path) -> SecretStr | None:

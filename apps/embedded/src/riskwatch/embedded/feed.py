@@ -92,7 +92,6 @@ class FeedModule:
 
     def __init__(self, settings: ServiceSettings, *, colour: bool | None = None) -> None:
         self.settings = settings
-        self._tz = ZoneInfo(settings.timezone)
         self._colour = sys.stdout.isatty() if colour is None else colour
 
     def routers(self) -> Sequence[APIRouter]:
@@ -105,7 +104,7 @@ class FeedModule:
         async def show(batch: Sequence[Delivery]) -> None:
             for delivery in batch:
                 data = delivery.envelope.data
-                line = describe(data, self._tz)
+                line = describe(data, runtime.catalog.district.zone)
                 if line is None:
                     continue
                 level = getattr(getattr(data, "alarm", None), "level", None)

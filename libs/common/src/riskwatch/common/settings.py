@@ -10,7 +10,6 @@ import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -179,7 +178,6 @@ class ServiceSettings(BaseSettings):
     sectors: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["all"])
     data_dir: Path = Path(".riskwatch")
     catalog_path: Path | None = None
-    timezone: str = "Asia/Shanghai"
     outbox_poll_interval_s: float = 0.5
     # Password of the built-in issuer's `admin` account; generated and printed once if unset.
     admin_password: SecretStr | None = None
@@ -197,19 +195,6 @@ class ServiceSettings(BaseSettings):
     def _split_sectors(cls, value: object) -> object:
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()] or ["all"]
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        # Months, shifts and deadlines are read in the district's zone: a typo must stop the
-        # process at start, not turn requests into errors later.
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)"
-            ) from exc
         return value
 
     @model_validator(mode="after")

@@ -67,9 +67,7 @@ class NotifyModule:
         if settings.seed_demo_roster:
 
             async def seed() -> None:
-                await seed_demo_roster(
-                    sessions, runtime.catalog, datetime.now(UTC), timezone=settings.timezone
-                )
+                await seed_demo_roster(sessions, runtime.catalog, datetime.now(UTC))
 
             # Here rather than in an on_startup hook, so every app that mounts this module (the
             # service alone, the embedded platform) seeds without wiring anything. Idempotent;

@@ -8,9 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.common.deps import settings_dependency
-from riskwatch.reporting.settings import ReportingSettings
-
 
 async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A read-only session on one REPEATABLE READ snapshot: a report reads several tables while
@@ -22,7 +19,4 @@ async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-ReportingSettingsDep = Annotated[
-    ReportingSettings, Depends(settings_dependency("reporting", ReportingSettings))
-]
 SnapshotSessionDep = Annotated[AsyncSession, Depends(snapshot_session)]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _SLUG = r"^[a-z0-9][a-z0-9-]{0,47}$"
 
@@ -18,8 +19,26 @@ class _Entry(BaseModel):
 
 
 class District(_Entry):
+    # The one source of truth for the district's time zone: months of reports, shifts of
+    # rosters and deadlines are all read in it.
     timezone: str = "Asia/Shanghai"
     office: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        # A typo must stop the process at start, not turn requests into errors later.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)"
+            ) from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 class Department(_Entry):

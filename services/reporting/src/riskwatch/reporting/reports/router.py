@@ -12,7 +12,7 @@ from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import CatalogDep
 from riskwatch.common.errors import Forbidden, NotFound, problem_responses
 from riskwatch.common.inputs import Key
-from riskwatch.reporting.deps import ReportingSettingsDep, SnapshotSessionDep
+from riskwatch.reporting.deps import SnapshotSessionDep
 from riskwatch.reporting.reports import service
 from riskwatch.reporting.reports.schemas import AlarmTrailRead, MonthlyReportRead
 
@@ -25,7 +25,6 @@ Reader = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]
 async def get_monthly_report(
     caller: Reader,
     session: SnapshotSessionDep,
-    settings: ReportingSettingsDep,
     catalog: CatalogDep,
     month: Annotated[
         str,
@@ -49,7 +48,7 @@ async def get_monthly_report(
     report = await service.build_monthly_report(
         session,
         catalog=catalog,
-        tz=settings.zone,
+        tz=catalog.district.zone,
         month=month,
         sector_id=sector_id,
         now=datetime.now(UTC),
