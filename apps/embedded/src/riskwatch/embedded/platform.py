@@ -40,7 +40,6 @@ _SHARED = (
     "log_json",
     "data_dir",
     "catalog_path",
-    "timezone",
     "auth",
     "consumer",
     "outbox_poll_interval_s",
