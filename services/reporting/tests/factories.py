@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
@@ -221,19 +222,27 @@ def acknowledged(
 
 
 def roster(
-    roster_id: str, *shifts: tuple[str, str], published_at: datetime = T0, start: datetime = T0
+    roster_id: str,
+    *shifts: tuple[str, str],
+    version: int = 1,
+    published_at: datetime = T0,
+    start: datetime = T0,
+    duty_center_id: str = "district-center",
+    shift_hours: int = 12,
 ) -> RosterPublished:
+    """Shifts back to back from `start`, `shift_hours` each, in the order given."""
     return RosterPublished(
         roster_id=roster_id,
-        duty_center_id="district-center",
+        version=version,
+        duty_center_id=duty_center_id,
         period_start=start,
         period_end=start + timedelta(days=7),
         shifts=[
             ShiftRef(
                 shift_id=shift_id,
                 person_id=person_id,
-                starts_at=start + timedelta(hours=12 * i),
-                ends_at=start + timedelta(hours=12 * (i + 1)),
+                starts_at=start + timedelta(hours=shift_hours * i),
+                ends_at=start + timedelta(hours=shift_hours * (i + 1)),
             )
             for i, (shift_id, person_id) in enumerate(shifts)
         ],
@@ -241,7 +250,20 @@ def roster(
     )
 
 
-def checked_in(shift_id: str, person_id: str, *, at: datetime) -> DutyCheckedIn:
+def checked_in(
+    shift_id: str,
+    person_id: str,
+    *,
+    at: datetime,
+    late: bool = False,
+    via: Literal["api", "sms"] = "api",
+    duty_center_id: str = "district-center",
+) -> DutyCheckedIn:
     return DutyCheckedIn(
-        duty_center_id="district-center", shift_id=shift_id, person_id=person_id, checked_in_at=at
+        duty_center_id=duty_center_id,
+        shift_id=shift_id,
+        person_id=person_id,
+        checked_in_at=at,
+        late=late,
+        via=via,
     )

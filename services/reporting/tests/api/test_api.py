@@ -1,6 +1,6 @@
 """The reporting HTTP API in-process (httpx ASGITransport), on the in-process bus, real
 PostgreSQL: events published by "other services" reach the projections through the consumer
-and show up in the monthly report; auth and problem+json."""
+and show up in the monthly report (duty included); auth and problem+json."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import EventPayload, Level, new_event
-from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS, WORKORDERS
+from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, WORKORDERS
 from riskwatch.common.settings import DatabaseSettings
 from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
 from riskwatch.reporting.app import create_app
@@ -27,6 +27,7 @@ from .. import factories as f
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONTHLY = "/api/v1/reports/monthly"
+MIN = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -51,8 +52,8 @@ async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient
         yield c
 
 
-async def publish(bus: MemoryBus, topic: str, payload: EventPayload, alarm_id: str) -> None:
-    await bus.publish([record_for(topic, new_event(payload, source="/test", subject=alarm_id))])
+async def publish(bus: MemoryBus, topic: str, payload: EventPayload, subject: str) -> None:
+    await bus.publish([record_for(topic, new_event(payload, source="/test", subject=subject))])
 
 
 async def test_every_api_route_needs_a_token(client: httpx.AsyncClient) -> None:
@@ -155,3 +156,92 @@ async def test_events_on_the_bus_make_this_months_report(
     assert (trail["alarm"]["level"], trail["alarm"]["sector_id"]) == ("yellow", "construction")
     assert [w["work_order_id"] for w in trail["work_orders"]] == ["api-wo"]
     assert trail["notifications"] == []
+
+
+async def test_duty_events_on_the_bus_make_the_duty_section(
+    client: httpx.AsyncClient, bus: MemoryBus
+) -> None:
+    now = datetime.now(UTC)
+    month = Month.of(now, SHANGHAI)
+    start = month.start(SHANGHAI)
+    market, street = "sector-market", "street-api"
+    await publish(bus, ALARMS, f.raised("api-quiet", raised_at=now), "api-quiet")
+    await publish(bus, ALARMS, f.raised("api-told", raised_at=now), "api-told")
+    await publish(bus, NOTIFICATIONS, f.failed("api-n-told", "api-told", at=now), "api-told")
+    # Published a day ahead; version 2 takes the market's second shift out again.
+    early = start - timedelta(days=1)
+    await publish(
+        bus,
+        DUTY,
+        f.roster(
+            "api-r-market",
+            ("api-m-1", "p-1"),
+            ("api-m-2", "p-2"),
+            start=start,
+            published_at=early,
+            duty_center_id=market,
+            shift_hours=1,
+        ),
+        market,
+    )
+    await publish(
+        bus,
+        DUTY,
+        f.checked_in("api-m-1", "p-1", at=start, late=True, via="sms", duty_center_id=market),
+        market,
+    )
+    await publish(
+        bus,
+        DUTY,
+        f.roster(
+            "api-r-market",
+            ("api-m-1", "p-1"),
+            version=2,
+            start=start,
+            published_at=early + timedelta(hours=1),
+            duty_center_id=market,
+            shift_hours=1,
+        ),
+        market,
+    )
+    await publish(
+        bus,
+        DUTY,
+        f.roster(
+            "api-r-street", ("api-s-1", "p-3"), start=start, published_at=now, duty_center_id=street
+        ),
+        street,
+    )
+
+    async def report() -> dict[str, Any] | None:
+        told = (await client.get("/api/v1/reports/alarms/api-told")).json()
+        if not (told.get("alarm") and told["notifications"]):
+            return None
+        body: dict[str, Any] = (await client.get(MONTHLY, params={"month": str(month)})).json()
+        duty = {d["duty_center_id"]: d for d in body["duty"]}
+        market_done = market in duty and duty[market]["shifts"] == duty[market]["checked_in"] == 1
+        done = market_done and street in duty and "api-quiet" in body["alarms"]["unreached_ids"]
+        return body if done else None
+
+    body = await eventually(report)
+    assert isinstance(body, dict)
+    as_of = datetime.fromisoformat(body["as_of"])
+    duty = {d["duty_center_id"]: d for d in body["duty"]}
+    covered = min(as_of, start + timedelta(hours=1)) - start
+    assert duty[market] == {
+        "duty_center_id": market,
+        "shifts": 1,
+        "checked_in": 1,
+        "check_in_rate": 1.0,
+        "late_check_ins": 1,
+        "minutes_without_anyone_on_duty": pytest.approx((as_of - start - covered) / MIN),
+        "rosters": 1,
+        "rosters_published_on_time": 1,
+    }
+    assert duty[street]["rosters_published_on_time"] == 0  # published at now, after it began
+    # Notified, if in vain: an alarm reached nobody only when notify made no notification at all.
+    assert "api-told" not in body["alarms"]["unreached_ids"]
+
+    sector = (await client.get(MONTHLY, params={"month": str(month), "sector_id": "market"})).json()
+    assert [d["duty_center_id"] for d in sector["duty"]] == [market]
+    assert sector["alarms"]["unreached"] == 0  # api-quiet is a construction alarm

@@ -204,27 +204,94 @@ async def test_only_a_failure_without_retry_is_final(session: AsyncSession) -> N
 
 
 async def test_a_check_in_may_come_before_its_roster(session: AsyncSession) -> None:
-    await apply(session, f.checked_in("s-1", "p-1", at=T0 + MIN))
+    await apply(session, f.checked_in("s-1", "p-1", at=T0 + MIN, via="sms"))
     shift = await row(session, DutyShiftView, "s-1")
     assert (shift.roster_id, shift.starts_at, shift.checked_in_at) == (None, None, T0 + MIN)
     published = T0 - 60 * MIN
     await apply(session, f.roster("r-1", ("s-1", "p-1"), ("s-2", "p-2"), published_at=published))
     shift = await row(session, DutyShiftView, "s-1")
     assert (shift.roster_id, shift.starts_at, shift.checked_in_at) == ("r-1", T0, T0 + MIN)
-    await apply(session, f.checked_in("s-1", "p-1", at=T0 + 2 * MIN))  # a second tap
-    assert (await row(session, DutyShiftView, "s-1")).checked_in_at == T0 + MIN
+    assert (shift.checked_in_late, shift.checked_in_via) == (False, "sms")
+    await apply(session, f.checked_in("s-1", "p-1", at=T0 + 2 * MIN, late=True))  # a second tap
+    shift = await row(session, DutyShiftView, "s-1")
+    assert (shift.checked_in_at, shift.checked_in_late, shift.checked_in_via) == (
+        T0 + MIN,
+        False,
+        "sms",
+    )
     roster = await row(session, RosterView, "r-1")
-    assert (roster.shift_count, roster.published_at) == (2, published)
+    assert (roster.version, roster.shift_count, roster.published_at) == (1, 2, published)
+    assert roster.first_published_at == published
 
 
-async def test_a_republished_roster_replaces_only_an_older_one(session: AsyncSession) -> None:
-    v1, v2 = T0, T0 + 60 * MIN
-    await apply(session, f.roster("r-2", ("s-a", "p-1"), ("s-b", "p-2"), published_at=v1))
-    await apply(session, f.roster("r-2", ("s-a", "p-9"), published_at=v2))
-    await apply(session, f.roster("r-2", ("s-a", "p-1"), ("s-b", "p-2"), published_at=v1))  # late
+async def test_the_earliest_check_in_counts_whatever_order_they_arrive_in(
+    session: AsyncSession,
+) -> None:
+    await apply(
+        session,
+        f.checked_in("s-late", "p-2", at=T0 + 30 * MIN, late=True, via="sms"),
+        f.checked_in("s-late", "p-1", at=T0 + 5 * MIN, via="api"),  # overtaken on the way
+    )
+    shift = await row(session, DutyShiftView, "s-late")
+    assert (shift.checked_in_at, shift.checked_in_by) == (T0 + 5 * MIN, "p-1")
+    assert (shift.checked_in_late, shift.checked_in_via) == (False, "api")
+
+
+async def test_a_newer_version_replaces_the_roster_and_drops_unlisted_shifts(
+    session: AsyncSession,
+) -> None:
+    v1, v2 = T0 - 120 * MIN, T0 - 60 * MIN
+    await apply(
+        session,
+        f.roster("r-2", ("s-a", "p-1"), ("s-b", "p-2"), ("s-c", "p-3"), published_at=v1),
+        f.roster("r-other", ("s-z", "p-9"), published_at=v1),
+        f.checked_in("s-a", "p-1", at=T0 + MIN),
+        f.checked_in("s-b", "p-2", at=T0 + 13 * 60 * MIN),
+        f.checked_in("s-lone", "p-4", at=T0),  # no roster has listed it yet
+        # Version 2: p-9 takes s-a, s-b is gone, s-d is new.
+        f.roster("r-2", ("s-a", "p-9"), ("s-d", "p-5"), version=2, published_at=v2),
+    )
     roster = await row(session, RosterView, "r-2")
-    assert (roster.shift_count, roster.published_at) == (1, v2)
-    assert (await row(session, DutyShiftView, "s-a")).person_id == "p-9"
+    assert (roster.version, roster.shift_count, roster.published_at) == (2, 2, v2)
+    assert roster.first_published_at == v1
+    kept = await row(session, DutyShiftView, "s-a")
+    assert (kept.person_id, kept.published_at) == ("p-9", v2)
+    assert (kept.checked_in_at, kept.checked_in_by) == (T0 + MIN, "p-1")  # survives the swap
+    assert (await row(session, DutyShiftView, "s-d")).starts_at == T0 + 12 * 60 * MIN
+    shift_ids = set(await session.scalars(select(DutyShiftView.shift_id)))
+    assert shift_ids == {"s-a", "s-d", "s-z", "s-lone"}
+
+    # An empty version 3 leaves the roster with no shift at all.
+    await apply(session, f.roster("r-2", version=3, published_at=v2 + MIN))
+    assert (await row(session, RosterView, "r-2")).shift_count == 0
+    assert set(await session.scalars(select(DutyShiftView.shift_id))) == {"s-z", "s-lone"}
+
+
+async def test_an_older_version_or_a_replay_changes_nothing(session: AsyncSession) -> None:
+    v1, v2 = T0, T0 + 60 * MIN
+    newer = f.roster("r-3", ("s-e", "p-9"), version=2, published_at=v2)
+    older = f.roster("r-3", ("s-e", "p-1"), ("s-f", "p-2"), version=1, published_at=v1)
+    await apply(session, newer, f.checked_in("s-e", "p-9", at=T0 + MIN))
+
+    async def snapshot() -> list[dict[str, Any]]:
+        rows = [columns(await row(session, RosterView, "r-3"))]
+        shifts = await session.scalars(
+            select(DutyShiftView)
+            .order_by(DutyShiftView.shift_id)
+            .execution_options(populate_existing=True)
+        )
+        return rows + [columns(s) for s in shifts]
+
+    before = await snapshot()
+    await apply(session, newer)  # redelivered under a new event id
+    assert await snapshot() == before
+    # Version 1 arrives last: its earlier publication is the roster's first, nothing else moves.
+    await apply(session, older)
+    after = await snapshot()
+    assert after[0] == {**before[0], "first_published_at": v1}
+    assert after[1:] == before[1:]
+    assert (after[0]["version"], after[0]["published_at"], after[0]["shift_count"]) == (2, v2, 1)
+    assert await session.get(DutyShiftView, "s-f") is None
 
 
 async def test_events_it_does_not_project_are_skipped(session: AsyncSession) -> None:

@@ -1,5 +1,6 @@
-"""The monthly report from the projections: which rows a month loads, the sector filter, and
-the refusals (malformed month, month not begun, unknown sector)."""
+"""The monthly report from the projections: which rows a month loads (duty and unreached
+alarms too), the sector filter, and the refusals (malformed month, month not begun, unknown
+sector)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.common.errors import Invalid, NotFound
 from riskwatch.common.events import EventPayload, Level
 from riskwatch.reporting.projections.handlers import on_event
-from riskwatch.reporting.reports.domain import MonthlyReport
+from riskwatch.reporting.reports.domain import DutyCenterSection, MonthlyReport
 from riskwatch.reporting.reports.service import build_monthly_report, get_alarm_trail
 
 from .. import factories as f
@@ -22,6 +23,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 5, tzinfo=UTC)
 OCT_START = datetime(2026, 9, 30, 16, tzinfo=UTC)  # 1 October, 00:00 in Shanghai
 H = timedelta(hours=1)
+MIN = timedelta(minutes=1)
 
 
 async def apply(session: AsyncSession, *payloads: EventPayload) -> None:
@@ -104,6 +106,59 @@ async def test_september_gets_the_alarm_raised_a_second_before_october(
     )
     assert r.alarms.total == 1
     assert r.work_orders.created == 0
+
+
+async def seed_duty(session: AsyncSession) -> None:
+    t = OCT_START + 24 * H  # 2 October, 00:00 in Shanghai
+    construction, district = "sector-construction", "district"
+    await apply(
+        session,
+        f.raised("gas-quiet", raised_at=t + 2 * H),  # nobody was notified of it
+        f.roster(
+            "r-con",
+            ("c-1", "p-1"),
+            ("c-2", "p-2"),
+            start=t,
+            published_at=t - 24 * H,
+            duty_center_id=construction,
+        ),
+        f.checked_in("c-1", "p-1", at=t + 5 * MIN, duty_center_id=construction, via="sms"),
+        f.checked_in("c-2", "p-2", at=t + 13 * H, late=True, duty_center_id=construction),
+        # Version 2 drops c-2; the roster's first publication still counts for on time.
+        f.roster(
+            "r-con",
+            ("c-1", "p-1"),
+            version=2,
+            start=t,
+            published_at=t + H,
+            duty_center_id=construction,
+        ),
+        # Published an hour after its period began: late.
+        f.roster(
+            "r-dis",
+            ("d-1", "p-3"),
+            start=t + 48 * H,
+            published_at=t + 49 * H,
+            duty_center_id=district,
+        ),
+    )
+
+
+async def test_duty_and_unreached_alarms_come_from_the_projections(session: AsyncSession) -> None:
+    await seed(session)
+    await seed_duty(session)
+    r = await october(session)
+    assert (r.alarms.total, r.alarms.unreached, r.alarms.unreached_ids) == (3, 1, ["gas-quiet"])
+    month_minutes = 31 * 24 * 60
+    assert r.duty == [
+        DutyCenterSection("district", 1, 0, 0.0, 0, month_minutes - 12 * 60, 1, 0),
+        DutyCenterSection("sector-construction", 1, 1, 1.0, 0, month_minutes - 12 * 60, 1, 1),
+    ]
+    construction = await october(session, sector_id="construction")
+    assert [d.duty_center_id for d in construction.duty] == ["sector-construction"]
+    assert construction.alarms.unreached_ids == ["gas-quiet"]
+    emergency = await october(session, sector_id="emergency")
+    assert (emergency.duty, emergency.alarms.unreached) == ([], 0)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.reporting.reports.domain import (
     CHANNELS,
     LEVELS,
+    UNREACHED_IDS_LISTED,
     AlarmFact,
     Month,
     MonthError,
@@ -49,6 +50,8 @@ def report(
         alarms=alarms,
         work_orders=work_orders,
         notifications=notifications,
+        shifts=[],
+        rosters=[],
     )
 
 
@@ -59,13 +62,15 @@ def test_alarms_count_by_the_month_of_raised_at() -> None:
     r = report(
         AFTER,
         alarms=[
-            AlarmFact("construction", "yellow", local(2026, 10, 1)),  # first instant: in
-            AlarmFact("construction", "red", local(2026, 10, 15), local(2026, 10, 16)),
+            AlarmFact("a1", "construction", "yellow", local(2026, 10, 1)),  # first instant: in
+            AlarmFact("a2", "construction", "red", local(2026, 10, 15), local(2026, 10, 16)),
             # Cleared after the month ended: still active at its end.
-            AlarmFact("emergency", "blue", local(2026, 10, 31, 23, 59, 59), local(2026, 11, 1, 1)),
-            AlarmFact("emergency", "orange", local(2026, 9, 30, 23, 59, 59)),  # September
-            AlarmFact("market", "red", local(2026, 11, 1)),  # November
-            AlarmFact("retired-sector", "yellow", local(2026, 10, 10)),  # not in the catalog
+            AlarmFact(
+                "a3", "emergency", "blue", local(2026, 10, 31, 23, 59, 59), local(2026, 11, 1, 1)
+            ),
+            AlarmFact("a4", "emergency", "orange", local(2026, 9, 30, 23, 59, 59)),  # September
+            AlarmFact("a5", "market", "red", local(2026, 11, 1)),  # November
+            AlarmFact("a6", "retired-sector", "yellow", local(2026, 10, 10)),  # not in the catalog
         ],
     )
     a = r.alarms
@@ -133,7 +138,7 @@ def test_the_month_in_progress_is_read_as_of_now() -> None:
     now = local(2026, 10, 20, 12)
     r = report(
         now,
-        alarms=[AlarmFact("power", "red", local(2026, 10, 19), local(2026, 10, 21))],
+        alarms=[AlarmFact("a1", "power", "red", local(2026, 10, 19), local(2026, 10, 21))],
         work_orders=[
             WorkOrderFact(local(2026, 10, 10), local(2026, 10, 11), local(2026, 10, 25)),
             WorkOrderFact(local(2026, 10, 19), local(2026, 10, 22)),
@@ -158,6 +163,28 @@ def test_the_report_names_its_window_and_cut_off() -> None:
     assert r.notifications.by_channel == dict.fromkeys(CHANNELS, 0)
 
 
+def test_alarms_nobody_was_notified_of_are_named_for_follow_up() -> None:
+    r = report(
+        local(2026, 10, 20, 12),
+        alarms=[
+            AlarmFact("a-told", "power", "red", local(2026, 10, 2), notified=True),
+            AlarmFact("a-b", "power", "red", local(2026, 10, 3)),
+            # Cleared without anyone told: still unreached.
+            AlarmFact("a-a", "market", "blue", local(2026, 10, 4), local(2026, 10, 5)),
+            AlarmFact("a-sep", "power", "red", local(2026, 9, 30)),  # September's
+        ],
+    )
+    assert (r.alarms.unreached, r.alarms.unreached_ids) == (2, ["a-a", "a-b"])
+
+
+def test_only_the_first_unreached_ids_are_listed() -> None:
+    count = UNREACHED_IDS_LISTED + 7
+    alarms = [AlarmFact(f"a-{i:03d}", "power", "red", local(2026, 10, 2)) for i in range(count)]
+    r = report(AFTER, alarms=alarms[::-1])
+    assert r.alarms.unreached == count
+    assert r.alarms.unreached_ids == [f"a-{i:03d}" for i in range(UNREACHED_IDS_LISTED)]
+
+
 def test_a_month_not_begun_has_no_report() -> None:
     with pytest.raises(MonthError, match="has not begun"):
         report(local(2026, 9, 30, 23, 59))
@@ -172,7 +199,15 @@ times = st.datetimes(
 )
 maybe_times = st.none() | times
 sector_ids = st.sampled_from([*SECTORS, "other"])
-alarm_facts = st.builds(AlarmFact, sector_ids, st.sampled_from(LEVELS), times, maybe_times)
+alarm_facts = st.builds(
+    AlarmFact,
+    st.text("abcdef0123456789-", min_size=1, max_size=12),
+    sector_ids,
+    st.sampled_from(LEVELS),
+    times,
+    maybe_times,
+    st.booleans(),
+)
 work_order_facts = st.builds(WorkOrderFact, times, times, maybe_times)
 notification_facts = st.builds(
     NotificationFact,
@@ -209,6 +244,11 @@ def test_the_parts_always_add_up(
     assert sum(a.by_status.values()) == a.total
     assert list(a.by_level)[:4] == list(LEVELS)
     assert set(SECTORS) <= set(a.by_sector)
+    assert 0 <= a.unreached <= a.total
+    assert len(a.unreached_ids) == min(a.unreached, UNREACHED_IDS_LISTED)
+    assert a.unreached_ids == sorted(a.unreached_ids)
+    unreached = {x.alarm_id for x in alarms if START <= x.raised_at < END and not x.notified}
+    assert set(a.unreached_ids) <= unreached
 
     assert w.created == sum(1 for x in work_orders if START <= x.created_at < END)
     assert w.open + w.closed == w.created
@@ -241,6 +281,8 @@ def test_consecutive_months_count_each_fact_once(
             alarms=alarms,
             work_orders=work_orders,
             notifications=[],
+            shifts=[],
+            rosters=[],
         )
         alarm_total += r.alarms.total
         created_total += r.work_orders.created

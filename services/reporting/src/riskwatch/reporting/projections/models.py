@@ -88,14 +88,19 @@ class NotificationView(Base):
 
 
 class RosterView(Base):
+    """A roster as its highest version published so far; its shifts are in `duty_shift_view`."""
+
     __tablename__ = "roster_view"
 
     roster_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     duty_center_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)  # the highest version applied
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
     shift_count: Mapped[int] = mapped_column(Integer)
-    published_at: Mapped[datetime]  # the latest publication applied
+    published_at: Mapped[datetime]  # of the version applied
+    # The earliest publication of any version seen: "published on time" is judged on it.
+    first_published_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_roster_view_published_at", "published_at"),)
 
@@ -103,7 +108,8 @@ class RosterView(Base):
 class DutyShiftView(Base):
     """One shift of one person: from its roster, and whether that person checked in.
 
-    A check-in may arrive before its roster; the roster's columns stay empty until it does.
+    A check-in may arrive before its roster; the roster's columns stay empty until it does. A
+    newer version of its roster that no longer lists the shift deletes the row.
     """
 
     __tablename__ = "duty_shift_view"
@@ -115,7 +121,13 @@ class DutyShiftView(Base):
     starts_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     published_at: Mapped[datetime | None]
+    # The first check-in: when, by whom, whether notify judged it late, and through what.
     checked_in_at: Mapped[datetime | None]
     checked_in_by: Mapped[str | None] = mapped_column(String(64))
+    checked_in_late: Mapped[bool | None]
+    checked_in_via: Mapped[str | None] = mapped_column(String(8))  # api | sms
 
-    __table_args__ = (Index("ix_duty_shift_view_starts_at", "starts_at"),)
+    __table_args__ = (
+        Index("ix_duty_shift_view_starts_at", "starts_at"),
+        Index("ix_duty_shift_view_roster_id", "roster_id"),
+    )

@@ -1,9 +1,9 @@
 """Use cases of the projections: apply one consumed event to its read model.
 
-Each is one INSERT ... ON CONFLICT DO UPDATE whose SET only moves a row forward (highest level,
-furthest status, earliest time per stage, newest snapshot for mutable fields), so the same
-event twice, or an older event after a newer one, changes nothing. Callers own the
-transaction: the consumer's, one per event.
+Each is an INSERT ... ON CONFLICT DO UPDATE whose SET only moves a row forward (highest level,
+furthest status, earliest time per stage, newest snapshot or version for mutable fields), so the
+same event twice, or an older event after a newer one, changes nothing; a roster's newer version
+also deletes the shifts it dropped. Callers own the transaction: the consumer's, one per event.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func
+from sqlalchemy import ColumnElement, case, delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +50,25 @@ AlarmEvent = AlarmRaised | AlarmUpdated | AlarmCleared
 WorkOrderEvent = WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue
 NotificationEvent = (
     NotificationDispatched | NotificationDelivered | NotificationFailed | NotificationAcknowledged
+)
+
+
+# Columns a roster's newer version overwrites; those of its shifts that come from the roster.
+_ROSTER_VERSIONED = (
+    "duty_center_id",
+    "version",
+    "period_start",
+    "period_end",
+    "shift_count",
+    "published_at",
+)
+_SHIFT_FROM_ROSTER = (
+    "duty_center_id",
+    "person_id",
+    "roster_id",
+    "starts_at",
+    "ends_at",
+    "published_at",
 )
 
 
@@ -216,27 +235,41 @@ async def project_notification(session: AsyncSession, *, event: NotificationEven
 
 
 async def project_roster(session: AsyncSession, *, event: RosterPublished) -> None:
-    """A roster published again replaces the older publication, never the other way round."""
+    """A roster's highest version replaces its older ones, in whatever order they arrive: its
+    shifts not listed any more are deleted, the listed ones upserted (a check-in that arrived
+    before them stays). An older version changes nothing but an earlier first publication."""
     stmt = insert(RosterView).values(
         roster_id=event.roster_id,
         duty_center_id=event.duty_center_id,
+        version=event.version,
         period_start=event.period_start,
         period_end=event.period_end,
         shift_count=len({s.shift_id for s in event.shifts}),
         published_at=event.published_at,
+        first_published_at=event.published_at,
     )
     new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    newer = new.version > RosterView.version
+    upsert = stmt.on_conflict_do_update(
         index_elements=[RosterView.roster_id],
         set_={
-            c: getattr(new, c)
-            for c in ("duty_center_id", "period_start", "period_end", "shift_count", "published_at")
+            **{
+                c: case((newer, getattr(new, c)), else_=getattr(RosterView, c))
+                for c in _ROSTER_VERSIONED
+            },
+            "first_published_at": func.least(RosterView.first_published_at, new.first_published_at),
         },
-        where=new.published_at >= RosterView.published_at,
+        where=newer | (new.first_published_at < RosterView.first_published_at),
+    ).returning(RosterView.version)
+    # No row back: a replay, nothing written. Another version back: an older one arrived late.
+    if await session.scalar(upsert) != event.version:
+        return
+    shifts = {s.shift_id: s for s in event.shifts}  # ON CONFLICT cannot touch a row twice
+    await session.execute(
+        delete(DutyShiftView).where(
+            DutyShiftView.roster_id == event.roster_id, DutyShiftView.shift_id.not_in(shifts)
+        )
     )
-    await session.execute(stmt)
-    # One row per shift id: ON CONFLICT cannot touch the same row twice in one statement.
-    shifts = {s.shift_id: s for s in event.shifts}
     if not shifts:
         return
     rows = [
@@ -255,19 +288,7 @@ async def project_roster(session: AsyncSession, *, event: RosterPublished) -> No
     new_shift = shift_stmt.excluded
     shift_stmt = shift_stmt.on_conflict_do_update(
         index_elements=[DutyShiftView.shift_id],
-        set_={
-            c: getattr(new_shift, c)
-            for c in (
-                "duty_center_id",
-                "person_id",
-                "roster_id",
-                "starts_at",
-                "ends_at",
-                "published_at",
-            )
-        },
-        where=DutyShiftView.published_at.is_(None)
-        | (new_shift.published_at >= DutyShiftView.published_at),
+        set_={c: getattr(new_shift, c) for c in _SHIFT_FROM_ROSTER},
     )
     await session.execute(shift_stmt)
 
@@ -280,6 +301,8 @@ async def project_check_in(session: AsyncSession, *, event: DutyCheckedIn) -> No
         person_id=event.person_id,
         checked_in_at=event.checked_in_at,
         checked_in_by=event.person_id,
+        checked_in_late=event.late,
+        checked_in_via=event.via,
     )
     new = stmt.excluded
     first = DutyShiftView.checked_in_at.is_(None) | (
@@ -289,7 +312,10 @@ async def project_check_in(session: AsyncSession, *, event: DutyCheckedIn) -> No
         index_elements=[DutyShiftView.shift_id],
         set_={
             "checked_in_at": func.least(DutyShiftView.checked_in_at, new.checked_in_at),
-            "checked_in_by": case((first, new.checked_in_by), else_=DutyShiftView.checked_in_by),
+            **{
+                c: case((first, getattr(new, c)), else_=getattr(DutyShiftView, c))
+                for c in ("checked_in_by", "checked_in_late", "checked_in_via")
+            },
         },
     )
     await session.execute(stmt)

@@ -1,9 +1,11 @@
 """Pure report math: calendar months in the district's time zone, and the monthly report.
 
 No I/O and no framework: facts in, numbers out. A fact belongs to the month of one instant (an
-alarm to its `raised_at`, a work order to its `created_at`, a notification to its `sent_at`);
-states are read as of `min(month end, now)`, so a past month's report does not change when it
-is generated again later — the office scores units on these numbers.
+alarm to its `raised_at`, a work order to its `created_at`, a notification to its `sent_at`, a
+shift to its `starts_at`); states are read as of `min(month end, now)`, so a past month's report
+does not change when it is generated again later — the office scores units on these numbers.
+Two exceptions, for want of history in the projections: whether an alarm was ever notified, and
+a roster's shifts, are read as they are now (a roster keeps only its newest version).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final, get_args
 from zoneinfo import ZoneInfo
 
@@ -23,6 +25,7 @@ LEVELS: Final[tuple[str, ...]] = tuple(level.value for level in Level)  # blue .
 ALARM_STATUSES: Final[tuple[str, ...]] = ("active", "cleared")
 CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
 MIN_YEAR, MAX_YEAR = 1970, 9998
+UNREACHED_IDS_LISTED: Final = 50
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 _Cutoff = Callable[[datetime | None], bool]  # "had this happened by the cut-off?"
@@ -87,12 +90,19 @@ def ensure_begun(month: Month, tz: ZoneInfo, now: datetime) -> None:
         )
 
 
+def sector_duty_center_id(sector_id: str) -> str:
+    """The id of a sector's own duty center: duty events name centers, never sectors."""
+    return f"sector-{sector_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmFact:
+    alarm_id: str
     sector_id: str
     level: str
     raised_at: datetime
     cleared_at: datetime | None = None
+    notified: bool = False  # notify made at least one notification of it, whatever its outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +122,30 @@ class NotificationFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ShiftFact:
+    duty_center_id: str
+    starts_at: datetime
+    ends_at: datetime
+    checked_in_at: datetime | None = None
+    checked_in_late: bool | None = None  # as notify judged it; None before it said
+
+
+@dataclass(frozen=True, slots=True)
+class RosterFact:
+    duty_center_id: str
+    period_start: datetime
+    period_end: datetime
+    first_published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmSection:
     total: int
     by_level: dict[str, int]  # every level, blue to red
     by_sector: dict[str, int]  # every catalog sector, then any other sector seen
     by_status: dict[str, int]  # active / cleared as of the report's cut-off
+    unreached: int  # raised before the cut-off, and no notification of it at all
+    unreached_ids: list[str]  # the first UNREACHED_IDS_LISTED of them, sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +170,21 @@ class NotificationSection:
 
 
 @dataclass(frozen=True, slots=True)
+class DutyCenterSection:
+    """One duty center that had a shift overlapping the month."""
+
+    duty_center_id: str
+    shifts: int  # that started in the month before the cut-off
+    checked_in: int  # of those, before the cut-off
+    check_in_rate: float | None  # checked_in / shifts; None when no shift started
+    late_check_ins: int  # of those checked in, late as notify judged it
+    # In [month start, cut-off), the time no shift of the center covered.
+    minutes_without_anyone_on_duty: float
+    rosters: int  # whose period overlaps the month
+    rosters_published_on_time: int  # first published no later than their period's start
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyReport:
     month: str
     timezone: str
@@ -151,6 +195,7 @@ class MonthlyReport:
     alarms: AlarmSection
     work_orders: WorkOrderSection
     notifications: NotificationSection
+    duty: list[DutyCenterSection]  # by duty_center_id
 
 
 def monthly_report(
@@ -162,6 +207,8 @@ def monthly_report(
     alarms: Iterable[AlarmFact],
     work_orders: Iterable[WorkOrderFact],
     notifications: Iterable[NotificationFact],
+    shifts: Iterable[ShiftFact],
+    rosters: Iterable[RosterFact],
 ) -> MonthlyReport:
     """The monthly operations report. Facts outside the month are ignored, so callers may
     over-fetch; `now` bounds the cut-off of the month in progress."""
@@ -187,16 +234,20 @@ def monthly_report(
         alarms=_alarms([a for a in alarms if in_month(a.raised_at)], sector_ids, by_cutoff),
         work_orders=_work_orders([w for w in work_orders if in_month(w.created_at)], as_of),
         notifications=_notifications([n for n in notifications if in_month(n.sent_at)], by_cutoff),
+        duty=_duty(list(shifts), list(rosters), start, end, as_of),
     )
 
 
 def _alarms(alarms: list[AlarmFact], sector_ids: Sequence[str], by_cutoff: _Cutoff) -> AlarmSection:
     cleared = sum(by_cutoff(a.cleared_at) for a in alarms)
+    unreached = sorted(a.alarm_id for a in alarms if by_cutoff(a.raised_at) and not a.notified)
     return AlarmSection(
         total=len(alarms),
         by_level=_counts(LEVELS, (a.level for a in alarms)),
         by_sector=_counts(sector_ids, (a.sector_id for a in alarms)),
         by_status={"active": len(alarms) - cleared, "cleared": cleared},
+        unreached=len(unreached),
+        unreached_ids=unreached[:UNREACHED_IDS_LISTED],
     )
 
 
@@ -231,6 +282,58 @@ def _notifications(sent: list[NotificationFact], by_cutoff: _Cutoff) -> Notifica
         acknowledged=acknowledged,
         pending=len(sent) - delivered - failed,
     )
+
+
+def _duty(
+    shifts: list[ShiftFact],
+    rosters: list[RosterFact],
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+) -> list[DutyCenterSection]:
+    """Per duty center with a shift overlapping [start, end): shifts that started before the
+    cut-off and their check-ins, the time nobody was on duty until the cut-off, its rosters."""
+    overlapping = [s for s in shifts if s.starts_at < end and s.ends_at > start]
+    sections = []
+    for center in sorted({s.duty_center_id for s in overlapping}):
+        own = [s for s in overlapping if s.duty_center_id == center]
+        started = [s for s in own if start <= s.starts_at < as_of]
+        checked_in = [s for s in started if s.checked_in_at is not None and s.checked_in_at < as_of]
+        planned = [
+            r
+            for r in rosters
+            if r.duty_center_id == center and r.period_start < end and r.period_end > start
+        ]
+        uncovered = uncovered_time(((s.starts_at, s.ends_at) for s in own), start, as_of)
+        sections.append(
+            DutyCenterSection(
+                duty_center_id=center,
+                shifts=len(started),
+                checked_in=len(checked_in),
+                check_in_rate=len(checked_in) / len(started) if started else None,
+                late_check_ins=sum(s.checked_in_late is True for s in checked_in),
+                minutes_without_anyone_on_duty=uncovered / timedelta(minutes=1),
+                rosters=len(planned),
+                rosters_published_on_time=sum(
+                    r.first_published_at <= r.period_start for r in planned
+                ),
+            )
+        )
+    return sections
+
+
+def uncovered_time(
+    intervals: Iterable[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> timedelta:
+    """The time in [start, end) that no interval [from, to) covers: overlaps count once."""
+    covered = timedelta(0)
+    reach = start  # everything before it is already counted
+    for lo, hi in sorted(intervals):
+        lo, hi = max(lo, reach), min(hi, end)
+        if lo < hi:
+            covered += hi - lo
+            reach = hi
+    return max(end - start, timedelta(0)) - covered
 
 
 def _counts(keys: Iterable[str], values: Iterable[str]) -> dict[str, int]:

@@ -36,7 +36,7 @@ async def get_monthly_report(
     ],
     sector_id: Key | None = None,
 ) -> MonthlyReportRead:
-    """Alarms, work orders and notifications of one month, for the district or one sector.
+    """Alarms, work orders, notifications and duty of one month, for the district or one sector.
     A sector-scoped caller gets its sector's; town and village reports are not built yet."""
     scope = caller.scope
     if scope.kind == "sector":

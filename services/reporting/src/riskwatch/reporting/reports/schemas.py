@@ -30,6 +30,8 @@ class AlarmSummary(_Read):
     by_level: LevelCounts
     by_sector: dict[str, int]
     by_status: AlarmStatusCounts
+    unreached: int
+    unreached_ids: list[str]
 
 
 class WorkOrderSummary(_Read):
@@ -51,10 +53,26 @@ class NotificationSummary(_Read):
     pending: int
 
 
+class DutyCenterSummary(_Read):
+    duty_center_id: str
+    shifts: int
+    checked_in: int
+    check_in_rate: float | None
+    late_check_ins: int
+    minutes_without_anyone_on_duty: float
+    rosters: int
+    rosters_published_on_time: int
+
+
 class MonthlyReportRead(_Read):
     """One calendar month in the district's time zone. Alarms count by `raised_at`, work
-    orders by `created_at`, notifications by when they went out; cleared / closed / delivered
-    are read as of `as_of` = min(window_end, generated_at)."""
+    orders by `created_at`, notifications by when they went out, shifts by when they start;
+    cleared / closed / delivered / checked in are read as of `as_of` = min(window_end,
+    generated_at). `alarms.unreached`: raised before `as_of` with no notification at all (the
+    first 50 ids in `unreached_ids`). `duty`: one entry per duty center with a shift
+    overlapping the month (a sector's report: its own center `sector-<sector_id>` only), the
+    minutes of [window_start, as_of) no published shift covered, and its rosters, on time when
+    first published no later than their period's start."""
 
     month: str
     timezone: str
@@ -66,6 +84,7 @@ class MonthlyReportRead(_Read):
     alarms: AlarmSummary
     work_orders: WorkOrderSummary
     notifications: NotificationSummary
+    duty: list[DutyCenterSummary]
 
 
 class AlarmViewRead(_Read):

@@ -9,22 +9,31 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
-from riskwatch.reporting.projections.models import AlarmView, NotificationView, WorkOrderView
+from riskwatch.reporting.projections.models import (
+    AlarmView,
+    DutyShiftView,
+    NotificationView,
+    RosterView,
+    WorkOrderView,
+)
 from riskwatch.reporting.reports.domain import (
     AlarmFact,
     Month,
     MonthError,
     MonthlyReport,
     NotificationFact,
+    RosterFact,
+    ShiftFact,
     WorkOrderFact,
     ensure_begun,
     monthly_report,
+    sector_duty_center_id,
 )
 
 
@@ -37,7 +46,8 @@ async def build_monthly_report(
     sector_id: str | None,
     now: datetime,
 ) -> MonthlyReport:
-    """The monthly report of the district, or of one sector."""
+    """The monthly report of the district, or of one sector. A sector's duty section lists its
+    own duty center alone (`sector-<sector_id>`): duty events name centers, not sectors."""
     try:
         the_month = Month.parse(month)
         ensure_begun(the_month, tz, now)
@@ -54,15 +64,23 @@ async def build_monthly_report(
         alarms=await alarm_facts(session, start=start, end=end, sector_id=sector_id),
         work_orders=await work_order_facts(session, start=start, end=end, sector_id=sector_id),
         notifications=await notification_facts(session, start=start, end=end, sector_id=sector_id),
+        shifts=await shift_facts(session, start=start, end=end, sector_id=sector_id),
+        rosters=await roster_facts(session, start=start, end=end, sector_id=sector_id),
     )
 
 
 async def alarm_facts(
     session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
 ) -> list[AlarmFact]:
-    """Alarms raised in [start, end)."""
+    """Alarms raised in [start, end), and whether notify made any notification of each."""
+    notified = exists().where(NotificationView.alarm_id == AlarmView.alarm_id)
     stmt = select(
-        AlarmView.sector_id, AlarmView.level, AlarmView.raised_at, AlarmView.cleared_at
+        AlarmView.alarm_id,
+        AlarmView.sector_id,
+        AlarmView.level,
+        AlarmView.raised_at,
+        AlarmView.cleared_at,
+        notified,
     ).where(AlarmView.raised_at >= start, AlarmView.raised_at < end)
     if sector_id is not None:
         stmt = stmt.where(AlarmView.sector_id == sector_id)
@@ -95,6 +113,36 @@ async def notification_facts(
             AlarmView.sector_id == sector_id
         )
     return [NotificationFact(*row) for row in await session.execute(stmt)]
+
+
+async def shift_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[ShiftFact]:
+    """Shifts overlapping [start, end) as last published; a check-in alone is no shift yet."""
+    sv = DutyShiftView
+    stmt = select(
+        sv.duty_center_id, sv.starts_at, sv.ends_at, sv.checked_in_at, sv.checked_in_late
+    ).where(sv.starts_at < end, sv.ends_at > start)
+    if sector_id is not None:
+        stmt = stmt.where(sv.duty_center_id == sector_duty_center_id(sector_id))
+    return [
+        ShiftFact(center, starts_at, ends_at, checked_in_at, late)
+        for center, starts_at, ends_at, checked_in_at, late in await session.execute(stmt)
+        if starts_at is not None and ends_at is not None  # as the WHERE has made sure
+    ]
+
+
+async def roster_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[RosterFact]:
+    """Rosters whose period overlaps [start, end)."""
+    rv = RosterView
+    stmt = select(rv.duty_center_id, rv.period_start, rv.period_end, rv.first_published_at).where(
+        rv.period_start < end, rv.period_end > start
+    )
+    if sector_id is not None:
+        stmt = stmt.where(rv.duty_center_id == sector_duty_center_id(sector_id))
+    return [RosterFact(*row) for row in await session.execute(stmt)]
 
 
 @dataclass(frozen=True, slots=True)
