@@ -30,7 +30,7 @@ READINGS = ("post", "/api/v1/readings")  # a JSON array of anything: see ingest'
 # `riskwatch.common.inputs.Key` yet; a NUL there is still a 422 (the database's data exception).
 UNCHECKED = {("get", "/api/v1/rules", "scenario_id"), ("get", "/api/v1/rules", "metric")}
 # Valid values of required query parameters, so that only the hostile one can fail a request.
-QUERY = {"month": "2026-11"}
+QUERY = {"month": "2026-11", "sector_id": "construction", "level": "red"}
 # A valid body for each operation that takes JSON: the sweep puts a NUL in one string field at
 # a time. (Only a NUL: free text such as a rule's description may hold a line break.)
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -67,6 +67,50 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "new_password": "Valve-Well-7732",
     },
     ("post", "/api/v1/auth/totp/confirm"): {"code": "492039"},
+    ("post", "/api/v1/duty-centers"): {
+        "duty_center_id": "street-huamu",
+        "name": "Huamu duty center",
+        "kind": "street",
+        "town_id": "huamu",
+    },
+    ("put", "/api/v1/duty-centers/{duty_center_id}"): {"name": "Huamu duty center"},
+    ("put", "/api/v1/duty-centers/{duty_center_id}/members/{person_id}"): {
+        "name": "Huamu handler",
+        "phone": "+8610000000901",
+    },
+    ("post", "/api/v1/duty-centers/{duty_center_id}/rosters"): {
+        "first_day": "2026-12-01",
+        "days": 7,
+        "templates": [{"name": "day", "start": "08:30", "end": "17:30"}],
+        "rotation": ["huamu-handler-01"],
+        "allow_gaps": True,
+    },
+    ("put", "/api/v1/rosters/{roster_id}"): {
+        "first_day": "2026-12-01",
+        "days": 7,
+        "templates": [{"name": "day", "start": "08:30", "end": "17:30"}],
+        "rotation": ["huamu-handler-01"],
+        "allow_gaps": True,
+    },
+    ("post", "/api/v1/swaps"): {"shift_id": "x-1", "to_person_id": "huamu-handler-01"},
+    ("post", "/api/v1/swaps/{swap_id}/decision"): {"approve": True},
+    ("post", "/api/v1/duty/check-in"): {"duty_center_id": "street-huamu"},
+    ("put", "/api/v1/routing"): {
+        "rules": [{"name": "all", "targets": [{"kind": "street"}, {"kind": "sector"}]}]
+    },
+    ("post", "/api/v1/duty-centers/{duty_center_id}/handovers"): {"note": "quiet night"},
+    ("post", "/api/v1/duty-centers/import"): {
+        "id": "street-huamu",
+        "name": "Huamu duty center",
+        "kind": "street",
+        "town_id": "huamu",
+        "members": [],
+    },
+    ("post", "/api/v1/sms/inbound"): {
+        "message_id": "m-1",
+        "from": "+8610000000901",
+        "text": "报到",
+    },
 }
 
 

@@ -12,9 +12,10 @@ from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpda
 from riskwatch.common.events.base import DeviceRef
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.notify.duty.domain import OnDutyPerson, ShiftSpan
-from riskwatch.notify.duty.models import DutyCenter, Person, Shift
+from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster, Shift
 
 NOW = datetime(2026, 11, 1, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai: a gas leak at night
+GRACE = timedelta(minutes=15)  # the check-in grace period
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -121,7 +122,11 @@ def phone_of(person_id: str) -> str:
     return f"+8610000{sum(map(ord, person_id)):06d}"
 
 
-async def add_roster(session: AsyncSession, *, now: datetime = NOW) -> None:
+async def add_roster(
+    session: AsyncSession, *, now: datetime = NOW, checked_in: bool = True
+) -> None:
+    """The roster above, published; with `checked_in`, everyone checked in at their shift's
+    start (so no center counts as missed)."""
     for center_id, kind, sector_id, town_id in ROSTER_CENTERS:
         session.add(
             DutyCenter(
@@ -132,25 +137,47 @@ async def add_roster(session: AsyncSession, *, now: datetime = NOW) -> None:
                 town_id=town_id,
             )
         )
-    await session.flush()
-    for person_id, center_id, _, _ in ROSTER_SHIFTS:
         session.add(
-            Person(
-                person_id=person_id,
-                name=f"Person {person_id}",
-                phone=phone_of(person_id),
+            Roster(
+                roster_id=f"roster-{center_id}",
                 duty_center_id=center_id,
+                first_day=(now - timedelta(days=1)).date(),
+                days=3,
+                period_start=now - timedelta(hours=12),
+                period_end=now + timedelta(hours=32),
+                spec={"templates": [], "rotation": [], "overrides": []},
+                status="published",
+                version=1,
+                allow_gaps=True,
+                created_by="test",
+                created_at=now,
+                updated_at=now,
+                published_at=now - timedelta(days=2),
+                first_published_at=now - timedelta(days=2),
             )
         )
     await session.flush()
+    for person_id, _, _, _ in ROSTER_SHIFTS:
+        session.add(
+            Person(person_id=person_id, name=f"Person {person_id}", phone=phone_of(person_id))
+        )
+    await session.flush()
     for person_id, center_id, start_h, end_h in ROSTER_SHIFTS:
+        session.add(DutyMember(duty_center_id=center_id, person_id=person_id, added_at=now))
+        starts_at = now + timedelta(hours=start_h)
         session.add(
             Shift(
                 shift_id=f"shift-{person_id}",
+                roster_id=f"roster-{center_id}",
                 duty_center_id=center_id,
                 person_id=person_id,
-                starts_at=now + timedelta(hours=start_h),
+                template="t",
+                starts_at=starts_at,
                 ends_at=now + timedelta(hours=end_h),
+                published=True,
+                checked_in_at=starts_at if checked_in and starts_at <= now else None,
+                checked_in_via="api" if checked_in and starts_at <= now else None,
+                checked_in_late=False if checked_in and starts_at <= now else None,
             )
         )
     await session.flush()

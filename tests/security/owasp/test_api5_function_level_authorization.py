@@ -60,7 +60,7 @@ MUST_REFUSE = [
     ("tech_admin", "POST", "/api/v1/readings"),
 ]
 # Valid values of required query parameters.
-QUERY = {"month": "2026-11"}
+QUERY = {"month": "2026-11", "sector_id": "construction", "level": "red"}
 NO_SUCH_ID = "no-such-id"
 
 

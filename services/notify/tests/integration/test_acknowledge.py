@@ -26,7 +26,9 @@ async def outbox_events(session: AsyncSession) -> list[object]:
 async def test_acknowledging_twice_answers_the_same_and_emits_once(session: AsyncSession) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.YELLOW)
-    plan = await plan_notifications(session, alarm=alarm, place=None, traceparent=None, now=f.NOW)
+    plan = await plan_notifications(
+        session, alarm=alarm, place=None, traceparent=None, now=f.NOW, grace=f.GRACE
+    )
     row = await session.get_one(Notification, plan.created[0])
     with pytest.raises(InvalidState):  # still pending: it has reached nobody yet
         await acknowledge_notification(

@@ -72,7 +72,12 @@ async def plan(
     async with sessions() as session, session.begin():
         await f.add_roster(session)
         await plan_notifications(
-            session, alarm=alarm, place="Lujiazui Street", traceparent=f.TRACEPARENT, now=f.NOW
+            session,
+            alarm=alarm,
+            place="Lujiazui Street",
+            traceparent=f.TRACEPARENT,
+            now=f.NOW,
+            grace=f.GRACE,
         )
     return alarm
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,11 +15,14 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import Level, new_event
 from riskwatch.common.events.alarms import AlarmCleared
 from riskwatch.common.logging import configure_logging
+from riskwatch.notify.duty.models import DutyAlert
 from riskwatch.notify.notifications.handlers import alarm_handler
 from riskwatch.notify.notifications.models import Notification
 from riskwatch.notify.notifications.service import plan_notifications
 
 from .. import factories as f
+
+GRACE = f.GRACE
 
 
 async def notifications(session: AsyncSession, alarm_id: str) -> list[Notification]:
@@ -39,10 +42,15 @@ async def test_an_alarm_reaches_everyone_on_duty_at_its_centers(session: AsyncSe
     await f.add_roster(session)
     alarm = f.alarm(Level.YELLOW, alarm_id="1a2b3c4d-1111-2222-3333-444444444444")
     plan = await plan_notifications(
-        session, alarm=alarm, place="Lujiazui Street", traceparent=f.TRACEPARENT, now=f.NOW
+        session,
+        alarm=alarm,
+        place="Lujiazui Street",
+        traceparent=f.TRACEPARENT,
+        now=f.NOW,
+        grace=GRACE,
     )
     assert plan.duty_center_ids == ["street-lujiazui", "sector-construction"]
-    assert plan.unstaffed == []
+    assert plan.uncovered == {}
     rows = await notifications(session, alarm.alarm_id)
     assert len(plan.created) == len(rows) == 6
     assert who(rows) == {
@@ -67,7 +75,7 @@ async def test_an_alarm_reaches_everyone_on_duty_at_its_centers(session: AsyncSe
 
 async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog())
+    handle = alarm_handler(default_catalog(), grace=GRACE)
     alarm = f.alarm(Level.ORANGE)
     event = f.raised(alarm)
     await handle(session, event)
@@ -81,7 +89,7 @@ async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> 
 
 async def test_an_escalation_notifies_again_at_the_new_level(session: AsyncSession) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog())
+    handle = alarm_handler(default_catalog(), grace=GRACE)
     alarm = f.alarm(Level.YELLOW)
     await handle(session, f.raised(alarm))
     await handle(session, f.escalated(alarm, Level.RED))
@@ -97,7 +105,7 @@ async def test_updates_that_do_not_escalate_and_clears_notify_nobody(
     session: AsyncSession,
 ) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog())
+    handle = alarm_handler(default_catalog(), grace=GRACE)
     alarm = f.alarm(Level.RED)
     lower = f.escalated(alarm, Level.YELLOW)  # an "update" to a lower level
     await handle(session, lower)
@@ -116,38 +124,72 @@ def structured_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCapt
         yield caplog
 
 
-async def test_a_center_with_nobody_on_duty_is_logged_and_the_rest_are_told(
+async def test_a_center_with_nobody_on_duty_raises_one_duty_alert_and_the_rest_are_told(
     session: AsyncSession, structured_logs: pytest.LogCaptureFixture
 ) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.RED, dev=f.device("gas-gq", town_id="gaoqiao"))
     plan = await plan_notifications(
-        session, alarm=alarm, place="Gaoqiao Town", traceparent=None, now=f.NOW
+        session, alarm=alarm, place="Gaoqiao Town", traceparent=None, now=f.NOW, grace=GRACE
     )
     assert plan.duty_center_ids == ["street-gaoqiao", "sector-construction", "district"]
-    assert plan.unstaffed == ["street-gaoqiao"]
+    assert plan.uncovered == {"street-gaoqiao": "nobody on duty"}
     rows = await notifications(session, alarm.alarm_id)
     assert {r.person_id for r in rows} == {"s1", "d1"}
+    # Never only a log line: a duty alert, one while the center stays empty.
+    alerts = (await session.scalars(select(DutyAlert))).all()
+    assert [(a.kind, a.duty_center_id, a.alarm_id) for a in alerts] == [
+        ("nobody_on_duty", "street-gaoqiao", alarm.alarm_id)
+    ]
+    second = f.alarm(Level.RED, dev=f.device("gas-gq", town_id="gaoqiao"))
+    await plan_notifications(
+        session, alarm=second, place=None, traceparent=None, now=f.NOW, grace=GRACE
+    )
+    assert len((await session.scalars(select(DutyAlert))).all()) == 1
     warnings = [
         r.msg
         for r in structured_logs.records
-        if isinstance(r.msg, dict) and r.msg.get("event") == "nobody_on_duty"
+        if isinstance(r.msg, dict) and r.msg.get("event") == "duty_alert"
     ]
     assert len(warnings) == 1
-    logged = warnings[0]
-    assert (logged["level"], logged["duty_center_id"], logged["alarm_id"]) == (
-        "warning",
-        "street-gaoqiao",
-        alarm.alarm_id,
-    )
-    assert logged["alarm_level"] == "red"
+    assert warnings[0]["duty_center_id"] == "street-gaoqiao"
 
 
-async def test_an_alarm_with_no_duty_center_at_all_creates_nothing(
+async def test_an_alarm_whose_centers_are_empty_goes_to_the_next_level_up(
     session: AsyncSession,
 ) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.YELLOW, dev=f.device("pw-1", town_id="gaoqiao", sector_id="power"))
-    plan = await plan_notifications(session, alarm=alarm, place=None, traceparent=None, now=f.NOW)
-    assert plan.duty_center_ids == ["street-gaoqiao"]
+    plan = await plan_notifications(
+        session, alarm=alarm, place=None, traceparent=None, now=f.NOW, grace=GRACE
+    )
+    # Nobody at the street center and no power sector center: the next level up takes it.
+    assert plan.duty_center_ids == ["street-gaoqiao", "district"]
+    assert {r.person_id for r in await notifications(session, alarm.alarm_id)} == {"d1"}
+
+
+async def test_an_alarm_that_reaches_nobody_is_a_duty_alert(session: AsyncSession) -> None:
+    await f.add_roster(session)
+    later = f.NOW + timedelta(days=3)  # after every shift of the roster
+    alarm = f.alarm(Level.RED)
+    plan = await plan_notifications(
+        session, alarm=alarm, place=None, traceparent=None, now=later, grace=GRACE
+    )
     assert plan.created == []
+    alerts = (
+        await session.scalars(select(DutyAlert).where(DutyAlert.alarm_id == alarm.alarm_id))
+    ).all()
+    kinds = sorted(a.kind for a in alerts)
+    assert kinds.count("unreached_alarm") == 1
+    assert "nobody_on_duty" in kinds
+    unreached = next(a for a in alerts if a.kind == "unreached_alarm")
+    assert "reached nobody" in unreached.detail
+    assert "street-lujiazui" in unreached.detail
+    # Planned again (a redelivery), nothing is raised twice.
+    await plan_notifications(
+        session, alarm=alarm, place=None, traceparent=None, now=later, grace=GRACE
+    )
+    again = (
+        await session.scalars(select(DutyAlert).where(DutyAlert.kind == "unreached_alarm"))
+    ).all()
+    assert len(again) == 1

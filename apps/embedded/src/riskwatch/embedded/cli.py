@@ -8,6 +8,9 @@ distributed), after registering the demo devices and rules.
 mode) and publishes chosen records again after a fix (riskwatch.common.dlq).
 `riskwatch accounts import FILE` opens accounts from a CSV or YAML file through the API of a
 running RiskWatch, idempotently (riskwatch.common.identity.importer).
+`riskwatch duty import FILE` creates or updates duty centers, their members and rosters from a
+YAML or JSON file through the API, one center per request, idempotently
+(riskwatch.notify.duty.importer).
 `riskwatch audit verify` checks the audit trail's hash chain in PostgreSQL (exit 1 if broken).
 """
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
+import json
 import os
 import secrets
 import signal
@@ -23,12 +28,15 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any, TextIO
 
 import httpx
 import uvicorn
+import yaml
 from pydantic import SecretStr
 from starlette.datastructures import State
 
@@ -46,6 +54,7 @@ from riskwatch.embedded.demo import seed_demo
 from riskwatch.embedded.platform import create_platform, migration_dirs
 from riskwatch.embedded.settings import EmbeddedSettings
 from riskwatch.embedded.simulator import run_simulator
+from riskwatch.notify.duty import importer as duty_importer
 
 DATABASE = "riskwatch"
 
@@ -87,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     accounts_import.add_arguments(
         accounts_sub.add_parser("import", help="open the accounts of a CSV or YAML file")
     )
+    duty = sub.add_parser("duty", help="duty centers, members and rosters")
+    duty_sub = duty.add_subparsers(dest="duty_command", required=True)
+    _duty_import_arguments(
+        duty_sub.add_parser(
+            "import", help="create or update the duty centers of a YAML or JSON file"
+        )
+    )
     audit = sub.add_parser("audit", help="the audit trail in PostgreSQL")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check its hash chain (exit 1 if broken)")
@@ -102,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(dead_letters(args))
     if args.command == "accounts":
         return asyncio.run(accounts_import.run(args))
+    if args.command == "duty":
+        return asyncio.run(duty_import(args))
     if args.command == "audit":
         url = args.database_url or _audit_database_url()
         try:
@@ -160,6 +178,169 @@ async def dead_letters(args: argparse.Namespace) -> int:
 
 def _printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+# -- riskwatch duty import ---------------------------------------------------------------------
+
+DUTY_IMPORT = "/api/v1/duty-centers/import"
+DUTY_REPORT = (
+    "row", "duty_center_id", "status", "changed", "members_added", "members_updated", "roster",
+    "roster_id", "notifications", "reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _CenterRow:
+    number: int
+    duty_center_id: str
+    status: str
+    outcome: duty_importer.CenterOutcome | None = None
+    reason: str = ""
+
+
+def _duty_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .yaml, .yml or .json file of duty centers")
+    parser.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="RiskWatch (embedded) or notify's URL"
+    )
+    parser.add_argument("--issuer-url", default=None, help="where to log in (default: --url)")
+    parser.add_argument(
+        "--username", default="operator", help="a district account with duty:manage"
+    )
+    parser.add_argument("--password", default=os.environ.get("RW_PASSWORD"), help="(RW_PASSWORD)")
+    parser.add_argument(
+        "--token", default=os.environ.get("RW_TOKEN"), help="a bearer token instead (RW_TOKEN)"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=None, help="where to write the report (FILE.report.csv)"
+    )
+
+
+async def duty_import(
+    args: argparse.Namespace,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    out: TextIO | None = None,
+    progress: bool | None = None,
+) -> int:
+    """`riskwatch duty import`: each center of the file posted on its own, with a progress bar
+    on a terminal and a report of every row; 1 when a center failed, 2 when nothing could run."""
+    out = out or sys.stdout
+    name = "riskwatch duty import"
+    try:
+        parsed = duty_importer.read_document(_load_document(args.file))
+    except (accounts_import.ImportAborted, duty_importer.DocumentInvalid) as exc:
+        sys.stderr.write(f"{name}: {args.file}: {exc}\n")
+        return 2
+    rows: list[_CenterRow] = []
+    report = args.report or accounts_import.report_path_for(args.file)
+    try:
+        async with httpx.AsyncClient(base_url=args.url, timeout=60, transport=transport) as client:
+            token = args.token
+            if not token:
+                if not args.password:
+                    sys.stderr.write(f"{name}: --password or --token needed\n")
+                    return 2
+                async with httpx.AsyncClient(
+                    base_url=args.issuer_url or args.url, timeout=30, transport=transport
+                ) as issuer:
+                    token = await accounts_import.log_in(
+                        issuer, username=args.username, password=args.password
+                    )
+            client.headers["Authorization"] = f"Bearer {token}"
+            bar = accounts_import.Progress(len(parsed), sys.stderr, enabled=progress)
+            try:
+                for done, item in enumerate(parsed, start=1):
+                    rows.append(await _import_center(client, item))
+                    bar(done)
+            finally:
+                _write_duty_report(report, rows)
+    except accounts_import.ImportAborted as exc:
+        sys.stderr.write(f"{name}: {exc}\n")
+        return 2
+    except httpx.HTTPError as exc:
+        sys.stderr.write(f"{name}: {args.url}: {type(exc).__name__} {exc}\n")
+        return 2
+    counts = Counter(r.status for r in rows)
+    for r in sorted(rows, key=lambda r: r.number):
+        if r.status == "failed":
+            out.write(f"  row {r.number}  {r.duty_center_id or '-'}  failed: {r.reason}\n")
+    published = sum(1 for r in rows if r.outcome is not None and r.outcome.roster == "published")
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("created", "updated", "unchanged", "failed"))
+    out.write(
+        f"{len(rows)} center(s): {summary}; {published} roster(s) published. Report: {report}\n"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def _load_document(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise accounts_import.ImportAborted(f"cannot read it: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        if suffix == ".json":
+            return json.loads(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise accounts_import.ImportAborted(f"not valid {suffix[1:].upper()}: {exc}") from exc
+    raise accounts_import.ImportAborted("a .yaml, .yml or .json file is expected")
+
+
+async def _import_center(client: httpx.AsyncClient, item: duty_importer.Parsed) -> _CenterRow:
+    if item.entry is None:
+        return _CenterRow(item.number, item.center_id, "failed", reason=item.error)
+    response = await client.post(
+        DUTY_IMPORT, json=item.entry.model_dump(mode="json", exclude_unset=True)
+    )
+    if response.status_code == 200:
+        outcome = duty_importer.CenterOutcome.model_validate(response.json())
+        return _CenterRow(item.number, item.center_id, outcome.status, outcome)
+    if response.status_code in (401, 403):  # every other center would be refused too
+        raise accounts_import.ImportAborted(
+            f"the API refuses this caller: {_problem_text(response)}"
+        )
+    return _CenterRow(item.number, item.center_id, "failed", reason=_problem_text(response))
+
+
+def _problem_text(response: httpx.Response) -> str:
+    """A problem answer in one line (accounts import's), plus the first problems of a roster
+    that cannot be published."""
+    text = accounts_import.problem_text(response)
+    try:
+        body = response.json()
+    except ValueError:
+        return text
+    if not isinstance(body, dict):
+        return text
+    problems = [p for p in body.get("problems") or [] if isinstance(p, dict)]
+    if problems:
+        listed = [
+            " ".join(str(p.get(k) or "") for k in ("kind", "starts_at", "ends_at", "person_id"))
+            for p in problems[:3]
+        ]
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        text += f" ({'; '.join(x.strip() for x in listed)}{more})"
+    return text
+
+
+def _write_duty_report(path: Path, rows: list[_CenterRow]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(DUTY_REPORT)
+        for r in sorted(rows, key=lambda r: r.number):
+            o = r.outcome
+            writer.writerow(
+                [r.number, r.duty_center_id, r.status]
+                + (
+                    [";".join(o.changed), o.members_added, o.members_updated, o.roster,
+                     o.roster_id or "", o.notifications, o.reason or ""]
+                    if o is not None
+                    else ["", "", "", "", "", "", r.reason]
+                )
+            )  # fmt: skip
 
 
 def run_embedded(*, simulate: bool | None = None) -> int:

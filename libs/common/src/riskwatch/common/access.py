@@ -31,6 +31,9 @@ class Permission(enum.StrEnum):
     NOTIFICATIONS_READ = "notifications:read"
     NOTIFICATIONS_ACK = "notifications:ack"
     DUTY_READ = "duty:read"
+    DUTY_ACT = "duty:act"  # check in, ask for a swap, write or take over a handover
+    DUTY_MANAGE = "duty:manage"  # duty centers, members, rosters, routing
+    SMS_INBOUND = "sms:inbound"  # the SMS provider's webhook for replies
     REPORTS_READ = "reports:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
@@ -80,20 +83,30 @@ ROLES: dict[str, RoleInfo] = {
     info.id: info
     for info in (
         RoleInfo(
-            "leader", "分管责任人", "Leader in charge", _OPERATIONS_READ | {P.NOTIFICATIONS_ACK}
+            "leader",
+            "分管责任人",
+            "Leader in charge",
+            _OPERATIONS_READ | {P.NOTIFICATIONS_ACK, P.DUTY_ACT},
         ),
         RoleInfo(
             "department_head",
             "部门责任人",
             "Department head",
-            _OPERATIONS_READ | {P.NOTIFICATIONS_ACK, P.WORKORDERS_ACT},
+            _OPERATIONS_READ | {P.NOTIFICATIONS_ACK, P.WORKORDERS_ACT, P.DUTY_ACT, P.DUTY_MANAGE},
         ),
         RoleInfo(
             "business_admin",
             "业务管理员",
             "Business administrator",
             _OPERATIONS_READ
-            | {P.RULES_WRITE, P.DEVICES_WRITE, P.WORKORDERS_ACT, P.NOTIFICATIONS_ACK},
+            | {
+                P.RULES_WRITE,
+                P.DEVICES_WRITE,
+                P.WORKORDERS_ACT,
+                P.NOTIFICATIONS_ACK,
+                P.DUTY_ACT,
+                P.DUTY_MANAGE,
+            },
         ),
         RoleInfo(
             "handler",
@@ -109,6 +122,7 @@ ROLES: dict[str, RoleInfo] = {
                     P.NOTIFICATIONS_READ,
                     P.NOTIFICATIONS_ACK,
                     P.DUTY_READ,
+                    P.DUTY_ACT,
                 }
             ),
         ),
@@ -157,7 +171,9 @@ ROLES: dict[str, RoleInfo] = {
             "gateway",
             "接入网关",
             "Gateway (machine account of a sector system)",
-            frozenset({P.CATALOG_READ, P.DEVICES_READ, P.DEVICES_WRITE, P.READINGS_WRITE}),
+            frozenset(
+                {P.CATALOG_READ, P.DEVICES_READ, P.DEVICES_WRITE, P.READINGS_WRITE, P.SMS_INBOUND}
+            ),
         ),
     )
 }

@@ -19,11 +19,15 @@ from riskwatch.common.app import (
     relay,
 )
 from riskwatch.common.bus import TopicSpec
-from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, dlq_topic
+from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, WORKORDERS, dlq_topic
 from riskwatch.common.periodic import Periodic
 from riskwatch.notify import models_all
-from riskwatch.notify.duty.demo import seed_demo_roster
+from riskwatch.notify.duty.handover_router import router as handover_router
+from riskwatch.notify.duty.import_router import router as import_router
+from riskwatch.notify.duty.importer import seed_demo
 from riskwatch.notify.duty.router import router as duty_router
+from riskwatch.notify.duty.sms_router import router as sms_router
+from riskwatch.notify.duty.watch import check_in_watch
 from riskwatch.notify.models import SCHEMA, inbox, outbox, principals
 from riskwatch.notify.notifications.channels import channels_from
 from riskwatch.notify.notifications.dispatcher import Dispatcher
@@ -48,12 +52,13 @@ class NotifyModule:
         self.settings = settings
 
     def routers(self) -> Sequence[APIRouter]:
-        return [notifications_router, duty_router]
+        return [notifications_router, duty_router, handover_router, import_router, sms_router]
 
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
         partitions = runtime.settings.kafka.default_partitions
         return [
             TopicSpec(ALARMS, partitions),
+            TopicSpec(WORKORDERS, partitions),
             TopicSpec(NOTIFICATIONS, partitions),
             TopicSpec(DUTY, partitions),
             TopicSpec(dlq_topic(GROUP), 1),
@@ -67,11 +72,11 @@ class NotifyModule:
         if settings.seed_demo_roster:
 
             async def seed() -> None:
-                await seed_demo_roster(sessions, runtime.catalog, datetime.now(UTC))
+                await seed_demo(sessions, runtime.catalog, datetime.now(UTC))
 
             # Here rather than in an on_startup hook, so every app that mounts this module (the
             # service alone, the embedded platform) seeds without wiring anything. Idempotent;
-            # re-run every 6 h so a long-running demo never runs out of shifts (they cover 7 days).
+            # re-run every 6 h so a long-running demo never runs out of shifts.
             await seed()
             housekeeping.append(
                 Named(
@@ -97,16 +102,31 @@ class NotifyModule:
             consumer(
                 runtime,
                 group=GROUP,
-                topics=[ALARMS],
+                topics=[ALARMS, WORKORDERS],
                 handler=inbox.handler(
                     runtime.consumer_sessions,
                     group=GROUP,
-                    handle=alarm_handler(runtime.catalog),
+                    handle=alarm_handler(runtime.catalog, grace=settings.check_in_grace),
                     after_commit=dispatcher.wake,
                 ),
             ),
             accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),
             Named("worker", f"{SCHEMA}-dispatcher", dispatcher),
+            Named(
+                "worker",
+                f"{SCHEMA}-check-in-watch",
+                Periodic(
+                    "check-in-watch",
+                    check_in_watch(
+                        sessions,
+                        grace=settings.check_in_grace,
+                        tz=runtime.catalog.district.zone,
+                        clock=lambda: datetime.now(UTC),
+                        after=dispatcher.wake,
+                    ),
+                    interval_s=settings.check_in_watch_interval_s,
+                ),
+            ),
             relay(runtime, outbox),
             *housekeeping,
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -24,8 +25,14 @@ class NotifySettings(ServiceSettings):
     sms_http_token: SecretStr | None = None
     sms_http_timeout_s: float = 10.0
 
-    # Demo duty centers, people and shifts from the catalog, so someone is always on duty.
+    # Demo duty centers, members and rosters (the bundled import file), so someone is always on
+    # duty in a demo.
     seed_demo_roster: bool = False
+
+    # Check-in (报到): if nobody at a center has checked in this long after a shift starts, its
+    # leader is told and its alarms also go to the next level up.
+    check_in_grace_min: float = 15.0
+    check_in_watch_interval_s: float = 15.0
 
     dispatcher_batch_size: int = 100
     dispatcher_poll_interval_s: float = 1.0
@@ -44,9 +51,15 @@ class NotifySettings(ServiceSettings):
             raise ValueError("RW_SMS_HTTP_URL is required when RW_SMS_PROVIDER=http")
         if self.dispatcher_lease_s < 1.0:
             raise ValueError("RW_DISPATCHER_LEASE_S must be at least 1 s (renewed every third)")
+        if self.check_in_grace_min < 0:
+            raise ValueError("RW_CHECK_IN_GRACE_MIN must not be negative")
         if self.dispatcher_max_attempts < 1:
             raise ValueError("RW_DISPATCHER_MAX_ATTEMPTS must be at least 1")
         return self
+
+    @property
+    def check_in_grace(self) -> timedelta:
+        return timedelta(minutes=self.check_in_grace_min)
 
     def sms_file_path(self) -> Path:
         return self.sms_file if self.sms_file is not None else self.data_dir / "sms-outbox.jsonl"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from riskwatch.common.events.base import EventPayload, Timestamp, event_type
@@ -18,7 +20,12 @@ class ShiftRef(BaseModel):
 
 @event_type("rw.duty.roster_published.v1")
 class RosterPublished(EventPayload):
+    """A roster's shifts as published. Publishing the same roster again (after a swap or an
+    override) carries all its shifts again, with a higher `version`: it replaces the older
+    publication, whose shifts not listed any more are gone."""
+
     roster_id: str
+    version: int
     duty_center_id: str
     period_start: Timestamp
     period_end: Timestamp
@@ -28,7 +35,12 @@ class RosterPublished(EventPayload):
 
 @event_type("rw.duty.checked_in.v1")
 class DutyCheckedIn(EventPayload):
+    """The person on a shift reported for duty (报到). `late`: after the shift's start plus the
+    grace period of the notify service (RW_CHECK_IN_GRACE_MIN) that was in force."""
+
     duty_center_id: str
     shift_id: str
     person_id: str
     checked_in_at: Timestamp
+    late: bool
+    via: Literal["api", "sms"]

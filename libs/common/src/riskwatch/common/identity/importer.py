@@ -117,12 +117,12 @@ def _roles(value: Any) -> list[str]:
 async def log_in(client: httpx.AsyncClient, *, username: str, password: str) -> str:
     response = await client.post(TOKEN, data={"username": username, "password": password})
     if response.status_code != 200:
-        raise ImportAborted(f"login as {username} refused: {_problem(response)}")
+        raise ImportAborted(f"login as {username} refused: {problem_text(response)}")
     token: str = response.json()["access_token"]
     return token
 
 
-def _problem(response: httpx.Response) -> str:
+def problem_text(response: httpx.Response) -> str:
     """A problem+json answer in one line: its detail and what failed validation (which names
     fields and rules, never the values sent)."""
     try:
@@ -194,7 +194,7 @@ class Importer:
             return Outcome(
                 row.number, username, "failed", "the username is taken outside your scope"
             )
-        return Outcome(row.number, username, "failed", _problem(response))
+        return Outcome(row.number, username, "failed", problem_text(response))
 
     async def _get(self, username: str) -> dict[str, Any] | None:
         response = await self.client.get(f"{ACCOUNTS}/{quote(username, safe='')}")
@@ -204,7 +204,7 @@ class Importer:
         self._abort_if_refused(response)
         if response.status_code in (404, 422):  # 422: not even a possible username
             return None
-        raise ImportAborted(f"GET account {username}: {_problem(response)}")
+        raise ImportAborted(f"GET account {username}: {problem_text(response)}")
 
     def _compare(self, row: Row, existing: Mapping[str, Any]) -> Outcome:
         differing = _differences(row, existing)
@@ -220,9 +220,9 @@ class Importer:
     @staticmethod
     def _abort_if_refused(response: httpx.Response) -> None:
         if response.status_code == 401 or (
-            response.status_code == 403 and "needs the permission" in _problem(response)
+            response.status_code == 403 and "needs the permission" in problem_text(response)
         ):
-            raise ImportAborted(f"the API refuses this caller: {_problem(response)}")
+            raise ImportAborted(f"the API refuses this caller: {problem_text(response)}")
 
 
 # Files and the terminal ----------------------------------------------------------------------

@@ -1,12 +1,41 @@
-"""API models of duty centers and who is on duty."""
+"""API models of duty: centers and members, rosters, swaps, check-in, who is on duty, duty
+alerts, routing and its preview."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from riskwatch.notify.duty.domain import CenterKind
+from riskwatch.common.events.base import Level
+from riskwatch.common.inputs import FreeText, Line
+from riskwatch.notify.duty.domain import AlertKind, Attendance, CenterKind
+from riskwatch.notify.duty.rules import RuleIn
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,20}$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DutyCenterCreate(_In):
+    duty_center_id: Slug
+    name: Line = Field(min_length=1, max_length=200)
+    kind: CenterKind
+    sector_id: Slug | None = None
+    town_id: Slug | None = None
+    fallback_id: Slug | None = None
+
+
+class DutyCenterUpdate(_In):
+    """Only the fields given change; null clears leader or fallback."""
+
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
+    leader_id: Slug | None = None
+    fallback_id: Slug | None = None
 
 
 class DutyCenterRead(BaseModel):
@@ -17,6 +46,8 @@ class DutyCenterRead(BaseModel):
     kind: CenterKind
     sector_id: str | None
     town_id: str | None
+    leader_id: str | None = None
+    fallback_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -24,6 +55,19 @@ class DutyCenterRead(BaseModel):
 class DutyCenterPage(BaseModel):
     items: list[DutyCenterRead]
     next_cursor: str | None = None
+
+
+class MemberPut(_In):
+    name: Line = Field(min_length=1, max_length=200)
+    phone: Phone
+
+
+class MemberRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    person_id: str
+    name: str
+    phone: str
 
 
 class ShiftRead(BaseModel):
@@ -39,9 +83,246 @@ class OnDutyPersonRead(BaseModel):
     name: str
     phone: str
     shift: ShiftRead
+    checked_in_at: datetime | None = None
 
 
 class OnDutyRead(BaseModel):
     duty_center_id: str
     at: datetime
+    attendance: Attendance
     people: list[OnDutyPersonRead]
+
+
+# -- rosters ------------------------------------------------------------------------------------
+
+
+class TemplateIn(_In):
+    name: Slug = Field(max_length=32)
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TemplateIn:
+        if self.start == self.end:
+            raise ValueError("a shift from a time to the same time would last 0 or 24 h; say which")
+        return self
+
+
+class OverrideIn(_In):
+    day: date
+    template: Slug
+    person_id: Slug
+
+
+class RosterDraft(_In):
+    """A roster of `days` whole local days from `first_day`: `templates` in the order of a day,
+    `rotation` taking turns slot by slot, `overrides` for one-off changes."""
+
+    first_day: date
+    days: int = Field(ge=1, le=62)
+    templates: list[TemplateIn] = Field(min_length=1, max_length=6)
+    rotation: list[Slug] = Field(default_factory=list, max_length=100)
+    overrides: list[OverrideIn] = Field(default_factory=list, max_length=1000)
+    allow_gaps: bool = False
+
+    def spec_json(self) -> dict[str, Any]:
+        return {
+            "templates": [
+                {
+                    "name": t.name,
+                    "start": t.start.isoformat("minutes"),
+                    "end": t.end.isoformat("minutes"),
+                }
+                for t in self.templates
+            ],
+            "rotation": list(self.rotation),
+            "overrides": [
+                {"day": o.day.isoformat(), "template": o.template, "person_id": o.person_id}
+                for o in self.overrides
+            ],
+        }
+
+
+class RosterShiftRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    shift_id: str
+    person_id: str
+    template: Slug
+    starts_at: datetime
+    ends_at: datetime
+    published: bool
+    checked_in_at: datetime | None
+    checked_in_via: str | None
+    checked_in_late: bool | None
+
+
+class RosterProblemRead(BaseModel):
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    minutes: float
+    person_id: str | None
+    shift_ids: list[str]
+    other_duty_center_id: str | None
+
+
+class RosterRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    roster_id: str
+    duty_center_id: str
+    first_day: date
+    days: int
+    period_start: datetime
+    period_end: datetime
+    spec: dict[str, Any]
+    status: str
+    version: int
+    allow_gaps: bool
+    created_by: str
+    created_at: datetime
+    published_at: datetime | None
+    first_published_at: datetime | None
+    published_by: str | None
+
+
+class RosterDetail(RosterRead):
+    shifts: list[RosterShiftRead]
+    problems: list[RosterProblemRead]
+
+
+class RosterList(BaseModel):
+    items: list[RosterRead]
+
+
+class SwapCreate(_In):
+    shift_id: Line = Field(min_length=1, max_length=128)
+    to_person_id: Slug
+    reason: FreeText | None = Field(default=None, max_length=500)
+
+
+class SwapDecision(_In):
+    approve: bool
+
+
+class SwapRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    swap_id: str
+    shift_id: str
+    duty_center_id: str
+    from_person_id: str
+    to_person_id: str
+    reason: str | None
+    status: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+# -- check-in -----------------------------------------------------------------------------------
+
+
+class CheckInCreate(_In):
+    duty_center_id: Slug | None = None  # which center, when on shift at two
+
+
+class CheckInRead(BaseModel):
+    shift_id: str
+    duty_center_id: str
+    person_id: str
+    starts_at: datetime
+    ends_at: datetime
+    checked_in_at: datetime
+    via: str
+    late: bool
+
+
+class SmsInbound(_In):
+    """A reply as the SMS provider's webhook delivers it."""
+
+    message_id: Line = Field(min_length=1, max_length=128)
+    sender: Phone = Field(alias="from")
+    text: FreeText = Field(max_length=1000)
+    received_at: datetime | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SmsInboundRead(BaseModel):
+    message_id: str
+    understood: bool
+    outcome: str
+    check_in: CheckInRead | None = None
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+
+class DutyAlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    alert_id: str
+    kind: AlertKind
+    duty_center_id: str | None
+    shift_id: str | None
+    alarm_id: str | None
+    detail: str
+    raised_at: datetime
+    resolved_at: datetime | None
+
+
+class DutyAlertPage(BaseModel):
+    items: list[DutyAlertRead]
+    next_cursor: str | None = None
+
+
+# -- routing ------------------------------------------------------------------------------------
+
+
+class RoutingPut(_In):
+    rules: list[RuleIn] = Field(min_length=1, max_length=100)
+    note: FreeText | None = Field(default=None, max_length=500)
+
+
+class RoutingRead(BaseModel):
+    version: int  # 0: the built-in default, never edited
+    rules: list[RuleIn]
+    note: str | None = None
+    created_by: str | None = None
+    created_at: datetime | None = None
+
+
+class RoutingVersions(BaseModel):
+    items: list[RoutingRead]
+
+
+class PreviewPerson(BaseModel):
+    person_id: str
+    name: str
+    phone: str
+    checked_in_at: datetime | None
+
+
+class PreviewCenter(BaseModel):
+    duty_center_id: str
+    reason: str
+    fallback_for: str | None
+    attendance: Attendance
+    people: list[PreviewPerson]
+
+
+class RoutingPreview(BaseModel):
+    """Who would be notified now for an alarm at this place and level, and why."""
+
+    at: datetime
+    routing_version: int
+    level: Level
+    sector_id: str
+    scenario_id: str | None
+    town_id: str | None
+    centers: list[PreviewCenter]
+    people_notified: int
+    reaches_nobody: bool

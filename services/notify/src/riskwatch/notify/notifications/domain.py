@@ -18,6 +18,14 @@ class ChannelKind(StrEnum):
     SMS = "sms"
 
 
+class Topic(StrEnum):
+    """What a notification is about."""
+
+    ALARM = "alarm"
+    ROSTER = "roster"  # a person's shifts in a roster just published
+    CHECK_IN = "check_in"  # to a leader: nobody at their center checked in
+
+
 class Status(StrEnum):
     PENDING = "pending"  # waiting for its (next) attempt
     SENDING = "sending"  # claimed by a dispatcher; back to the pool when its lease ends

@@ -1,5 +1,6 @@
 """Table of notifications: one row per alarm, level, person and channel (the idempotency key),
-carrying its delivery state through attempts."""
+carrying its delivery state through attempts; also the duty notices (a published roster's
+shifts, a missed check-in) that go out on the same channels."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ class Notification(Base):
     __tablename__ = "notification"
 
     notification_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    alarm_id: Mapped[str] = mapped_column(String(64))
+    # What it is about (domain.Topic): an alarm, or a duty notice without one.
+    topic: Mapped[str] = mapped_column(String(16), server_default=text("'alarm'"))
+    alarm_id: Mapped[str | None] = mapped_column(String(64))
     # The alarm's place, for org scopes (NULL on rows written before they were kept).
     sector_id: Mapped[str | None] = mapped_column(String(48))
     town_id: Mapped[str | None] = mapped_column(String(48))
     village_id: Mapped[str | None] = mapped_column(String(64))
-    level: Mapped[str] = mapped_column(String(8))
+    level: Mapped[str | None] = mapped_column(String(8))
     duty_center_id: Mapped[str] = mapped_column(String(64))
     person_id: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
@@ -44,7 +47,7 @@ class Notification(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(String(500))
     # When ingest accepted the reading behind the alarm: latency is measured from here.
-    alarm_received_at: Mapped[datetime]
+    alarm_received_at: Mapped[datetime | None]
     traceparent: Mapped[str | None] = mapped_column(String(64))  # of the alarm event
     created_at: Mapped[datetime]
     dispatched_at: Mapped[datetime | None]  # of the latest attempt
@@ -54,6 +57,12 @@ class Notification(Base):
 
     __table_args__ = (
         CheckConstraint("channel IN ('in_app', 'sms')", name="channel"),
+        CheckConstraint("topic IN ('alarm', 'roster', 'check_in')", name="topic"),
+        CheckConstraint(
+            "topic <> 'alarm' OR (alarm_id IS NOT NULL AND level IS NOT NULL"
+            " AND alarm_received_at IS NOT NULL)",
+            name="alarm_fields",
+        ),
         CheckConstraint(
             "status IN ('pending', 'sending', 'sent', 'delivered', 'failed', 'acknowledged')",
             name="status",
@@ -71,6 +80,9 @@ class Notification(Base):
     )
 
     def ref(self) -> NotificationRef:
+        """The row as alarm-notification events carry it; only for topic 'alarm'."""
+        if self.alarm_id is None or self.level is None:
+            raise ValueError(f"notification {self.notification_id} is not about an alarm")
         return NotificationRef(
             notification_id=self.notification_id,
             alarm_id=self.alarm_id,

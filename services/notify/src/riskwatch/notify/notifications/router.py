@@ -14,7 +14,7 @@ from riskwatch.common.errors import problem_responses
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.notify.notifications import service
-from riskwatch.notify.notifications.domain import ChannelKind, Status
+from riskwatch.notify.notifications.domain import ChannelKind, Status, Topic
 from riskwatch.notify.notifications.schemas import NotificationPage, NotificationRead
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
@@ -28,6 +28,7 @@ async def list_notifications(
     session: ReadSessionDep,
     caller: Reader,
     alarm_id: Key | None = None,
+    topic: Topic | None = None,
     status: Status | None = None,
     channel: ChannelKind | None = None,
     person_id: Key | None = None,
@@ -35,17 +36,21 @@ async def list_notifications(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NotificationPage:
-    """Notifications, newest first; filter by alarm, status, channel, person or duty center."""
+    """Notifications, newest first; filter by alarm, topic (alarm, roster, check_in), status,
+    channel, person (`me` for the caller) or duty center. Everyone also sees, whatever their
+    scope, the notifications sent to them."""
     items, next_cursor = await service.list_notifications(
         session,
         alarm_id=alarm_id,
+        topic=topic.value if topic else None,
         status=status.value if status else None,
         channel=channel.value if channel else None,
-        person_id=person_id,
+        person_id=caller.subject if person_id == "me" else person_id,
         duty_center_id=duty_center_id,
         cursor=cursor,
         limit=limit,
         scope=caller.scope,
+        me=caller.subject,
     )
     return NotificationPage(
         items=[NotificationRead.model_validate(n) for n in items], next_cursor=next_cursor
@@ -57,7 +62,7 @@ async def get_notification(
     notification_id: Key, session: ReadSessionDep, caller: Reader
 ) -> NotificationRead:
     row = await service.get_notification_or_raise(
-        session, notification_id=notification_id, scope=caller.scope
+        session, notification_id=notification_id, scope=caller.scope, me=caller.subject
     )
     return NotificationRead.model_validate(row)
 
@@ -78,6 +83,7 @@ async def acknowledge_notification(
         by=principal.subject,
         now=datetime.now(UTC),
         scope=principal.scope,
+        me=principal.subject,
     )
     if audit is not None:
         audit.changed(None, {"status": row.status, "acknowledged_by": row.acknowledged_by})

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,14 +27,15 @@ from riskwatch.common.events.notifications import (
 from riskwatch.common.events.topics import NOTIFICATIONS
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify import metrics
-from riskwatch.notify.duty.domain import route
-from riskwatch.notify.duty.service import candidate_centers, on_duty_at
+from riskwatch.notify.duty import service as duty_service
+from riskwatch.notify.duty.domain import AlarmPlace, AlertKind
 from riskwatch.notify.models import outbox
 from riskwatch.notify.notifications.channels import Outgoing, Receipt
 from riskwatch.notify.notifications.domain import (
     ACKNOWLEDGEABLE,
     ChannelKind,
     Status,
+    Topic,
     after_failure,
     notifications_for,
 )
@@ -46,11 +47,12 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What planning did for one alarm level: the centers it went to (routing order), those
-    with nobody on duty, and the notifications created (none for what already existed)."""
+    """What planning did for one alarm level: the centers it went to (routing order, fallbacks
+    included), those that had nobody on duty or nobody checked in, and the notifications
+    created (none for what already existed)."""
 
     duty_center_ids: list[str]
-    unstaffed: list[str]
+    uncovered: dict[str, str]
     created: list[str]
 
 
@@ -61,42 +63,57 @@ async def plan_notifications(
     place: str | None,
     traceparent: str | None,
     now: datetime,
+    grace: timedelta,
 ) -> Plan:
     """Pending notifications for everyone on duty now at the centers the alarm goes to, at its
-    current level."""
+    current level: by the current routing, then up to the fallback of every center with nobody
+    on duty or nobody checked in after the grace period. Never nobody: a center left empty
+    raises a duty alert, and an alarm that reaches no person at all raises one too."""
     device = alarm.device
-    candidates = await candidate_centers(
-        session, sector_id=device.sector_id, town_id=device.town_id
+    decision = await duty_service.route_alarm(
+        session,
+        place=AlarmPlace(device.sector_id, device.scenario_id, device.town_id),
+        level=alarm.level,
+        at=now,
+        grace=grace,
     )
-    center_ids = [
-        c.duty_center_id for c in route(device.sector_id, device.town_id, alarm.level, candidates)
-    ]
-    if not center_ids:
-        log.error(
-            "alarm_has_no_duty_center",
-            alarm_id=alarm.alarm_id,
-            alarm_level=alarm.level.value,
-            sector_id=device.sector_id,
-            town_id=device.town_id,
-        )
-        return Plan([], [], [])
-    staffed = await on_duty_at(session, duty_center_ids=center_ids, at=now)
-    unstaffed = [c for c in center_ids if not staffed.get(c)]
-    for center_id in unstaffed:
-        # Escalation to a fallback center is a later issue; for now it must at least show.
-        log.warning(
-            "nobody_on_duty",
+    for center_id, why in decision.uncovered.items():
+        await duty_service.raise_alert(
+            session,
+            kind=AlertKind.NOBODY_ON_DUTY,
             duty_center_id=center_id,
+            dedupe_key=f"{AlertKind.NOBODY_ON_DUTY.value}:{center_id}:open",
             alarm_id=alarm.alarm_id,
-            alarm_level=alarm.level.value,
+            detail=f"{why}; alarm {alarm.alarm_id} ({alarm.level.value}) went to its fallback",
+            now=now,
         )
-    on_duty = {c: staffed.get(c, []) for c in center_ids}
+    center_ids = [r.center.duty_center_id for r in decision.routed]
+    on_duty = {c: decision.on_duty.get(c, []) for c in center_ids}
     planned = notifications_for(alarm, on_duty, place=place)
+    if not planned:
+        await duty_service.raise_alert(
+            session,
+            kind=AlertKind.UNREACHED_ALARM,
+            duty_center_id=center_ids[0] if center_ids else None,
+            dedupe_key=f"{AlertKind.UNREACHED_ALARM.value}:{alarm.alarm_id}:{alarm.level.value}",
+            alarm_id=alarm.alarm_id,
+            detail=(
+                f"alarm {alarm.alarm_id} ({alarm.level.value}, sector {device.sector_id}, "
+                f"town {device.town_id}) reached nobody: "
+                + (
+                    f"nobody on duty at {', '.join(center_ids)}"
+                    if center_ids
+                    else "no duty center is routed for it"
+                )
+            ),
+            now=now,
+        )
     created: list[str] = []
     if planned:
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "notification_id": str(uuid.uuid4()),
+                "topic": Topic.ALARM.value,
                 "alarm_id": alarm.alarm_id,
                 "sector_id": device.sector_id,
                 "town_id": device.town_id,
@@ -117,23 +134,31 @@ async def plan_notifications(
             }
             for p in planned
         ]
-        result = await session.execute(
-            insert(Notification)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
-            .returning(Notification.notification_id)
-        )
-        created = list(result.scalars())
+        created = await insert_notifications(session, rows)
     log.info(
         "notifications_planned",
         alarm_id=alarm.alarm_id,
         alarm_level=alarm.level.value,
         duty_centers=center_ids,
-        unstaffed=unstaffed,
+        uncovered=sorted(decision.uncovered),
         created=len(created),
         planned=len(planned),
     )
-    return Plan(center_ids, unstaffed, created)
+    return Plan(center_ids, dict(decision.uncovered), created)
+
+
+async def insert_notifications(session: AsyncSession, rows: list[dict[str, object]]) -> list[str]:
+    """Insert pending notifications; a row whose idempotency key exists is skipped. The ids of
+    those inserted."""
+    if not rows:
+        return []
+    result = await session.execute(
+        insert(Notification)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[Notification.idempotency_key])
+        .returning(Notification.notification_id)
+    )
+    return list(result.scalars())
 
 
 # -- dispatch -----------------------------------------------------------------------------------
@@ -235,10 +260,16 @@ async def record_outcomes(
                 attempt=outcome.attempt,
             )
             continue
-        ref = row.ref()
-        payloads: list[EventPayload] = [
-            NotificationDispatched(notification=ref, dispatched_at=row.dispatched_at or now)
-        ]
+        # Events on rw.notifications describe alarm notifications; duty notices are in the
+        # table (and the person's list) only.
+        about_alarm = row.topic == Topic.ALARM.value
+        payloads: list[EventPayload] = []
+        if about_alarm:
+            payloads.append(
+                NotificationDispatched(
+                    notification=row.ref(), dispatched_at=row.dispatched_at or now
+                )
+            )
         if outcome.receipt is not None:
             receipt = outcome.receipt
             row.status = (Status.DELIVERED if receipt.delivered else Status.SENT).value
@@ -246,17 +277,19 @@ async def record_outcomes(
             row.last_error = None
             if receipt.delivered:
                 row.delivered_at = now
+            if receipt.delivered and about_alarm:
                 payloads.append(
                     NotificationDelivered(
-                        notification=ref,
+                        notification=row.ref(),
                         delivered_at=now,
                         provider_message_id=receipt.provider_message_id,
                     )
                 )
             metrics.NOTIFICATIONS.labels(row.channel, row.status).inc()
-            metrics.LATENCY.labels(row.channel).observe(
-                (now - row.alarm_received_at).total_seconds()
-            )
+            if row.alarm_received_at is not None:
+                metrics.LATENCY.labels(row.channel).observe(
+                    (now - row.alarm_received_at).total_seconds()
+                )
         else:
             error = outcome.error or "send failed"
             decision = after_failure(
@@ -269,11 +302,15 @@ async def record_outcomes(
             row.status = decision.status.value
             row.next_attempt_at = decision.next_attempt_at or now
             row.last_error = error[:500]
-            payloads.append(
-                NotificationFailed(
-                    notification=ref, failed_at=now, error=error, will_retry=decision.will_retry
+            if about_alarm:
+                payloads.append(
+                    NotificationFailed(
+                        notification=row.ref(),
+                        failed_at=now,
+                        error=error,
+                        will_retry=decision.will_retry,
+                    )
                 )
-            )
             metrics.NOTIFICATIONS.labels(
                 row.channel, "retry" if decision.will_retry else "failed"
             ).inc()
@@ -306,9 +343,11 @@ async def get_notification_or_raise(
     notification_id: str,
     for_update: bool = False,
     scope: Scope = DISTRICT,
+    me: str | None = None,
 ) -> Notification:
     row = await session.get(Notification, notification_id, with_for_update=for_update)
-    if row is None or not scope.holds(row):  # outside the scope: as if it did not exist
+    # Outside the scope, as if it did not exist; unless it was sent to the caller.
+    if row is None or not (scope.holds(row) or (me is not None and row.person_id == me)):
         raise NotFound(f"No notification {notification_id!r}.")
     return row
 
@@ -317,6 +356,7 @@ async def list_notifications(
     session: AsyncSession,
     *,
     alarm_id: str | None,
+    topic: str | None = None,
     status: str | None,
     channel: str | None,
     person_id: str | None,
@@ -324,10 +364,18 @@ async def list_notifications(
     cursor: str | None,
     limit: int,
     scope: Scope = DISTRICT,
+    me: str | None = None,
 ) -> tuple[list[Notification], str | None]:
-    stmt = select(Notification).where(scope.on(Notification))
+    # Outside their scope, people still see what was sent to them (a roster, a duty notice).
+    visible = (
+        scope.on(Notification)
+        if me is None
+        else or_(scope.on(Notification), Notification.person_id == me)
+    )
+    stmt = select(Notification).where(visible)
     filters = [
         (Notification.alarm_id, alarm_id),
+        (Notification.topic, topic),
         (Notification.status, status),
         (Notification.channel, channel),
         (Notification.person_id, person_id),
@@ -354,10 +402,11 @@ async def acknowledge_notification(
     by: str,
     now: datetime,
     scope: Scope = DISTRICT,
+    me: str | None = None,
 ) -> Notification:
     """The person on duty has it. Acknowledging again changes nothing and emits nothing."""
     row = await get_notification_or_raise(
-        session, notification_id=notification_id, for_update=True, scope=scope
+        session, notification_id=notification_id, for_update=True, scope=scope, me=me
     )
     if row.status == Status.ACKNOWLEDGED.value:
         return row
@@ -370,6 +419,8 @@ async def acknowledge_notification(
     row.acknowledged_at = now
     row.acknowledged_by = by
     await session.flush()
+    if row.topic != Topic.ALARM.value:
+        return row
     event = NotificationAcknowledged(
         notification=row.ref(), acknowledged_at=now, acknowledged_by=by
     )

@@ -1,0 +1,440 @@
+"""Issue 8's "done when", over the notify API in-process (real PostgreSQL, in-process bus, file
+SMS provider): a center, two members and a week's roster are published and each member is told
+their shifts; a shift runs with nobody checked in, and after the grace period the leader is told
+and an alarm for that town also reaches the next level up; a check-in (by API, by SMS reply)
+shows in the on-duty view and ends the fallback."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from riskwatch.common.bus import MemoryBus, record_for
+from riskwatch.common.catalog import default_catalog
+from riskwatch.common.events import Level, decode
+from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
+from riskwatch.common.events.topics import ALARMS, DUTY
+from riskwatch.common.settings import DatabaseSettings
+from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
+from riskwatch.notify.app import create_app
+from riskwatch.notify.module import MIGRATIONS
+from riskwatch.notify.settings import NotifySettings
+
+from .. import factories as f
+
+DAY_NIGHT = [
+    {"name": "day", "start": "08:30", "end": "17:30"},
+    {"name": "night", "start": "17:30", "end": "08:30"},
+]
+
+
+@pytest.fixture
+async def duty_db(make_database: Callable[[str], str]) -> str:
+    url = make_database(f"notify_duty_{uuid.uuid4().hex[:8]}")
+    await migrate(url, [MIGRATIONS])
+    return url
+
+
+@pytest.fixture
+async def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+class Platform:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, dict[str, str]]) -> None:
+        self.client = client
+        self.headers = headers
+
+    async def call(
+        self, who: str, method: str, path: str, *, expect: int = 200, **kwargs: Any
+    ) -> Any:
+        response = await self.client.request(method, path, headers=self.headers[who], **kwargs)
+        assert response.status_code == expect, (path, response.text)
+        return response.json() if response.content else None
+
+
+@pytest.fixture
+async def platform(duty_db: str, bus: MemoryBus, tmp_path: Path) -> AsyncIterator[Platform]:
+    settings = NotifySettings(
+        bus="memory",
+        database=DatabaseSettings(url=duty_db),
+        outbox_poll_interval_s=0.05,
+        sms_provider="file",
+        sms_file=tmp_path / "sms.jsonl",
+        dispatcher_poll_interval_s=0.2,
+        # No grace: a shift already running with nobody checked in is missed at once.
+        check_in_grace_min=0,
+        check_in_watch_interval_s=0.2,
+    )
+    app = create_app(settings, bus=bus)
+    async with app_client(app) as client:
+        headers = {
+            "admin": await account_bearer(
+                app, settings.auth, "duty.admin", roles=("business_admin",)
+            ),
+            "gateway": await account_bearer(app, settings.auth, "sms.gateway", roles=("gateway",)),
+        }
+        for who, scope in (
+            ("zhang.san", "town:lujiazui"),
+            ("li.si", "town:lujiazui"),
+            ("wang.leader", "town:lujiazui"),
+            ("d.officer", "district"),
+        ):
+            headers[who] = await account_bearer(
+                app, settings.auth, who, roles=("handler",), scope=scope
+            )
+        yield Platform(client, headers)
+
+
+def local_today() -> str:
+    return datetime.now(default_catalog().district.zone).date().isoformat()
+
+
+def yesterday() -> str:
+    zone = default_catalog().district.zone
+    return (datetime.now(zone).date() - timedelta(days=1)).isoformat()
+
+
+async def set_up_centers(p: Platform) -> None:
+    await p.call(
+        "admin",
+        "POST",
+        "/api/v1/duty-centers",
+        expect=201,
+        json={"duty_center_id": "district", "name": "Pudong duty center", "kind": "district"},
+    )
+    await p.call(
+        "admin",
+        "POST",
+        "/api/v1/duty-centers",
+        expect=201,
+        json={
+            "duty_center_id": "street-lujiazui",
+            "name": "Lujiazui duty center",
+            "kind": "street",
+            "town_id": "lujiazui",
+        },
+    )
+    for center, person, phone in (
+        ("street-lujiazui", "zhang.san", "+8610000000301"),
+        ("street-lujiazui", "li.si", "+8610000000302"),
+        ("street-lujiazui", "wang.leader", "+8610000000303"),
+        ("district", "d.officer", "+8610000000304"),
+    ):
+        await p.call(
+            "admin",
+            "PUT",
+            f"/api/v1/duty-centers/{center}/members/{person}",
+            json={"name": person.title(), "phone": phone},
+        )
+    center = await p.call(
+        "admin", "PUT", "/api/v1/duty-centers/street-lujiazui", json={"leader_id": "wang.leader"}
+    )
+    assert center["leader_id"] == "wang.leader"
+
+
+async def publish_week(p: Platform, center: str, rotation: list[str]) -> dict[str, Any]:
+    draft = await p.call(
+        "admin",
+        "POST",
+        f"/api/v1/duty-centers/{center}/rosters",
+        expect=201,
+        json={
+            "first_day": yesterday(),
+            "days": 8,
+            "templates": DAY_NIGHT,
+            "rotation": rotation,
+            "allow_gaps": True,  # midnight to 08:30 of the first day is the last roster's
+        },
+    )
+    assert draft["status"] == "draft"
+    assert len(draft["shifts"]) == 16
+    assert [p_["kind"] for p_ in draft["problems"]] == ["gap"]
+    published = await p.call("admin", "POST", f"/api/v1/rosters/{draft['roster_id']}/publish")
+    assert (published["status"], published["version"]) == ("published", 1)
+    return published
+
+
+async def test_issue_8_done_when(platform: Platform, bus: MemoryBus) -> None:
+    p = platform
+    await set_up_centers(p)
+    roster = await publish_week(p, "street-lujiazui", ["zhang.san", "li.si"])
+    await publish_week(p, "district", ["d.officer"])
+
+    # Each member has a notification of their shifts, in the app and by SMS.
+    for member in ("zhang.san", "li.si"):
+        mine = await p.call(
+            member, "GET", "/api/v1/notifications", params={"person_id": "me", "topic": "roster"}
+        )
+        assert sorted(n["channel"] for n in mine["items"]) == ["in_app", "sms"]
+        text = mine["items"][0]["message"]
+        assert "Lujiazui duty center" in text
+        assert "报到" in text
+        their_shifts = [s for s in roster["shifts"] if s["person_id"] == member]
+        assert len(their_shifts) == 8
+        first_local = datetime.fromisoformat(their_shifts[0]["starts_at"]).astimezone(
+            default_catalog().district.zone
+        )
+        assert f"{first_local:%m-%d %H:%M}" in text
+    published = [decode(m.headers, m.value).data for m in bus.records(DUTY)]
+    assert {e.roster_id for e in published if isinstance(e, RosterPublished)} == {
+        roster["roster_id"],
+        *(e.roster_id for e in published if isinstance(e, RosterPublished)),
+    }
+    assert len([e for e in published if isinstance(e, RosterPublished)]) == 2
+
+    # A shift runs with nobody checked in: with no grace, the watch finds it missed. The
+    # district officer checks in, so only Lujiazui is missed.
+    await p.call("d.officer", "POST", "/api/v1/duty/check-in", json={})
+    on_duty = await p.call("admin", "GET", "/api/v1/duty-centers/street-lujiazui/on-duty")
+    assert on_duty["attendance"] == "missed"
+    assert on_duty["people"][0]["checked_in_at"] is None
+    on_shift = on_duty["people"][0]["person_id"]
+
+    async def leader_told() -> list[dict[str, Any]]:
+        told = await p.call(
+            "wang.leader",
+            "GET",
+            "/api/v1/notifications",
+            params={"person_id": "me", "topic": "check_in"},
+        )
+        return told["items"]
+
+    told = await eventually(leader_told)
+    assert "Nobody at Lujiazui duty center has checked in" in told[0]["message"]
+    alerts = await p.call("admin", "GET", "/api/v1/duty-alerts", params={"open": "true"})
+    assert [(a["kind"], a["duty_center_id"]) for a in alerts["items"]] == [
+        ("missed_check_in", "street-lujiazui")
+    ]
+
+    # An alarm for that town now also reaches the next level up, and the preview says why.
+    preview = await p.call(
+        "admin",
+        "GET",
+        "/api/v1/routing/preview",
+        params={"sector_id": "construction", "town_id": "lujiazui", "level": "yellow"},
+    )
+    assert [(c["duty_center_id"], c["fallback_for"]) for c in preview["centers"]] == [
+        ("street-lujiazui", None),
+        ("district", "street-lujiazui"),
+    ]
+    assert "nobody checked in" in preview["centers"][1]["reason"]
+    alarm = f.alarm(Level.YELLOW)
+    await bus.publish([record_for(ALARMS, f.raised(alarm))])
+
+    async def notified() -> set[tuple[str, str]] | None:
+        rows = await p.call(
+            "admin", "GET", "/api/v1/notifications", params={"alarm_id": alarm.alarm_id}
+        )
+        found = {(n["person_id"], n["duty_center_id"]) for n in rows["items"]}
+        return found if len(found) >= 2 else None
+
+    assert await eventually(notified) == {(on_shift, "street-lujiazui"), ("d.officer", "district")}
+
+    # The person on shift checks in: the on-duty view shows who and when; the alert closes.
+    check_in = await p.call(on_shift, "POST", "/api/v1/duty/check-in", json={})
+    assert (check_in["person_id"], check_in["via"], check_in["late"]) == (on_shift, "api", True)
+    again = await p.call(on_shift, "POST", "/api/v1/duty/check-in", json={})
+    assert again["checked_in_at"] == check_in["checked_in_at"]
+    on_duty = await p.call("admin", "GET", "/api/v1/duty-centers/street-lujiazui/on-duty")
+    assert on_duty["attendance"] == "attended"
+    assert on_duty["people"][0]["checked_in_at"] == check_in["checked_in_at"]
+    still_open = await p.call("admin", "GET", "/api/v1/duty-alerts", params={"open": "true"})
+    assert still_open["items"] == []
+    checked = [
+        e
+        for e in (decode(m.headers, m.value).data for m in bus.records(DUTY))
+        if isinstance(e, DutyCheckedIn)
+    ]
+    assert {(e.person_id, e.via) for e in checked} == {("d.officer", "api"), (on_shift, "api")}
+    # With the street center attended, the district is no longer in the preview.
+    preview = await p.call(
+        "admin",
+        "GET",
+        "/api/v1/routing/preview",
+        params={"sector_id": "construction", "town_id": "lujiazui", "level": "yellow"},
+    )
+    assert [c["duty_center_id"] for c in preview["centers"]] == ["street-lujiazui"]
+
+
+async def test_check_in_by_sms_reply(platform: Platform, bus: MemoryBus) -> None:
+    p = platform
+    await set_up_centers(p)
+    await publish_week(p, "district", ["d.officer"])
+    reply = {"message_id": "m-1", "from": "+8610000000304", "text": " 报到 "}
+    answer = await p.call("gateway", "POST", "/api/v1/sms/inbound", json=reply)
+    assert (answer["understood"], answer["outcome"]) == (True, "checked in")
+    assert answer["check_in"]["via"] == "sms"
+    again = await p.call(
+        "gateway", "POST", "/api/v1/sms/inbound", json={**reply, "message_id": "m-2"}
+    )
+    assert again["check_in"]["checked_in_at"] == answer["check_in"]["checked_in_at"]
+    other = await p.call(
+        "gateway",
+        "POST",
+        "/api/v1/sms/inbound",
+        json={**reply, "text": "hello", "message_id": "m-3"},
+    )
+    assert other["understood"] is False
+    stranger = await p.call(
+        "gateway",
+        "POST",
+        "/api/v1/sms/inbound",
+        json={**reply, "from": "+8610000000999", "message_id": "m-4"},
+    )
+    assert stranger["check_in"] is None
+    assert "not one person" in stranger["outcome"]
+    off_shift = await p.call(
+        "gateway",
+        "POST",
+        "/api/v1/sms/inbound",
+        json={**reply, "from": "+8610000000301", "message_id": "m-5"},
+    )
+    assert off_shift["check_in"] is None
+    assert "no published shift" in off_shift["outcome"]
+    # Only the provider's account may post replies.
+    refused = await p.client.post("/api/v1/sms/inbound", json=reply, headers=p.headers["d.officer"])
+    assert refused.status_code == 403
+
+
+async def test_publication_is_refused_while_a_problem_remains(platform: Platform) -> None:
+    p = platform
+    await set_up_centers(p)
+    await publish_week(p, "district", ["d.officer"])
+    draft = await p.call(
+        "admin",
+        "POST",
+        "/api/v1/duty-centers/street-lujiazui/rosters",
+        expect=201,
+        json={
+            "first_day": local_today(),
+            "days": 2,
+            "templates": [{"name": "day", "start": "08:30", "end": "17:30"}],
+            # d.officer is the district's, on duty there at the same time.
+            "rotation": ["zhang.san", "d.officer"],
+        },
+    )
+    kinds = {pr["kind"] for pr in draft["problems"]}
+    assert kinds == {"gap", "not_a_member", "two_centers"}
+    two = next(pr for pr in draft["problems"] if pr["kind"] == "two_centers")
+    assert (two["person_id"], two["other_duty_center_id"]) == ("d.officer", "district")
+    unknown = await p.client.post(
+        "/api/v1/duty-centers/street-lujiazui/rosters",
+        json={
+            "first_day": local_today(),
+            "days": 1,
+            "templates": DAY_NIGHT,
+            "rotation": ["nobody.here"],
+        },
+        headers=p.headers["admin"],
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["unknown_people"] == ["nobody.here"]
+    refused = await p.client.post(
+        f"/api/v1/rosters/{draft['roster_id']}/publish", headers=p.headers["admin"]
+    )
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["title"]
+    assert {pr["kind"] for pr in body["problems"]} == kinds
+    gap = next(pr for pr in body["problems"] if pr["kind"] == "gap")
+    assert gap["starts_at"]
+    assert gap["ends_at"]
+    assert gap["minutes"] > 0
+    # A member cannot manage rosters.
+    denied = await p.client.post(
+        f"/api/v1/rosters/{draft['roster_id']}/publish", headers=p.headers["zhang.san"]
+    )
+    assert denied.status_code == 403
+
+
+async def test_a_swap_approved_by_the_leader_republishes_and_tells_the_people(
+    platform: Platform, bus: MemoryBus
+) -> None:
+    p = platform
+    await set_up_centers(p)
+    roster = await publish_week(p, "street-lujiazui", ["zhang.san", "li.si"])
+    now = datetime.now(UTC)
+    later = next(
+        s
+        for s in roster["shifts"]
+        if s["person_id"] == "zhang.san" and datetime.fromisoformat(s["starts_at"]) > now
+    )
+    # li.si is on the shift right after: taking zhang.san's would not overlap it.
+    swap = await p.call(
+        "zhang.san",
+        "POST",
+        "/api/v1/swaps",
+        expect=201,
+        json={"shift_id": later["shift_id"], "to_person_id": "li.si", "reason": "family"},
+    )
+    # Only the leader decides.
+    refused = await p.client.post(
+        f"/api/v1/swaps/{swap['swap_id']}/decision",
+        json={"approve": True},
+        headers=p.headers["li.si"],
+    )
+    assert refused.status_code == 403
+    decided = await p.call(
+        "wang.leader", "POST", f"/api/v1/swaps/{swap['swap_id']}/decision", json={"approve": True}
+    )
+    assert decided["status"] == "approved"
+    again = await p.call("admin", "GET", f"/api/v1/rosters/{roster['roster_id']}")
+    assert again["version"] == 2
+    moved = next(s for s in again["shifts"] if s["shift_id"] == later["shift_id"])
+    assert moved["person_id"] == "li.si"
+    versions = [
+        e.version
+        for e in (decode(m.headers, m.value).data for m in bus.records(DUTY))
+        if isinstance(e, RosterPublished) and e.roster_id == roster["roster_id"]
+    ]
+    assert versions == [1, 2]
+    told = await p.call(
+        "li.si", "GET", "/api/v1/notifications", params={"person_id": "me", "topic": "roster"}
+    )
+    assert len(told["items"]) == 4  # two publications, two channels
+    assert any("published again" in n["message"] for n in told["items"])
+
+
+async def test_routing_is_versioned_data(platform: Platform) -> None:
+    p = platform
+    await set_up_centers(p)
+    default = await p.call("admin", "GET", "/api/v1/routing")
+    assert default["version"] == 0
+    assert len(default["rules"]) == 2
+    rules = [
+        {
+            "name": "everything-to-the-district",
+            "targets": [{"kind": "center", "duty_center_id": "district"}],
+        }
+    ]
+    put = await p.call("admin", "PUT", "/api/v1/routing", json={"rules": rules, "note": "test"})
+    assert put["version"] == 1
+    assert (await p.call("admin", "GET", "/api/v1/routing"))["version"] == 1
+    versions = await p.call("admin", "GET", "/api/v1/routing/versions")
+    assert [v["version"] for v in versions["items"]] == [1]
+    preview = await p.call(
+        "admin",
+        "GET",
+        "/api/v1/routing/preview",
+        params={"sector_id": "construction", "town_id": "lujiazui", "level": "blue"},
+    )
+    assert preview["routing_version"] == 1
+    assert [c["duty_center_id"] for c in preview["centers"]] == ["district"]
+    assert preview["reaches_nobody"] is True  # no roster published in this test
+    bad = await p.client.put(
+        "/api/v1/routing",
+        json={"rules": [{"name": "x", "targets": [{"kind": "center"}]}]},
+        headers=p.headers["admin"],
+    )
+    assert bad.status_code == 422
+    denied = await p.client.put(
+        "/api/v1/routing", json={"rules": rules}, headers=p.headers["zhang.san"]
+    )
+    assert denied.status_code == 403
