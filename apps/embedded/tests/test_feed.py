@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.base import DeviceRef, Level
+from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRef
 from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 from riskwatch.common.events.workorders import (
     WorkOrderCreated,
@@ -132,3 +133,31 @@ def test_names_in_any_script_are_shown_as_they_are() -> None:
     line = describe(AlarmRaised(alarm=snapshot(Level.RED, device)), TZ)
     assert line is not None
     assert "at 陆家嘴环路燃气阀门井 No. 3 [lujiazui]" in line
+
+
+def test_duty_shows_a_publication_and_a_late_check_in_in_local_time() -> None:
+    shifts = [
+        ShiftRef(shift_id=f"s{i}", person_id=p, starts_at=T0, ends_at=T0 + timedelta(hours=9))
+        for i, p in enumerate(["he.ping", "luo.gang", "he.ping"])
+    ]
+    roster = RosterPublished(
+        roster_id="r",
+        version=2,
+        duty_center_id="street-lujiazui",
+        period_start=T0,
+        period_end=T0 + timedelta(days=1),
+        shifts=shifts,
+        published_at=T0,
+    )
+    assert describe(roster, TZ) == (
+        "09:00:00  roster of street-lujiazui published again (v2): 3 shifts, 2 people told"
+    )
+    checked = DutyCheckedIn(
+        duty_center_id="street-lujiazui",
+        shift_id="s0",
+        person_id="he.ping",
+        checked_in_at=T0 + timedelta(minutes=20),
+        late=True,
+        via="sms",
+    )
+    assert describe(checked, TZ) == "09:20:00  he.ping checked in at street-lujiazui by sms, late"

@@ -236,6 +236,9 @@ async def test_issue_8_done_when(platform: Platform, bus: MemoryBus) -> None:
         return found if len(found) >= 2 else None
 
     assert await eventually(notified) == {(on_shift, "street-lujiazui"), ("d.officer", "district")}
+    # Someone is on duty there, only not checked in: the missed check-in is the one alert.
+    alerts = await p.call("admin", "GET", "/api/v1/duty-alerts", params={"open": "true"})
+    assert [a["kind"] for a in alerts["items"]] == ["missed_check_in"]
 
     # The person on shift checks in: the on-duty view shows who and when; the alert closes.
     check_in = await p.call(on_shift, "POST", "/api/v1/duty/check-in", json={})

@@ -14,8 +14,9 @@ from riskwatch.common.app import Named, Runtime, consumer
 from riskwatch.common.bus import Delivery, TopicSpec
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
 from riskwatch.common.events.notifications import NotificationAcknowledged, NotificationDelivered
-from riskwatch.common.events.topics import ALARMS, NOTIFICATIONS, WORKORDERS
+from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, WORKORDERS
 from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
 from riskwatch.common.settings import ServiceSettings
 
@@ -81,6 +82,19 @@ def _compose(data: EventPayload, tz: ZoneInfo) -> str | None:
         n = data.notification
         who = data.acknowledged_by
         return f"{clock(data.acknowledged_at)}  {who} acknowledged alarm {n.alarm_id[:8]}"
+    if isinstance(data, RosterPublished):
+        people = len({s.person_id for s in data.shifts})
+        again = f" again (v{data.version})" if data.version > 1 else ""
+        return (
+            f"{clock(data.published_at)}  roster of {data.duty_center_id} published{again}: "
+            f"{len(data.shifts)} shifts, {people} people told"
+        )
+    if isinstance(data, DutyCheckedIn):
+        late = ", late" if data.late else ""
+        return (
+            f"{clock(data.checked_in_at)}  {data.person_id} checked in at "
+            f"{data.duty_center_id} by {data.via}{late}"
+        )
     return None
 
 
@@ -117,7 +131,7 @@ class FeedModule:
             consumer(
                 runtime,
                 group="embedded-feed",
-                topics=[ALARMS, WORKORDERS, NOTIFICATIONS],
+                topics=[ALARMS, WORKORDERS, NOTIFICATIONS, DUTY],
                 handler=show,
             )
         ]

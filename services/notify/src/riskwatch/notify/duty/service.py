@@ -456,7 +456,9 @@ async def raise_alert(
     )
     new = result.scalar() is not None
     if new:
-        log.warning("duty_alert", kind=kind.value, duty_center_id=duty_center_id, detail=detail)
+        # Info, not warning: the alert is a row in the API and its people are told; the log
+        # line only traces it.
+        log.info("duty_alert", kind=kind.value, duty_center_id=duty_center_id, detail=detail)
     return new
 
 

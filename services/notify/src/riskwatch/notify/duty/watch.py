@@ -46,7 +46,7 @@ async def watch_check_ins(
             session, missed=missed, fallback_people=fallback_people, grace=grace, tz=tz, now=now
         )
         created += len(ids)
-        log.warning(
+        log.info(
             "check_in_missed",
             duty_center_id=missed.center.duty_center_id,
             shift_id=missed.shift.shift_id,

@@ -28,7 +28,7 @@ from riskwatch.common.events.topics import NOTIFICATIONS
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify import metrics
 from riskwatch.notify.duty import service as duty_service
-from riskwatch.notify.duty.domain import AlarmPlace, AlertKind
+from riskwatch.notify.duty.domain import AlarmPlace, AlertKind, Attendance
 from riskwatch.notify.models import outbox
 from riskwatch.notify.notifications.channels import Outgoing, Receipt
 from riskwatch.notify.notifications.domain import (
@@ -78,6 +78,8 @@ async def plan_notifications(
         grace=grace,
     )
     for center_id, why in decision.uncovered.items():
+        if decision.staffing[center_id].attendance is not Attendance.UNSTAFFED:
+            continue  # nobody checked in: the missed check-in is its alert (the watch's)
         await duty_service.raise_alert(
             session,
             kind=AlertKind.NOBODY_ON_DUTY,
