@@ -245,8 +245,11 @@ async def test_duty_centers_and_who_is_on_duty_now(client: httpx.AsyncClient) ->
         datetime.fromisoformat(shift["starts_at"]) <= now < datetime.fromisoformat(shift["ends_at"])
     )
     assert person["phone"].startswith("+86100")
-    # The demo staffs four street centers; Gaoqiao has none.
-    assert (await client.get("/api/v1/duty-centers/street-gaoqiao/on-duty")).status_code == 404
+    # The demo staffs four street centers; Gaoqiao's exists, with nobody on duty.
+    nobody = (await client.get("/api/v1/duty-centers/street-gaoqiao/on-duty")).json()
+    assert (nobody["people"], nobody["attendance"]) == ([], "unstaffed")
+    streets = await client.get("/api/v1/duty-centers", params={"kind": "street", "limit": 500})
+    assert len(streets.json()["items"]) == 36
     missing = await client.get("/api/v1/duty-centers/nope/on-duty")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"

@@ -713,14 +713,47 @@ def _in_catalog(entry: CenterEntry, catalog: Catalog) -> bool:
     return True
 
 
+def catalog_centers(catalog: Catalog, listed: Iterable[CenterEntry]) -> list[CenterEntry]:
+    """A center, with nobody yet, for the district, each sector and each of the catalog's towns
+    that `listed` does not have: every alarm has a center to go to, and one nobody staffs shows
+    as such (a duty alert, and its fallback is told) instead of not existing."""
+    have = {e.id for e in listed} | {
+        key for e in listed for key in (e.sector_id, e.town_id) if key is not None
+    }
+    wanted = [
+        CenterEntry(
+            id="district", name=f"{catalog.district.name} duty center", kind=CenterKind.DISTRICT
+        )
+    ]
+    wanted += [
+        CenterEntry(
+            id=f"sector-{s.id}",
+            name=f"{s.name} sub-platform duty center",
+            kind=CenterKind.SECTOR,
+            sector_id=s.id,
+        )
+        for s in catalog.sectors
+        if s.id not in have
+    ]
+    wanted += [
+        CenterEntry(
+            id=f"street-{t.id}", name=f"{t.name} duty center", kind=CenterKind.STREET, town_id=t.id
+        )
+        for t in catalog.towns
+        if t.id not in have
+    ]
+    return [e for e in wanted if e.id not in have]
+
+
 async def seed_demo(
     sessions: async_sessionmaker[AsyncSession], catalog: Catalog, now: datetime
 ) -> list[CenterOutcome]:
-    """Apply the demo's duty centers (demo_duty.yaml), one transaction per center; centers of
-    sectors or towns the loaded catalog lacks are left out. Run at start and every few hours:
-    each run publishes the days that are new, so someone is on duty at every moment."""
+    """Apply the demo's duty centers (demo_duty.yaml), one transaction per center, then a center
+    with nobody yet for every other sector and town of the catalog; centers of sectors or towns
+    the loaded catalog lacks are left out. Run at start and every few hours: each run publishes
+    the days that are new, so someone is on duty at every moment."""
     tz = catalog.district.zone
-    entries = demo_entries()
+    entries = (*demo_entries(), *catalog_centers(catalog, demo_entries()))
     skipped = [e.id for e in entries if not _in_catalog(e, catalog)]
     outcomes: list[CenterOutcome] = []
     for entry in entries:
