@@ -139,6 +139,28 @@ async def set_up_centers(p: Platform) -> None:
     assert center["leader_id"] == "wang.leader"
 
 
+async def test_a_phone_is_one_persons(platform: Platform) -> None:
+    p = platform
+    await set_up_centers(p)
+    taken = await p.client.put(
+        "/api/v1/duty-centers/district/members/someone.else",
+        json={"name": "Someone", "phone": "+8610000000301"},
+        headers=p.headers["admin"],
+    )
+    assert taken.status_code == 409
+    assert taken.json()["person_id"] == "zhang.san"
+    # The same person at a second center keeps their phone.
+    again = await p.call(
+        "admin",
+        "PUT",
+        "/api/v1/duty-centers/district/members/zhang.san",
+        json={"name": "Zhang San", "phone": "+8610000000301"},
+    )
+    assert again["phone"] == "+8610000000301"
+    members = await p.call("admin", "GET", "/api/v1/duty-centers/district/members")
+    assert {m["person_id"] for m in members} == {"d.officer", "zhang.san"}
+
+
 async def publish_week(p: Platform, center: str, rotation: list[str]) -> dict[str, Any]:
     draft = await p.call(
         "admin",

@@ -195,7 +195,7 @@ async def list_members(
 @router.put(
     f"{CENTERS}/{{duty_center_id}}/members/{{person_id}}",
     response_model=MemberRead,
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 async def put_member(
     duty_center_id: Key,
@@ -205,7 +205,8 @@ async def put_member(
     caller: Manager,
     audit: AuditDep,
 ) -> MemberRead:
-    """Add a member (by account username) or update how to reach them."""
+    """Add a member (by account username) or update how to reach them; a phone another person
+    has is refused (409): SMS replies name their sender by it."""
     center = await service.get_duty_center_or_raise(
         session, duty_center_id=duty_center_id, scope=caller.scope
     )

@@ -208,7 +208,16 @@ async def put_member(
     phone: str,
     now: datetime,
 ) -> Person:
-    """Add someone (by their account's username) to a center, or update how to reach them."""
+    """Add someone (by their account's username) to a center, or update how to reach them. A
+    phone is one person's: an SMS reply (报到) names its sender by it."""
+    holder = await session.scalar(
+        select(Person.person_id).where(Person.phone == phone, Person.person_id != person_id)
+    )
+    if holder is not None:
+        raise Conflict(
+            f"{phone} is {holder!r}'s phone; SMS replies could not tell the two apart.",
+            person_id=holder,
+        )
     stmt = insert(Person).values(person_id=person_id, name=name, phone=phone)
     await session.execute(
         stmt.on_conflict_do_update(
