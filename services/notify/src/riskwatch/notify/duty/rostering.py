@@ -240,13 +240,3 @@ def blocking(problems: Iterable[RosterProblem], *, allow_gaps: bool) -> list[Ros
     """The problems that stop publication: all of them, or all but gaps when the leader says a
     center is not staffed round the clock (a street center by day only, say)."""
     return [p for p in problems if not (allow_gaps and p.kind is ProblemKind.GAP)]
-
-
-# -- swaps ------------------------------------------------------------------------------------
-
-
-def swapped(shift: ShiftSpan, to_person_id: str) -> ShiftSpan:
-    """The shift with another person on it: an approved swap (换班)."""
-    return ShiftSpan(
-        shift.shift_id, shift.duty_center_id, to_person_id, shift.starts_at, shift.ends_at
-    )
