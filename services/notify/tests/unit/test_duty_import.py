@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import yaml
 
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.identity.demo import DEMO_ACCOUNTS
-from riskwatch.notify.duty.domain import CenterKind, ShiftSpan
+from riskwatch.notify.duty.domain import CenterKind
 from riskwatch.notify.duty.importer import (
     CenterEntry,
     DocumentInvalid,
@@ -20,7 +20,6 @@ from riskwatch.notify.duty.importer import (
     TemplateEntry,
     demo_entries,
     read_document,
-    real_gaps,
     resolve_day,
     uncovered_stretches,
 )
@@ -203,34 +202,6 @@ def test_uncovered_stretches_of_a_day() -> None:
         (time(20), time(8)),  # across midnight: one stretch
     ]
     assert uncovered_stretches(templates(("22:00", "06:00"))) == [(time(6), time(22))]
-
-
-def span(shift_id: str, start: datetime, hours: float) -> ShiftSpan:
-    return ShiftSpan(shift_id, "c", "p", start, start + timedelta(hours=hours))
-
-
-def test_a_roster_starts_with_its_first_shift_and_continues_the_last_night() -> None:
-    midnight = datetime(2026, 12, 1, tzinfo=SHANGHAI)
-    end = midnight + timedelta(days=1)
-    shifts = [
-        span("day", midnight + timedelta(hours=8.5), 9),
-        span("night", midnight + timedelta(hours=17.5), 15),
-    ]
-    # Before any roster: nobody until the first shift, which is no hole in this roster.
-    assert real_gaps(shifts, [], start=midnight, end=end) == []
-    # After one: its last night covers the morning.
-    last_night = span("prev", midnight - timedelta(hours=6.5), 15)
-    assert real_gaps(shifts, [last_night], start=midnight, end=end) == []
-    # A hole in the day is one, whatever came before.
-    holey = [shifts[0], span("late", midnight + timedelta(hours=19), 13.5)]
-    assert real_gaps(holey, [last_night], start=midnight, end=end) == [
-        (midnight + timedelta(hours=17.5), midnight + timedelta(hours=19))
-    ]
-    # A previous night that ends early leaves a hole before the first shift.
-    short = span("prev", midnight - timedelta(hours=6.5), 12)
-    assert real_gaps(shifts, [short], start=midnight, end=end) == [
-        (midnight + timedelta(hours=5.5), midnight + timedelta(hours=8.5))
-    ]
 
 
 def test_the_demo_file_staffs_the_default_catalog_and_the_demo_accounts() -> None:

@@ -22,6 +22,7 @@ from riskwatch.notify.duty.rostering import (
     lay_out,
     overlaps,
     period_of,
+    roster_gaps,
     validate,
 )
 
@@ -48,12 +49,17 @@ def test_a_month_in_shanghai_has_someone_on_duty_at_every_minute() -> None:
     assert first.ends_at - first.starts_at == timedelta(hours=9)
     # The first night of December ends the next morning at 08:30, 15 h later.
     assert shifts[1].ends_at - shifts[1].starts_at == timedelta(hours=15)
-    # Midnight to 08:30 on the first day belongs to the previous roster: one gap, nothing else.
-    problems = validate(shifts, start=start, end=end, members={"a", "b", "c"})
+    # Midnight to 08:30 on the first day is before the roster's first shift: no hole of it.
+    assert validate(shifts, start=start, end=end, members={"a", "b", "c"}) == []
+    # A night nobody takes is one, with its times; allow_gaps lets only gaps through.
+    holey = [s for s in shifts if s.shift_id != "r:20261210:night"]
+    problems = validate(holey, start=start, end=end, members={"a", "b", "c"})
+    night = next(s for s in shifts if s.shift_id == "r:20261210:night")
     assert [(p.kind, p.starts_at, p.ends_at) for p in problems] == [
-        (ProblemKind.GAP, start, start + timedelta(hours=8, minutes=30))
+        (ProblemKind.GAP, night.starts_at, night.ends_at)
     ]
     assert blocking(problems, allow_gaps=True) == []
+    assert blocking(problems, allow_gaps=False) == problems
     # Last month's final night covers that morning: then there is no gap at all.
     november = lay_out("n", "c1", spec, first_day=date(2026, 11, 30), days=1, tz=SHANGHAI)
     assert (
@@ -110,6 +116,34 @@ def test_validation_lists_overlaps_and_people_on_two_centers_with_their_times() 
     ]
     assert problems[1].other_duty_center_id == "there"
     assert problems[0].minutes == 60
+
+
+def span(shift_id: str, start: datetime, hours: float) -> ShiftSpan:
+    return ShiftSpan(shift_id, "c", "p", start, start + timedelta(hours=hours))
+
+
+def test_a_roster_starts_with_its_first_shift_and_continues_the_last_night() -> None:
+    midnight = datetime(2026, 12, 1, tzinfo=SHANGHAI)
+    end = midnight + timedelta(days=1)
+    shifts = [
+        span("day", midnight + timedelta(hours=8.5), 9),
+        span("night", midnight + timedelta(hours=17.5), 15),
+    ]
+    # Before any roster: nobody until the first shift, which is no hole in this roster.
+    assert roster_gaps(shifts, [], start=midnight, end=end) == []
+    # After one: its last night covers the morning.
+    last_night = span("prev", midnight - timedelta(hours=6.5), 15)
+    assert roster_gaps(shifts, [last_night], start=midnight, end=end) == []
+    # A hole in the day is one, whatever came before.
+    holey = [shifts[0], span("late", midnight + timedelta(hours=19), 13.5)]
+    assert roster_gaps(holey, [last_night], start=midnight, end=end) == [
+        (midnight + timedelta(hours=17.5), midnight + timedelta(hours=19))
+    ]
+    # A previous night that ends early leaves a hole before the first shift.
+    short = span("prev", midnight - timedelta(hours=6.5), 12)
+    assert roster_gaps(shifts, [short], start=midnight, end=end) == [
+        (midnight + timedelta(hours=5.5), midnight + timedelta(hours=8.5))
+    ]
 
 
 # -- properties ---------------------------------------------------------------------------------

@@ -39,8 +39,8 @@ from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import AppError, Conflict, Invalid
 from riskwatch.common.inputs import Line
 from riskwatch.notify.duty import notices, rostering, service
-from riskwatch.notify.duty.domain import CenterKind, ShiftSpan
-from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster, Shift
+from riskwatch.notify.duty.domain import CenterKind
+from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster
 
 log = structlog.get_logger(__name__)
 
@@ -604,22 +604,6 @@ async def _apply_roster(
         rotation=rotation[shift:] + rotation[:shift],
     )
     roster_id = roster_id_for(center.duty_center_id, first_day, days)
-    spans = rostering.lay_out(
-        roster_id, center.duty_center_id, spec, first_day=first_day, days=days, tz=tz
-    )
-    before = await _published_spans(
-        session, duty_center_id=center.duty_center_id, start=start, end=end
-    )
-    holes = real_gaps(spans, before, start=start, end=end)
-    if holes and not roster_in.allow_gaps:
-        listed = ", ".join(
-            f"{a.astimezone(tz):%m-%d %H:%M}-{b.astimezone(tz):%m-%d %H:%M}" for a, b in holes[:3]
-        )
-        raise Invalid(f"Roster {roster_id!r} leaves nobody on duty {listed}.")
-    # Publication checks the roster's own period from local midnight: the stretch before its
-    # first shift (covered by the previous roster's last night, or before any roster) counts
-    # as a gap there. The check above is the one that holds for an import.
-    waive = roster_in.allow_gaps or bool(rostering.gaps(spans, start=start, end=end))
     existing = await session.get(Roster, roster_id, with_for_update=True)
     roster = await service.save_draft(
         session,
@@ -628,7 +612,7 @@ async def _apply_roster(
         first_day=first_day,
         days=days,
         spec=spec,
-        allow_gaps=waive,
+        allow_gaps=roster_in.allow_gaps,
         by=by,
         now=now,
         tz=tz,
@@ -656,37 +640,6 @@ def _turns_after(last: Roster, rotation: tuple[str, ...], *, fallback: int) -> i
         if rotation[start:] + rotation[:start] == previous.rotation:
             return (start + slots) % len(rotation)
     return fallback % len(rotation)
-
-
-async def _published_spans(
-    session: AsyncSession, *, duty_center_id: str, start: datetime, end: datetime
-) -> list[ShiftSpan]:
-    rows = await session.scalars(
-        select(Shift).where(
-            Shift.duty_center_id == duty_center_id,
-            Shift.published,
-            Shift.starts_at < end,
-            Shift.ends_at > start,
-        )
-    )
-    return [s.span() for s in rows]
-
-
-def real_gaps(
-    shifts: Sequence[ShiftSpan],
-    published: Iterable[ShiftSpan],
-    *,
-    start: datetime,
-    end: datetime,
-) -> list[tuple[datetime, datetime]]:
-    """The stretches of [start, end) with nobody on duty once the roster's `shifts` join the
-    center's `published` ones, but for the lead-in before the roster's first shift when nothing
-    covers it: a roster starts with its first shift, not at local midnight."""
-    holes = rostering.gaps([*shifts, *published], start=start, end=end)
-    first = min((s.starts_at for s in shifts), default=end)
-    if holes and holes[0][0] == start and holes[0][1] <= first:
-        holes = holes[1:]
-    return holes
 
 
 # -- the demo -----------------------------------------------------------------------------------

@@ -157,6 +157,25 @@ def gaps(
     return gaps_
 
 
+def roster_gaps(
+    shifts: Sequence[ShiftSpan],
+    neighbours: Iterable[ShiftSpan],
+    *,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[datetime, datetime]]:
+    """The stretches of a roster's period [start, end) with nobody on duty, once its `shifts`
+    join the center's published `neighbours` (last week's night runs into this week's first
+    morning). A roster starts with its first shift, not at local midnight: a stretch from the
+    period's start to its first shift that nothing covers is no hole of this roster (before any
+    roster, the center simply had none); one after a neighbour ends early is."""
+    holes = gaps([*shifts, *neighbours], start=start, end=end)
+    first = min((s.starts_at for s in shifts), default=end)
+    if holes and holes[0][0] == start and holes[0][1] <= first:
+        holes = holes[1:]
+    return holes
+
+
 def overlaps(shifts: Iterable[ShiftSpan]) -> list[tuple[ShiftSpan, ShiftSpan]]:
     """Pairs of one person's shifts that share an instant (touching is not overlapping), each
     pair once, earlier-starting first."""
@@ -186,12 +205,11 @@ def validate(
     """Everything wrong with a roster's `shifts` for its period [start, end): each gap with its
     times, each pair of overlapping shifts of one person, each shift that puts someone on duty
     here while they are on duty at another center (`elsewhere`: their published shifts there),
-    each shift for someone not a member. `neighbours` are the center's published shifts of
-    other rosters: time they cover is no gap (last week's night shift runs into this week's
-    first morning). Empty: the roster may be published."""
+    each shift for someone not a member. Gaps are `roster_gaps`: `neighbours` are the center's
+    published shifts of other rosters. Empty: the roster may be published."""
     problems = [
         RosterProblem(ProblemKind.GAP, gap_start, gap_end)
-        for gap_start, gap_end in gaps([*shifts, *neighbours], start=start, end=end)
+        for gap_start, gap_end in roster_gaps(shifts, neighbours, start=start, end=end)
     ]
     problems += [
         RosterProblem(
