@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,13 +14,18 @@ from riskwatch.notify.duty.domain import (
     AlarmPlace,
     Attendance,
     CenterKind,
+    CheckIn,
     DutyCenterRef,
     Routed,
     RoutingRule,
     RoutingTarget,
     ShiftSpan,
+    SwapAlreadyDecided,
+    SwapStatus,
     TargetKind,
     attendance,
+    check_in,
+    decide_swap,
     is_late,
     on_duty,
     route,
@@ -259,3 +265,34 @@ def test_attendance_is_missed_only_after_the_grace_with_nobody_checked_in(
         assert not any(s.shift_id in checked for s in covering)
         assert at >= min(s.starts_at for s in covering) + GRACE
     assert (state is Attendance.UNSTAFFED) == (not covering)
+
+
+def test_check_in_is_late_after_the_grace_and_happens_once() -> None:
+    shift = f.span("p", f.NOW, f.NOW + timedelta(hours=9), shift_id="day")
+    on_time = check_in([shift], person_id="p", at=f.NOW + GRACE, grace=GRACE, checked_in={})
+    assert on_time == CheckIn(shift, f.NOW + GRACE, late=False, new=True)
+    later = f.NOW + timedelta(hours=1)
+    again = check_in(
+        [shift], person_id="p", at=later, grace=GRACE, checked_in={"day": (f.NOW + GRACE, False)}
+    )
+    assert again == CheckIn(shift, f.NOW + GRACE, late=False, new=False)
+    assert check_in([shift], person_id="q", at=later, grace=GRACE, checked_in={}) is None
+
+
+@given(st.integers(min_value=-29, max_value=9 * 60 - 1))
+def test_check_in_is_late_exactly_when_after_start_plus_grace(minute: int) -> None:
+    shift = f.span("p", f.NOW, f.NOW + timedelta(hours=9), shift_id="day")
+    at = f.NOW + timedelta(minutes=minute)
+    done = check_in([shift], person_id="p", at=at, grace=GRACE, checked_in={})
+    assert done is not None
+    assert done.new
+    assert done.late == (at > f.NOW + GRACE)
+
+
+def test_a_swap_is_decided_once() -> None:
+    assert decide_swap(SwapStatus.REQUESTED, approve=True) is SwapStatus.APPROVED
+    assert decide_swap(SwapStatus.REQUESTED, approve=False) is SwapStatus.REJECTED
+    for decided in (SwapStatus.APPROVED, SwapStatus.REJECTED):
+        for approve in (True, False):
+            with pytest.raises(SwapAlreadyDecided):
+                decide_swap(decided, approve=approve)

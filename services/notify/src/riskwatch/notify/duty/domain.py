@@ -278,6 +278,56 @@ def is_late(shift: ShiftSpan, checked_in_at: datetime, grace: timedelta) -> bool
     return checked_in_at > shift.starts_at + grace
 
 
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    """A shift's check-in: when, whether late, and whether this call made it (False: the
+    person had already checked in for it, and that check-in stands)."""
+
+    shift: ShiftSpan
+    at: datetime
+    late: bool
+    new: bool
+
+
+def check_in(
+    shifts: Iterable[ShiftSpan],
+    *,
+    person_id: str,
+    at: datetime,
+    grace: timedelta,
+    checked_in: Mapping[str, tuple[datetime, bool]],
+) -> CheckIn | None:
+    """The transition of 报到: `person_id` reports at `at` for the shift `shift_to_check_in`
+    picks; `checked_in` maps shift ids already checked in to (when, late). None: no shift to
+    check in for. Checking in again changes nothing."""
+    shift = shift_to_check_in(shifts, person_id=person_id, at=at)
+    if shift is None:
+        return None
+    if shift.shift_id in checked_in:
+        earlier, late = checked_in[shift.shift_id]
+        return CheckIn(shift, earlier, late, new=False)
+    return CheckIn(shift, at, is_late(shift, at, grace), new=True)
+
+
+class SwapStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class SwapAlreadyDecided(Exception):
+    def __init__(self, status: SwapStatus) -> None:
+        self.status = status
+        super().__init__(f"the swap is already {status.value}")
+
+
+def decide_swap(status: SwapStatus, *, approve: bool) -> SwapStatus:
+    """requested -> approved | rejected; a decided swap is final (SwapAlreadyDecided)."""
+    if status is not SwapStatus.REQUESTED:
+        raise SwapAlreadyDecided(status)
+    return SwapStatus.APPROVED if approve else SwapStatus.REJECTED
+
+
 def attendance(
     on_shift: Iterable[ShiftSpan], *, checked_in: Collection[str], at: datetime, grace: timedelta
 ) -> Attendance:

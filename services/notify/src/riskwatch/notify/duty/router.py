@@ -367,7 +367,7 @@ async def _save_draft(
         roster=roster,
         first_day=body.first_day,
         days=body.days,
-        spec=service.spec_of(body.spec_json()),
+        spec=body.to_spec(),
         allow_gaps=body.allow_gaps,
         by=caller.subject,
         now=datetime.now(UTC),
@@ -678,7 +678,7 @@ async def preview_routing(
                         p.shift.shift_id
                     ),
                 )
-                for p in decision.on_duty.get(r.center.duty_center_id, [])
+                for p in decision.people_at(r.center.duty_center_id)
             ],
         )
         for r in decision.routed

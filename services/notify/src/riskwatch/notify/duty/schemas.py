@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from riskwatch.common.events.base import Level
 from riskwatch.common.inputs import FreeText, Line
 from riskwatch.notify.duty.domain import AlertKind, Attendance, CenterKind
+from riskwatch.notify.duty.rostering import Override, RosterSpec, ShiftTemplate
 from riskwatch.notify.duty.rules import RuleIn
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
@@ -125,22 +126,12 @@ class RosterDraft(_In):
     overrides: list[OverrideIn] = Field(default_factory=list, max_length=1000)
     allow_gaps: bool = False
 
-    def spec_json(self) -> dict[str, Any]:
-        return {
-            "templates": [
-                {
-                    "name": t.name,
-                    "start": t.start.isoformat("minutes"),
-                    "end": t.end.isoformat("minutes"),
-                }
-                for t in self.templates
-            ],
-            "rotation": list(self.rotation),
-            "overrides": [
-                {"day": o.day.isoformat(), "template": o.template, "person_id": o.person_id}
-                for o in self.overrides
-            ],
-        }
+    def to_spec(self) -> RosterSpec:
+        return RosterSpec(
+            templates=tuple(ShiftTemplate(t.name, t.start, t.end) for t in self.templates),
+            rotation=tuple(self.rotation),
+            overrides=tuple(Override(o.day, o.template, o.person_id) for o in self.overrides),
+        )
 
 
 class RosterShiftRead(BaseModel):

@@ -27,6 +27,7 @@ from riskwatch.common.events.topics import DUTY
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify.duty import rostering
 from riskwatch.notify.duty.domain import (
+    CHECK_IN_EARLY,
     DEFAULT_RULES,
     AlarmPlace,
     AlertKind,
@@ -36,13 +37,15 @@ from riskwatch.notify.duty.domain import (
     Routed,
     RoutingRule,
     ShiftSpan,
+    SwapAlreadyDecided,
+    SwapStatus,
     attendance,
-    is_late,
     on_duty,
     route,
-    shift_to_check_in,
     with_fallbacks,
 )
+from riskwatch.notify.duty.domain import check_in as check_in_to
+from riskwatch.notify.duty.domain import decide_swap as decide_swap_status
 from riskwatch.notify.duty.models import (
     DutyAlert,
     DutyCenter,
@@ -299,10 +302,11 @@ async def staffing_at(
         .join(Person, Person.person_id == Shift.person_id)
         .where(Shift.published, Shift.ends_at > at, Shift.starts_at <= at)
     )
-    ids_stmt = select(DutyCenter.duty_center_id)
-    if duty_center_ids is not None:
-        stmt = stmt.where(Shift.duty_center_id.in_(duty_center_ids))
-        ids_stmt = ids_stmt.where(DutyCenter.duty_center_id.in_(duty_center_ids))
+    if duty_center_ids is None:
+        center_ids = list(await session.scalars(select(DutyCenter.duty_center_id)))
+    else:
+        center_ids = list(duty_center_ids)
+        stmt = stmt.where(Shift.duty_center_id.in_(center_ids))
     people: dict[str, Person] = {}
     spans: dict[str, list[ShiftSpan]] = defaultdict(list)
     checked: dict[str, dict[str, datetime]] = defaultdict(dict)
@@ -312,7 +316,7 @@ async def staffing_at(
         if shift.checked_in_at is not None:
             checked[shift.duty_center_id][shift.shift_id] = shift.checked_in_at
     result: dict[str, Staffing] = {}
-    for center_id in await session.scalars(ids_stmt):
+    for center_id in center_ids:
         center_spans = spans.get(center_id, [])
         result[center_id] = Staffing(
             people=[
@@ -382,13 +386,17 @@ async def put_routing(
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
     """Where an alarm goes and why: the routed centers (fallbacks after the centers they take
-    over for), the centers left uncovered with the reason, and who is on duty at each."""
+    over for), the centers left uncovered with the reason, and how each routed center stands
+    (who is on duty there, who checked in)."""
 
     version: int
     routed: list[Routed]
     uncovered: dict[str, str]
-    on_duty: dict[str, list[OnDutyPerson]]
     staffing: dict[str, Staffing]
+
+    def people_at(self, duty_center_id: str) -> list[OnDutyPerson]:
+        found = self.staffing.get(duty_center_id)
+        return found.people if found is not None else []
 
 
 async def route_alarm(
@@ -398,7 +406,9 @@ async def route_alarm(
     fallback of every routed center that has nobody on duty or nobody checked in."""
     version, rules = await current_routing(session)
     centers = [c.ref() for c in await session.scalars(select(DutyCenter))]
-    staffing = await staffing_at(session, duty_center_ids=None, at=at, grace=grace)
+    staffing = await staffing_at(
+        session, duty_center_ids=[c.duty_center_id for c in centers], at=at, grace=grace
+    )
     uncovered = {
         center_id: _why_uncovered(s, grace)
         for center_id, s in staffing.items()
@@ -415,11 +425,6 @@ async def route_alarm(
         version=version,
         routed=routed,
         uncovered=routed_uncovered,
-        on_duty={
-            r.center.duty_center_id: staffing[r.center.duty_center_id].people
-            for r in routed
-            if r.center.duty_center_id in staffing
-        },
         staffing={
             c: staffing[c] for c in (r.center.duty_center_id for r in routed) if c in staffing
         },
@@ -844,7 +849,7 @@ async def request_swap(
         from_person_id=shift.person_id,
         to_person_id=to_person_id,
         reason=reason,
-        status="requested",
+        status=SwapStatus.REQUESTED.value,
         requested_by=by,
         requested_at=now,
     )
@@ -874,12 +879,14 @@ async def decide_swap(
     )
     if by != center.leader_id and not may_manage:
         raise Forbidden(f"Only the leader of {center.duty_center_id!r} decides its swaps.")
-    if swap.status != "requested":
-        raise InvalidState(f"Swap {swap_id!r} is already {swap.status}.")
-    swap.status = "approved" if approve else "rejected"
+    try:
+        decided = decide_swap_status(SwapStatus(swap.status), approve=approve)
+    except SwapAlreadyDecided as exc:
+        raise InvalidState(f"Swap {swap_id!r} is already {exc.status.value}.") from exc
+    swap.status = decided.value
     swap.decided_by, swap.decided_at = by, now
     publication = None
-    if approve:
+    if decided is SwapStatus.APPROVED:
         shift = await session.get(Shift, swap.shift_id, with_for_update=True)
         if shift is None:  # shifts are never deleted once published
             raise NotFound(f"No shift {swap.shift_id!r}.")
@@ -915,23 +922,34 @@ async def check_in(
         Shift.person_id == person_id,
         Shift.published,
         Shift.ends_at > at,
-        Shift.starts_at <= at + timedelta(hours=1),
+        Shift.starts_at <= at + CHECK_IN_EARLY,
     )
     if duty_center_id is not None:
         stmt = stmt.where(Shift.duty_center_id == duty_center_id)
     shifts = {s.shift_id: s for s in await session.scalars(stmt.with_for_update())}
-    span = shift_to_check_in([s.span() for s in shifts.values()], person_id=person_id, at=at)
-    if span is None:
+    done = check_in_to(
+        [s.span() for s in shifts.values()],
+        person_id=person_id,
+        at=at,
+        grace=grace,
+        checked_in={
+            s.shift_id: (s.checked_in_at, bool(s.checked_in_late))
+            for s in shifts.values()
+            if s.checked_in_at is not None
+        },
+    )
+    if done is None:
+        minutes = int(CHECK_IN_EARLY.total_seconds() // 60)
         raise InvalidState(
-            f"{person_id!r} has no published shift now or within 30 minutes"
+            f"{person_id!r} has no published shift now or within {minutes} minutes"
             + (f" at {duty_center_id!r}" if duty_center_id else "")
             + "."
         )
-    shift = shifts[span.shift_id]
-    if shift.checked_in_at is not None:
+    shift = shifts[done.shift.shift_id]
+    if not done.new:
         return shift
-    late = is_late(span, at, grace)
-    shift.checked_in_at, shift.checked_in_via, shift.checked_in_late = at, via, late
+    late = done.late
+    shift.checked_in_at, shift.checked_in_via, shift.checked_in_late = done.at, via, late
     await session.flush()
     event = DutyCheckedIn(
         duty_center_id=shift.duty_center_id,

@@ -90,7 +90,7 @@ async def plan_notifications(
             now=now,
         )
     center_ids = [r.center.duty_center_id for r in decision.routed]
-    on_duty = {c: decision.on_duty.get(c, []) for c in center_ids}
+    on_duty = {c: decision.people_at(c) for c in center_ids}
     planned = notifications_for(alarm, on_duty, place=place)
     if not planned:
         await duty_service.raise_alert(
