@@ -92,6 +92,7 @@ async def test_a_missed_check_in_tells_the_leader_once_and_falls_back_until_some
             select(DutyAlert).where(DutyAlert.duty_center_id == "street-lujiazui")
         )
     ).all()
+    assert [a.kind for a in resolved] == ["missed_check_in"]
     assert all(a.resolved_at == late for a in resolved)
     second = f.alarm(Level.YELLOW)
     plan = await plan_notifications(

@@ -8,12 +8,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.notify.duty.domain import ShiftSpan
-from riskwatch.notify.duty.models import DutyCenter, Person
+from riskwatch.notify.duty.models import DutyCenter
 from riskwatch.notify.duty.service import Missed, Publication
 from riskwatch.notify.notifications.domain import CHANNELS, ChannelKind, Status, Topic
 from riskwatch.notify.notifications.service import insert_notifications
@@ -49,12 +50,21 @@ def missed_text(center_name: str, shift: ShiftSpan, grace: timedelta, tz: ZoneIn
     )
 
 
+class Recipient(Protocol):
+    """Someone a notice goes to: a member (Person) or someone on duty (OnDutyPerson)."""
+
+    @property
+    def person_id(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+
+
 def _rows(
     *,
     topic: Topic,
     key: str,
     center: DutyCenter,
-    person: Person,
+    person: Recipient,
     message: str,
     now: datetime,
 ) -> list[dict[str, object]]:
@@ -115,14 +125,14 @@ async def notify_missed(
     session: AsyncSession,
     *,
     missed: Missed,
-    fallback_people: Sequence[Person],
+    fallback_people: Sequence[Recipient],
     grace: timedelta,
     tz: ZoneInfo,
     now: datetime,
 ) -> list[str]:
     """The leader hears that nobody checked in; a center without a leader has the people on
     duty at its fallback told instead."""
-    told = [missed.leader] if missed.leader is not None else list(fallback_people)
+    told: list[Recipient] = [missed.leader] if missed.leader is not None else [*fallback_people]
     text = missed_text(missed.center.name, missed.shift, grace, tz)
     rows: list[dict[str, object]] = []
     for person in told:

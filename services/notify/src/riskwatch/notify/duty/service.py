@@ -57,7 +57,7 @@ from riskwatch.notify.duty.models import (
     SwapRequest,
 )
 from riskwatch.notify.duty.rules import rules_from_json, rules_to_json
-from riskwatch.notify.models import outbox
+from riskwatch.notify.models import SCHEMA, outbox
 
 SOURCE = "/riskwatch/notify"
 log = structlog.get_logger(__name__)
@@ -367,7 +367,9 @@ async def put_routing(
 ) -> RoutingPolicy:
     """A new version of the routing; the older ones stay, to say later why an alarm went
     where it did. Serialised by a lock on the table, so two editors get two versions."""
-    await session.execute(text("LOCK TABLE notify.routing_policy IN SHARE ROW EXCLUSIVE MODE"))
+    await session.execute(
+        text(f"LOCK TABLE {SCHEMA}.{RoutingPolicy.__tablename__} IN SHARE ROW EXCLUSIVE MODE")
+    )
     latest = await session.scalar(
         select(RoutingPolicy.version).order_by(RoutingPolicy.version.desc()).limit(1)
     )
@@ -1009,12 +1011,11 @@ class Missed:
 
 
 async def find_missed_check_ins(
-    session: AsyncSession, *, now: datetime, grace: timedelta
+    session: AsyncSession, *, staffing: dict[str, Staffing], now: datetime, grace: timedelta
 ) -> list[Missed]:
     """Raise a duty alert for every center whose people on duty now have not checked in
     `grace` after their shift started, once per shift; the centers newly alerted, with their
-    leaders, to be told."""
-    staffing = await staffing_at(session, duty_center_ids=None, at=now, grace=grace)
+    leaders, to be told. `staffing`: every center's at `now` (staffing_at)."""
     missed: list[Missed] = []
     for center_id, s in staffing.items():
         if s.attendance is not Attendance.MISSED:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.notify.duty import notices
 from riskwatch.notify.duty import service as duty
-from riskwatch.notify.duty.domain import CenterKind, fallback_of
-from riskwatch.notify.duty.models import DutyCenter, Person
+from riskwatch.notify.duty.domain import CenterKind, OnDutyPerson, fallback_of
+from riskwatch.notify.duty.models import DutyCenter
 
 log = structlog.get_logger(__name__)
 
@@ -25,23 +25,17 @@ async def watch_check_ins(
 ) -> int:
     """One pass, in the caller's transaction; the number of notices created."""
     created = 0
-    for missed in await duty.find_missed_check_ins(session, now=now, grace=grace):
-        fallback_people: list[Person] = []
-        if missed.leader is None:
-            district = await session.scalar(
-                select(DutyCenter.duty_center_id).where(
-                    DutyCenter.kind == CenterKind.DISTRICT.value
-                )
-            )
-            up = fallback_of(missed.center.ref(), district)
-            if up is not None:
-                staffing = await duty.staffing_at(
-                    session, duty_center_ids=[up], at=now, grace=grace
-                )
-                people_ids = [p.person_id for p in staffing[up].people] if up in staffing else []
-                fallback_people = [
-                    p for p in [await session.get(Person, i) for i in people_ids] if p is not None
-                ]
+    district_id = await session.scalar(
+        select(DutyCenter.duty_center_id).where(DutyCenter.kind == CenterKind.DISTRICT.value)
+    )
+    staffing = await duty.staffing_at(session, duty_center_ids=None, at=now, grace=grace)
+    for missed in await duty.find_missed_check_ins(
+        session, staffing=staffing, now=now, grace=grace
+    ):
+        fallback_people: list[OnDutyPerson] = []
+        up = fallback_of(missed.center.ref(), district_id)
+        if missed.leader is None and up in staffing:
+            fallback_people = staffing[up].people
         ids = await notices.notify_missed(
             session, missed=missed, fallback_people=fallback_people, grace=grace, tz=tz, now=now
         )
