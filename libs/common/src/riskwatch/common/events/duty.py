@@ -8,6 +8,19 @@ from pydantic import BaseModel, ConfigDict
 
 from riskwatch.common.events.base import EventPayload, Timestamp, event_type
 
+# Duty center ids of the district's own centers (duty events name centers, never sectors or
+# towns): the one place the convention is written, for notify, which makes them, and reporting,
+# which reads a sector's report by its center.
+DISTRICT_CENTER_ID = "district"
+
+
+def sector_center_id(sector_id: str) -> str:
+    return f"sector-{sector_id}"
+
+
+def street_center_id(town_id: str) -> str:
+    return f"street-{town_id}"
+
 
 class ShiftRef(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

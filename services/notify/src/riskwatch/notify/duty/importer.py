@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import AppError, Conflict, Invalid
+from riskwatch.common.events.duty import DISTRICT_CENTER_ID, sector_center_id, street_center_id
 from riskwatch.common.inputs import Line
 from riskwatch.notify.duty import notices, rostering, service
 from riskwatch.notify.duty.domain import CenterKind
@@ -675,12 +676,14 @@ def catalog_centers(catalog: Catalog, listed: Iterable[CenterEntry]) -> list[Cen
     }
     wanted = [
         CenterEntry(
-            id="district", name=f"{catalog.district.name} duty center", kind=CenterKind.DISTRICT
+            id=DISTRICT_CENTER_ID,
+            name=f"{catalog.district.name} duty center",
+            kind=CenterKind.DISTRICT,
         )
     ]
     wanted += [
         CenterEntry(
-            id=f"sector-{s.id}",
+            id=sector_center_id(s.id),
             name=f"{s.name} sub-platform duty center",
             kind=CenterKind.SECTOR,
             sector_id=s.id,
@@ -690,7 +693,10 @@ def catalog_centers(catalog: Catalog, listed: Iterable[CenterEntry]) -> list[Cen
     ]
     wanted += [
         CenterEntry(
-            id=f"street-{t.id}", name=f"{t.name} duty center", kind=CenterKind.STREET, town_id=t.id
+            id=street_center_id(t.id),
+            name=f"{t.name} duty center",
+            kind=CenterKind.STREET,
+            town_id=t.id,
         )
         for t in catalog.towns
         if t.id not in have

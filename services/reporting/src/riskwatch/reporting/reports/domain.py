@@ -90,11 +90,6 @@ def ensure_begun(month: Month, tz: ZoneInfo, now: datetime) -> None:
         )
 
 
-def sector_duty_center_id(sector_id: str) -> str:
-    """The id of a sector's own duty center: duty events name centers, never sectors."""
-    return f"sector-{sector_id}"
-
-
 @dataclass(frozen=True, slots=True)
 class AlarmFact:
     alarm_id: str

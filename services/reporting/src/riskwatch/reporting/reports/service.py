@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.events.duty import sector_center_id
 from riskwatch.reporting.projections.models import (
     AlarmView,
     DutyShiftView,
@@ -33,7 +34,6 @@ from riskwatch.reporting.reports.domain import (
     WorkOrderFact,
     ensure_begun,
     monthly_report,
-    sector_duty_center_id,
 )
 
 
@@ -124,7 +124,7 @@ async def shift_facts(
         sv.duty_center_id, sv.starts_at, sv.ends_at, sv.checked_in_at, sv.checked_in_late
     ).where(sv.starts_at < end, sv.ends_at > start)
     if sector_id is not None:
-        stmt = stmt.where(sv.duty_center_id == sector_duty_center_id(sector_id))
+        stmt = stmt.where(sv.duty_center_id == sector_center_id(sector_id))
     return [
         ShiftFact(center, starts_at, ends_at, checked_in_at, late)
         for center, starts_at, ends_at, checked_in_at, late in await session.execute(stmt)
@@ -141,7 +141,7 @@ async def roster_facts(
         rv.period_start < end, rv.period_end > start
     )
     if sector_id is not None:
-        stmt = stmt.where(rv.duty_center_id == sector_duty_center_id(sector_id))
+        stmt = stmt.where(rv.duty_center_id == sector_center_id(sector_id))
     return [RosterFact(*row) for row in await session.execute(stmt)]
 
 
