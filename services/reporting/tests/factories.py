@@ -12,6 +12,7 @@ from riskwatch.common.events.base import DeviceRef
 from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRef
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import (
+    AckVia,
     Channel,
     NotificationAcknowledged,
     NotificationDelivered,
@@ -164,33 +165,59 @@ def wo_overdue(work_order_id: str, alarm_id: str, *, at: datetime) -> WorkOrderO
 
 
 def notification(
-    notification_id: str, alarm_id: str, *, channel: Channel = "sms", attempt: int = 1
+    notification_id: str,
+    alarm_id: str,
+    *,
+    channel: Channel = "sms",
+    attempt: int = 1,
+    duty_center_id: str = "district-center",
+    person_id: str = "p-1",
 ) -> NotificationRef:
     return NotificationRef(
         notification_id=notification_id,
         alarm_id=alarm_id,
         level=Level.YELLOW,
-        duty_center_id="district-center",
-        person_id="p-1",
+        duty_center_id=duty_center_id,
+        person_id=person_id,
         channel=channel,
         attempt=attempt,
     )
 
 
 def dispatched(
-    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms", attempt: int = 1
+    notification_id: str,
+    alarm_id: str,
+    *,
+    at: datetime,
+    channel: Channel = "sms",
+    attempt: int = 1,
+    duty_center_id: str = "district-center",
 ) -> NotificationDispatched:
     return NotificationDispatched(
-        notification=notification(notification_id, alarm_id, channel=channel, attempt=attempt),
+        notification=notification(
+            notification_id,
+            alarm_id,
+            channel=channel,
+            attempt=attempt,
+            duty_center_id=duty_center_id,
+        ),
         dispatched_at=at,
     )
 
 
 def delivered(
-    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms"
+    notification_id: str,
+    alarm_id: str,
+    *,
+    at: datetime,
+    channel: Channel = "sms",
+    duty_center_id: str = "district-center",
 ) -> NotificationDelivered:
     return NotificationDelivered(
-        notification=notification(notification_id, alarm_id, channel=channel), delivered_at=at
+        notification=notification(
+            notification_id, alarm_id, channel=channel, duty_center_id=duty_center_id
+        ),
+        delivered_at=at,
     )
 
 
@@ -212,12 +239,21 @@ def failed(
 
 
 def acknowledged(
-    notification_id: str, alarm_id: str, *, at: datetime, channel: Channel = "sms"
+    notification_id: str,
+    alarm_id: str,
+    *,
+    at: datetime,
+    channel: Channel = "sms",
+    via: AckVia = "api",
+    duty_center_id: str = "district-center",
 ) -> NotificationAcknowledged:
     return NotificationAcknowledged(
-        notification=notification(notification_id, alarm_id, channel=channel),
+        notification=notification(
+            notification_id, alarm_id, channel=channel, duty_center_id=duty_center_id
+        ),
         acknowledged_at=at,
         acknowledged_by="p-1",
+        via=via,
     )
 
 

@@ -1,6 +1,7 @@
 """The reporting HTTP API in-process (httpx ASGITransport), on the in-process bus, real
 PostgreSQL: events published by "other services" reach the projections through the consumer
-and show up in the monthly report (duty included); auth and problem+json."""
+and show up in the monthly report (duty, reach and acknowledgement included); auth and
+problem+json."""
 
 from __future__ import annotations
 
@@ -105,13 +106,23 @@ async def test_events_on_the_bus_make_this_months_report(
     await publish(bus, ALARMS, f.raised("api-old", raised_at=before), "api-old")
     await publish(bus, WORKORDERS, f.wo_created("api-wo", "api-gas", created_at=now), "api-gas")
     await publish(bus, NOTIFICATIONS, f.delivered("api-n", "api-flood", at=now), "api-flood")
+    await publish(
+        bus,
+        NOTIFICATIONS,
+        f.acknowledged("api-n", "api-flood", at=now, channel="sms", via="sms"),
+        "api-flood",
+    )
 
     async def report() -> dict[str, Any] | None:
         for alarm_id in ("api-gas", "api-flood", "api-old"):
             if (await client.get(f"/api/v1/reports/alarms/{alarm_id}")).status_code != 200:
                 return None
         body: dict[str, Any] = (await client.get(MONTHLY, params={"month": str(month)})).json()
-        done = body["work_orders"]["created"] and body["notifications"]["total"]
+        done = (
+            body["work_orders"]["created"]
+            and body["notifications"]["total"]
+            and body["response"]["overall"]["acknowledged"]
+        )
         return body if done else None
 
     body = await eventually(report)
@@ -138,7 +149,38 @@ async def test_events_on_the_bus_make_this_months_report(
     assert (work_orders["overdue_open"], work_orders["on_time_rate"]) == (0, None)
     notifications = body["notifications"]
     assert (notifications["total"], notifications["delivered"]) == (1, 1)
-    assert notifications["by_channel"] == {"in_app": 0, "sms": 1, "voice": 0, "push": 0}
+    assert notifications["by_channel"] == {
+        "in_app": 0,
+        "sms": 1,
+        "voice": 0,
+        "webhook": 0,
+        "email": 0,
+    }
+
+    # Of two alarms, the red one was delivered and acknowledged by SMS reply at once.
+    answered = {
+        "alarms": 1,
+        "reached": 1,
+        "reach_rate": 1.0,
+        "acknowledged": 1,
+        "acknowledgement_rate": 1.0,
+        "time_to_acknowledge_p50_s": 0.0,
+        "time_to_acknowledge_p90_s": 0.0,
+        "acknowledged_via": {"api": 0, "sms": 1, "voice": 0},
+    }
+    response = body["response"]
+    assert response["overall"] == {
+        **answered,
+        "alarms": 2,
+        "reach_rate": 0.5,
+        "acknowledgement_rate": 0.5,
+    }
+    assert list(response["by_level"]) == ["red", "orange", "yellow", "blue"]
+    assert response["by_level"]["red"] == answered
+    assert response["by_level"]["yellow"]["alarms"] == 1
+    assert response["by_level"]["yellow"]["reach_rate"] == 0.0
+    assert response["by_level"]["blue"]["reach_rate"] is None
+    assert response["by_duty_center"] == {"district-center": answered}
 
     construction = (
         await client.get(MONTHLY, params={"month": str(month), "sector_id": "construction"})
@@ -147,10 +189,17 @@ async def test_events_on_the_bus_make_this_months_report(
     assert construction["alarms"]["by_sector"] == {"construction": 1}
     assert construction["work_orders"]["created"] == 1
     assert construction["notifications"]["total"] == 0  # its notification was the flood alarm's
+    assert construction["response"]["overall"]["reached"] == 0
+    assert construction["response"]["by_duty_center"] == {}
 
     last_month = Month(month.year - (month.month == 1), (month.month - 2) % 12 + 1)
     previous = (await client.get(MONTHLY, params={"month": str(last_month)})).json()
     assert previous["alarms"]["total"] == 1
+
+    flood = (await client.get("/api/v1/reports/alarms/api-flood")).json()
+    assert [(n["status"], n["acknowledged_via"]) for n in flood["notifications"]] == [
+        ("acknowledged", "sms")
+    ]
 
     trail = (await client.get("/api/v1/reports/alarms/api-gas")).json()
     assert (trail["alarm"]["level"], trail["alarm"]["sector_id"]) == ("yellow", "construction")

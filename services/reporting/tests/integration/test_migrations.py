@@ -1,14 +1,17 @@
-"""The reporting schema's Alembic history matches its models, and goes down and up again."""
+"""The reporting schema's Alembic history matches its models, and goes down and up again; a
+revision that fills in a new column fills it in."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from alembic import command
+from sqlalchemy import text
 
-from riskwatch.common.migrate import alembic_config
-from riskwatch.common.testing import migrate
+from riskwatch.common.migrate import alembic_config, upgrade
+from riskwatch.common.testing import engine_for, migrate
 from riskwatch.reporting.module import MIGRATIONS
 
 
@@ -23,3 +26,35 @@ async def test_the_history_downgrades_and_upgrades(make_database: Callable[[str]
     await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS, url), "base")
     await migrate(url, [MIGRATIONS])
     await asyncio.to_thread(command.check, alembic_config(MIGRATIONS, url))
+
+
+async def test_acknowledgements_projected_before_via_was_kept_came_over_the_api(
+    make_database: Callable[[str], str],
+) -> None:
+    url = make_database("reporting_ack_via")
+    now = datetime.now(UTC)
+    await asyncio.to_thread(upgrade, MIGRATIONS, url, "237a7c1faf62")
+    engine = engine_for(url)
+    try:
+        async with engine.begin() as conn:
+            for notification_id, acknowledged_at in (("n-acked", now), ("n-sent", None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO reporting.notification_view (notification_id, alarm_id,"
+                        " level, duty_center_id, person_id, channel, attempt, status, sent_at,"
+                        " acknowledged_at, updated_at) VALUES (:id, 'a', 'red', 'c', 'p', 'sms',"
+                        " 1, 'x', :now, :acked, :now)"
+                    ),
+                    {"id": notification_id, "now": now, "acked": acknowledged_at},
+                )
+        await migrate(url, [MIGRATIONS])
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT notification_id, acknowledged_via FROM reporting.notification_view"
+                    " ORDER BY notification_id"
+                )
+            )
+            assert rows.all() == [("n-acked", "api"), ("n-sent", None)]
+    finally:
+        await engine.dispose()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.events import EventPayload, Level
+from riskwatch.common.events.notifications import AckVia
 from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
 from riskwatch.reporting.projections.handlers import on_event
@@ -185,6 +186,41 @@ async def test_a_retried_notification_ends_in_its_best_outcome_in_any_order(
         assert (got.dispatched_at, got.failed_at, got.gave_up_at) == (T0, T0 + MIN, None)
         assert (got.delivered_at, got.acknowledged_at) == (T0 + 3 * MIN, T0 + 4 * MIN)
         assert got.updated_at == T0 + 4 * MIN
+
+
+async def test_the_earliest_acknowledgement_names_its_channel_in_any_order(
+    session: AsyncSession,
+) -> None:
+    def events(n: str) -> list[EventPayload]:
+        return [
+            f.dispatched(n, "a-1", at=T0, channel="voice"),
+            f.acknowledged(n, "a-1", at=T0 + 5 * MIN, channel="voice", via="sms"),
+            f.acknowledged(n, "a-1", at=T0 + 3 * MIN, channel="voice", via="voice"),
+            f.delivered(n, "a-1", at=T0 + 6 * MIN, channel="voice"),  # a late receipt
+        ]
+
+    for k, order in enumerate(itertools.permutations(range(4))):
+        n = f"n-via-{k}"
+        all_events = events(n)
+        await apply(session, *(all_events[i] for i in order))
+        got = await row(session, NotificationView, n)
+        assert (got.status, got.acknowledged_at, got.acknowledged_via) == (
+            "acknowledged",
+            T0 + 3 * MIN,
+            "voice",
+        ), order
+
+    # Two acknowledgements at the same instant: the same answer whichever came first.
+    ties: list[tuple[str, AckVia, AckVia]] = [("n-tie-1", "sms", "api"), ("n-tie-2", "api", "sms")]
+    for n, first, then in ties:
+        await apply(
+            session,
+            f.acknowledged(n, "a-1", at=T0, via=first),
+            f.acknowledged(n, "a-1", at=T0, via=then),
+        )
+        assert (await row(session, NotificationView, n)).acknowledged_via == "api"
+    await apply(session, f.dispatched("n-quiet", "a-1", at=T0))
+    assert (await row(session, NotificationView, "n-quiet")).acknowledged_via is None
 
 
 async def test_only_a_failure_without_retry_is_final(session: AsyncSession) -> None:

@@ -1,6 +1,6 @@
-"""The monthly report from the projections: which rows a month loads (duty and unreached
-alarms too), the sector filter, and the refusals (malformed month, month not begun, unknown
-sector)."""
+"""The monthly report from the projections: which rows a month loads (duty, unreached alarms,
+reach and acknowledgement of escalated alarms too), the sector filter, and the refusals
+(malformed month, month not begun, unknown sector)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from riskwatch.common.catalog import default_catalog
 from riskwatch.common.errors import Invalid, NotFound
 from riskwatch.common.events import EventPayload, Level
 from riskwatch.reporting.projections.handlers import on_event
-from riskwatch.reporting.reports.domain import DutyCenterSection, MonthlyReport
+from riskwatch.reporting.reports.domain import DutyCenterSection, MonthlyReport, ResponseStats
 from riskwatch.reporting.reports.service import build_monthly_report, get_alarm_trail
 
 from .. import factories as f
@@ -24,6 +24,7 @@ NOW = datetime(2026, 11, 5, tzinfo=UTC)
 OCT_START = datetime(2026, 9, 30, 16, tzinfo=UTC)  # 1 October, 00:00 in Shanghai
 H = timedelta(hours=1)
 MIN = timedelta(minutes=1)
+S = timedelta(seconds=1)
 
 
 async def apply(session: AsyncSession, *payloads: EventPayload) -> None:
@@ -61,7 +62,7 @@ async def seed(session: AsyncSession) -> None:
         # Raised one second before October in Shanghai: September's.
         f.raised("gas-sep", raised_at=OCT_START - timedelta(seconds=1)),
         # A notification whose alarm has not arrived: counted for the district, not a sector.
-        f.dispatched("n-orphan", "not-yet", at=t, channel="push"),
+        f.dispatched("n-orphan", "not-yet", at=t, channel="webhook"),
     )
 
 
@@ -80,7 +81,7 @@ async def test_a_month_loads_its_own_rows(session: AsyncSession) -> None:
     assert w.on_time_rate == 1.0
     n = r.notifications
     assert (n.total, n.delivered, n.failed, n.pending) == (3, 1, 1, 1)
-    assert n.by_channel == {"in_app": 0, "sms": 1, "voice": 1, "push": 1}
+    assert n.by_channel == {"in_app": 0, "sms": 1, "voice": 1, "webhook": 1, "email": 0}
 
 
 async def test_a_sector_report_counts_notifications_through_their_alarm(
@@ -159,6 +160,77 @@ async def test_duty_and_unreached_alarms_come_from_the_projections(session: Asyn
     assert construction.alarms.unreached_ids == ["gas-quiet"]
     emergency = await october(session, sector_id="emergency")
     assert (emergency.duty, emergency.alarms.unreached) == ([], 0)
+
+
+async def seed_escalation(session: AsyncSession) -> None:
+    t = OCT_START + 24 * H
+    street, construction, emergency = "street-lujiazui", "sector-construction", "sector-emergency"
+    await apply(
+        session,
+        # Red gas alarm: in the app (delivered), by SMS (no receipt) and the street's group robot
+        # at once; the voice reminder acknowledged by keypress; the department head's SMS
+        # delivered and answered later.
+        f.raised("esc-red", level=Level.RED, raised_at=t),
+        f.dispatched("esc-1", "esc-red", at=t, channel="in_app", duty_center_id=street),
+        f.delivered("esc-1", "esc-red", at=t + 10 * S, channel="in_app", duty_center_id=street),
+        f.dispatched("esc-2", "esc-red", at=t, channel="sms", duty_center_id=street),
+        f.delivered("esc-3", "esc-red", at=t + S, channel="webhook", duty_center_id=street),
+        f.dispatched("esc-4", "esc-red", at=t + 180 * S, channel="voice", duty_center_id=street),
+        f.acknowledged(
+            "esc-4", "esc-red", at=t + 200 * S, channel="voice", via="voice", duty_center_id=street
+        ),
+        f.dispatched("esc-5", "esc-red", at=t + 600 * S, duty_center_id=construction),
+        f.delivered("esc-5", "esc-red", at=t + 610 * S, duty_center_id=construction),
+        f.acknowledged("esc-5", "esc-red", at=t + 650 * S, via="sms", duty_center_id=construction),
+        # Red flood alarm: an SMS the provider took, never confirmed.
+        f.raised("esc-flood", level=Level.RED, scenario_id="flood-typhoon", raised_at=t),
+        f.dispatched("esc-6", "esc-flood", at=t, duty_center_id=emergency),
+        # Yellow gas alarm: acknowledged in the app; its acknowledgement overtook everything.
+        f.acknowledged("esc-7", "esc-yellow", at=t + 30 * S, channel="in_app"),
+        f.raised("esc-yellow", level=Level.YELLOW, raised_at=t),
+    )
+
+
+def brief(s: ResponseStats) -> tuple[object, ...]:
+    via = {k: v for k, v in s.acknowledged_via.items() if v}
+    p50, p90 = s.time_to_acknowledge_p50_s, s.time_to_acknowledge_p90_s
+    return (s.alarms, s.reached, s.acknowledged, p50, p90, via)
+
+
+async def test_reach_and_acknowledgement_by_level_and_center(session: AsyncSession) -> None:
+    await seed_escalation(session)
+    r = (await october(session)).response
+    assert brief(r.overall) == (3, 2, 2, 30.0, 200.0, {"api": 1, "voice": 1})
+    assert (r.overall.reach_rate, r.overall.acknowledgement_rate) == (2 / 3, 2 / 3)
+    assert {level: brief(s) for level, s in r.by_level.items()} == {
+        "red": (2, 1, 1, 200.0, 200.0, {"voice": 1}),
+        "orange": (0, 0, 0, None, None, {}),
+        "yellow": (1, 1, 1, 30.0, 30.0, {"api": 1}),
+        "blue": (0, 0, 0, None, None, {}),
+    }
+    assert {center: brief(s) for center, s in r.by_duty_center.items()} == {
+        "district-center": (1, 1, 1, 30.0, 30.0, {"api": 1}),
+        "sector-construction": (1, 1, 1, 650.0, 650.0, {"sms": 1}),
+        "sector-emergency": (1, 0, 0, None, None, {}),
+        "street-lujiazui": (1, 1, 1, 200.0, 200.0, {"voice": 1}),
+    }
+    assert list(r.by_level) == ["red", "orange", "yellow", "blue"]
+
+    construction = (await october(session, sector_id="construction")).response
+    assert brief(construction.overall) == (2, 2, 2, 30.0, 200.0, {"api": 1, "voice": 1})
+    assert list(construction.by_duty_center) == [
+        "district-center",
+        "sector-construction",
+        "street-lujiazui",
+    ]
+    trail = await get_alarm_trail(session, alarm_id="esc-red")
+    assert [(n.notification_id, n.acknowledged_via) for n in trail.notifications] == [
+        ("esc-1", None),
+        ("esc-2", None),
+        ("esc-3", None),
+        ("esc-4", "voice"),
+        ("esc-5", "sms"),
+    ]
 
 
 @pytest.mark.parametrize(

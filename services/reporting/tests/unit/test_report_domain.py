@@ -120,7 +120,7 @@ def test_notifications_count_by_sent_at_with_their_best_outcome() -> None:
             NotificationFact("sms", oct2, delivered_at=oct2 + H),
             NotificationFact("sms", oct2, gave_up_at=oct2 + H),
             NotificationFact("voice", oct2, delivered_at=oct2 + H, acknowledged_at=oct2 + 2 * H),
-            NotificationFact("push", oct2, acknowledged_at=oct2 + H),  # ack proves delivery
+            NotificationFact("email", oct2, acknowledged_at=oct2 + H),  # ack proves delivery
             NotificationFact("in_app", local(2026, 10, 31, 23, 30), delivered_at=AFTER),
             # Given up on, then a late delivery receipt: delivered.
             NotificationFact("sms", oct2, delivered_at=oct2 + 2 * H, gave_up_at=oct2 + H),
@@ -130,7 +130,14 @@ def test_notifications_count_by_sent_at_with_their_best_outcome() -> None:
     )
     n = r.notifications
     assert n.total == 7
-    assert n.by_channel == {"in_app": 1, "sms": 3, "voice": 1, "push": 1, "wechat": 1}
+    assert n.by_channel == {
+        "in_app": 1,
+        "sms": 3,
+        "voice": 1,
+        "webhook": 0,
+        "email": 1,
+        "wechat": 1,
+    }
     assert (n.delivered, n.failed, n.acknowledged, n.pending) == (4, 1, 2, 2)
 
 

@@ -9,7 +9,12 @@ from pydantic import BaseModel, ConfigDict
 
 from riskwatch.common.events.base import EventPayload, Level, Timestamp, event_type
 
-Channel = Literal["in_app", "sms", "voice", "push"]
+# How a notification went out: the duty app (its live stream), an SMS, a voice call that reads it
+# out (电话提醒), a duty center's group robot (WeCom / DingTalk), an e-mail.
+Channel = Literal["in_app", "sms", "voice", "webhook", "email"]
+# How the person notified acknowledged (签收): over the API (the duty app), by SMS reply, by a
+# keypress on the voice call.
+AckVia = Literal["api", "sms", "voice"]
 
 
 class NotificationRef(BaseModel):
@@ -50,3 +55,4 @@ class NotificationAcknowledged(EventPayload):
     notification: NotificationRef
     acknowledged_at: Timestamp
     acknowledged_by: str
+    via: AckVia = "api"

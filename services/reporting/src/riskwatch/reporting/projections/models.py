@@ -79,6 +79,8 @@ class NotificationView(Base):
     failed_at: Mapped[datetime | None]  # first failure, retried or not
     gave_up_at: Mapped[datetime | None]  # the failure after which notify stopped trying
     acknowledged_at: Mapped[datetime | None]
+    # How the earliest acknowledgement came: api | sms | voice (the contract's AckVia).
+    acknowledged_via: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime]
 
     __table_args__ = (

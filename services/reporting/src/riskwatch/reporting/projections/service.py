@@ -185,6 +185,7 @@ async def project_notification(session: AsyncSession, *, event: NotificationEven
     """Each stage keeps its earliest time; the status follows from the stages reached."""
     ref = event.notification
     reached: dict[str, datetime] = {}
+    via: str | None = None  # only an acknowledgement says how it came
     if isinstance(event, NotificationDispatched):
         reached["dispatched_at"] = event.dispatched_at
     elif isinstance(event, NotificationDelivered):
@@ -195,6 +196,7 @@ async def project_notification(session: AsyncSession, *, event: NotificationEven
             reached["gave_up_at"] = event.failed_at
     else:
         reached["acknowledged_at"] = event.acknowledged_at
+        via = event.via
     at = min(reached.values())
     stmt = insert(NotificationView).values(
         notification_id=ref.notification_id,
@@ -207,11 +209,28 @@ async def project_notification(session: AsyncSession, *, event: NotificationEven
         status=notification_status(set(reached)),
         sent_at=at,
         updated_at=at,
+        acknowledged_via=via,
         **{stage: reached.get(stage) for stage in NOTIFICATION_STAGES},
     )
     new = stmt.excluded
     nv = NotificationView
-    merged = {stage: func.least(getattr(nv, stage), getattr(new, stage)) for stage in reached}
+    merged: dict[str, ColumnElement[Any]] = {
+        stage: func.least(getattr(nv, stage), getattr(new, stage)) for stage in reached
+    }
+    if via is not None:
+        # The earliest acknowledgement names the channel; at the same instant the first via in
+        # alphabetical order (LEAST skips NULL), so the arrival order of events cannot matter.
+        merged["acknowledged_via"] = case(
+            (
+                nv.acknowledged_at.is_(None) | (new.acknowledged_at < nv.acknowledged_at),
+                new.acknowledged_via,
+            ),
+            (
+                new.acknowledged_at == nv.acknowledged_at,
+                func.least(nv.acknowledged_via, new.acknowledged_via),
+            ),
+            else_=nv.acknowledged_via,
+        )
     status = case(
         *(
             (func.coalesce(getattr(nv, stage), getattr(new, stage)).is_not(None), name)

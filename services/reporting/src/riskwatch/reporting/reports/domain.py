@@ -6,6 +6,18 @@ shift to its `starts_at`); states are read as of `min(month end, now)`, so a pas
 does not change when it is generated again later — the office scores units on these numbers.
 Two exceptions, for want of history in the projections: whether an alarm was ever notified, and
 a roster's shifts, are read as they are now (a roster keeps only its newest version).
+
+Reach and acknowledgement (the `response` section) follow each alarm raised in the month through
+its notifications, from every escalation step, center, person and channel, sent before the
+cut-off. An alarm is REACHED when a notification of it to a person (any channel but a center's
+group robot, which lands in a group chat) was delivered, or any of its notifications was
+acknowledged: an acknowledgement proves delivery, a dispatch does not (an SMS the provider
+accepted with no delivery receipt has not reached anyone). It is ACKNOWLEDGED when any of its
+notifications was. Its TIME TO ACKNOWLEDGE is its first acknowledgement minus its `raised_at`
+(the first raise: an alarm escalated to a higher level keeps it, and counts at its highest
+level). Percentiles are by the nearest-rank method. Like every state, an acknowledgement counts
+only before the cut-off: an alarm raised in a month's last minutes and acknowledged in the next
+stays unacknowledged in its month's report, as a work order still open at the month's end does.
 """
 
 from __future__ import annotations
@@ -19,11 +31,23 @@ from typing import Final, get_args
 from zoneinfo import ZoneInfo
 
 from riskwatch.common.events.base import Level
-from riskwatch.common.events.notifications import Channel
+from riskwatch.common.events.notifications import AckVia, Channel
 
 LEVELS: Final[tuple[str, ...]] = tuple(level.value for level in Level)  # blue .. red
 ALARM_STATUSES: Final[tuple[str, ...]] = ("active", "cleared")
 CHANNELS: Final[tuple[str, ...]] = get_args(Channel)
+ACK_VIAS: Final[tuple[str, ...]] = get_args(AckVia)
+# The response section lists levels from the most serious down (red first), as the district
+# reads them; the order comes from the enum's ranks.
+LEVELS_BY_SEVERITY: Final[tuple[str, ...]] = tuple(
+    level.value for level in sorted(Level, key=lambda level: level.rank, reverse=True)
+)
+# A center's group robot posts to a chat: delivered there, it has not reached a person.
+NOT_TO_A_PERSON: Final[frozenset[str]] = frozenset({"webhook"})
+# An acknowledgement projected without its channel (none should be: the migration that added
+# it filled in the API, the only channel before issue 9).
+UNKNOWN_VIA: Final = "unknown"
+PERCENTILES: Final[tuple[int, ...]] = (50, 90)
 MIN_YEAR, MAX_YEAR = 1970, 9998
 UNREACHED_IDS_LISTED: Final = 50
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -91,13 +115,27 @@ def ensure_begun(month: Month, tz: ZoneInfo, now: datetime) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmNotificationFact:
+    """One notification of an alarm, from whichever escalation step, to whichever center,
+    person and channel, whatever month it went out in."""
+
+    duty_center_id: str
+    channel: str
+    sent_at: datetime
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_via: str | None = None  # AckVia
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmFact:
     alarm_id: str
     sector_id: str
-    level: str
-    raised_at: datetime
+    level: str  # the highest it reached
+    raised_at: datetime  # its first raise
     cleared_at: datetime | None = None
     notified: bool = False  # notify made at least one notification of it, whatever its outcome
+    notifications: tuple[AlarmNotificationFact, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +218,36 @@ class DutyCenterSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseStats:
+    """Reach and acknowledgement of a set of alarms (see the module's definitions)."""
+
+    alarms: int
+    reached: int
+    reach_rate: float | None  # reached / alarms; None when there is no alarm
+    acknowledged: int
+    acknowledgement_rate: float | None  # acknowledged / alarms; None when there is no alarm
+    # Nearest-rank percentiles of the acknowledged alarms' times to acknowledge, in seconds;
+    # None when none was acknowledged.
+    time_to_acknowledge_p50_s: float | None
+    time_to_acknowledge_p90_s: float | None
+    # The acknowledged alarms by the channel of their first acknowledgement: every AckVia, then
+    # any other seen; adds up to `acknowledged`.
+    acknowledged_via: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSection:
+    """Reach and acknowledgement of the alarms raised in the month."""
+
+    overall: ResponseStats
+    by_level: dict[str, ResponseStats]  # every level, red to blue, then any other seen
+    # Per duty center that a notification of these alarms was sent for, by id: its alarms are
+    # those, reached / acknowledged through its own notifications, timed from its own first
+    # acknowledgement.
+    by_duty_center: dict[str, ResponseStats]
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyReport:
     month: str
     timezone: str
@@ -191,6 +259,7 @@ class MonthlyReport:
     work_orders: WorkOrderSection
     notifications: NotificationSection
     duty: list[DutyCenterSection]  # by duty_center_id
+    response: ResponseSection
 
 
 def monthly_report(
@@ -219,6 +288,7 @@ def monthly_report(
     def by_cutoff(at: datetime | None) -> bool:
         return at is not None and at < as_of
 
+    raised = [a for a in alarms if in_month(a.raised_at)]
     return MonthlyReport(
         month=str(the_month),
         timezone=tz.key,
@@ -226,10 +296,11 @@ def monthly_report(
         window_end=end,
         as_of=as_of,
         generated_at=now,
-        alarms=_alarms([a for a in alarms if in_month(a.raised_at)], sector_ids, by_cutoff),
+        alarms=_alarms(raised, sector_ids, by_cutoff),
         work_orders=_work_orders([w for w in work_orders if in_month(w.created_at)], as_of),
         notifications=_notifications([n for n in notifications if in_month(n.sent_at)], by_cutoff),
         duty=_duty(list(shifts), list(rosters), start, end, as_of),
+        response=_response(raised, as_of),
     )
 
 
@@ -315,6 +386,101 @@ def _duty(
             )
         )
     return sections
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmOutcome:
+    """What some notifications of one alarm achieved by the cut-off."""
+
+    reached: bool
+    seconds_to_acknowledge: float | None  # None: not acknowledged
+    via: str | None  # of the first acknowledgement; None exactly when not acknowledged
+
+
+def alarm_outcome(
+    raised_at: datetime,
+    notifications: Iterable[AlarmNotificationFact],
+    as_of: datetime,
+) -> AlarmOutcome:
+    """Whether these notifications of an alarm raised at `raised_at` reached a person and were
+    acknowledged before `as_of`, and how soon after the raise the first acknowledgement came.
+
+    A notification sent at or after `as_of` does not count. Two acknowledgements at the same
+    instant: the via first in alphabetical order, so the answer never depends on row order."""
+    reached = False
+    first: tuple[datetime, str] | None = None
+    for n in notifications:
+        if n.sent_at >= as_of:
+            continue
+        if n.acknowledged_at is not None and n.acknowledged_at < as_of:
+            reached = True
+            ack = (n.acknowledged_at, n.acknowledged_via or UNKNOWN_VIA)
+            first = ack if first is None else min(first, ack)
+        elif n.channel not in NOT_TO_A_PERSON:
+            reached = reached or (n.delivered_at is not None and n.delivered_at < as_of)
+    if first is None:
+        return AlarmOutcome(reached, None, None)
+    # Raise and acknowledgement are stamped by two services' clocks; an acknowledgement cannot
+    # come before its alarm, so a skew that says it did counts as an immediate one.
+    seconds = max((first[0] - raised_at).total_seconds(), 0.0)
+    return AlarmOutcome(reached, seconds, first[1])
+
+
+def nearest_rank(values: Iterable[float], percent: int) -> float | None:
+    """The `percent`-th percentile by the nearest-rank method: the smallest value that at
+    least `percent`% of the values are less than or equal to (the ceil(percent/100 x n)-th
+    smallest); None for no value. Always one of the values, never an interpolation."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"a percentile is in (0, 100]; got {percent}")
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    # Integer arithmetic: ceil(percent * n / 100) without a float rounding the rank off by one.
+    rank = -(-percent * len(ordered) // 100)
+    return ordered[rank - 1]
+
+
+def response_stats(outcomes: Sequence[AlarmOutcome]) -> ResponseStats:
+    """Reach and acknowledgement of the alarms with these outcomes, one each."""
+    total = len(outcomes)
+    reached = sum(o.reached for o in outcomes)
+    times = [o.seconds_to_acknowledge for o in outcomes if o.seconds_to_acknowledge is not None]
+    p50, p90 = (nearest_rank(times, p) for p in PERCENTILES)
+    return ResponseStats(
+        alarms=total,
+        reached=reached,
+        reach_rate=reached / total if total else None,
+        acknowledged=len(times),
+        acknowledgement_rate=len(times) / total if total else None,
+        time_to_acknowledge_p50_s=p50,
+        time_to_acknowledge_p90_s=p90,
+        acknowledged_via=_counts(ACK_VIAS, (o.via for o in outcomes if o.via is not None)),
+    )
+
+
+def _response(raised: list[AlarmFact], as_of: datetime) -> ResponseSection:
+    overall = [alarm_outcome(a.raised_at, a.notifications, as_of) for a in raised]
+    levels = [*LEVELS_BY_SEVERITY, *sorted({a.level for a in raised} - set(LEVELS_BY_SEVERITY))]
+    by_center: dict[str, list[AlarmOutcome]] = {}
+    for a in raised:
+        own: dict[str, list[AlarmNotificationFact]] = {}
+        for n in a.notifications:
+            if n.sent_at < as_of:  # a center counts once a notification went out for it
+                own.setdefault(n.duty_center_id, []).append(n)
+        for center, notifications in own.items():
+            by_center.setdefault(center, []).append(
+                alarm_outcome(a.raised_at, notifications, as_of)
+            )
+    return ResponseSection(
+        overall=response_stats(overall),
+        by_level={
+            level: response_stats(
+                [o for a, o in zip(raised, overall, strict=True) if a.level == level]
+            )
+            for level in levels
+        },
+        by_duty_center={center: response_stats(by_center[center]) for center in sorted(by_center)},
+    )
 
 
 def uncovered_time(

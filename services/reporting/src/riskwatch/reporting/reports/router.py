@@ -36,8 +36,12 @@ async def get_monthly_report(
     ],
     sector_id: Key | None = None,
 ) -> MonthlyReportRead:
-    """Alarms, work orders, notifications and duty of one month, for the district or one sector.
-    A sector-scoped caller gets its sector's; town and village reports are not built yet."""
+    """Alarms, work orders, notifications and duty of one month, for the district or one sector,
+    and how the month's alarms were answered: reach rate (a notification delivered to a person,
+    or acknowledged; a sent SMS without a delivery receipt does not count), acknowledgement
+    rate, and time to acknowledge from the alarm's raise (p50 / p90 in seconds, nearest rank),
+    overall, by level and by duty center. A sector-scoped caller gets its sector's; town and
+    village reports are not built yet."""
     scope = caller.scope
     if scope.kind == "sector":
         if sector_id not in (None, scope.id):

@@ -64,6 +64,57 @@ class DutyCenterSummary(_Read):
     rosters_published_on_time: int
 
 
+class ResponseStatsRead(_Read):
+    """Reach and acknowledgement of a set of the month's alarms.
+
+    - `reached`: alarms of which at least one notification to a person (any channel but a
+      duty center's group robot, which posts to a chat) was delivered, or any notification
+      acknowledged, before `as_of`. An acknowledgement proves delivery; being sent does not:
+      an SMS the provider accepted but never confirmed with a delivery receipt has reached
+      nobody as far as the report knows.
+    - `acknowledged`: alarms of which any notification was acknowledged (签收) before `as_of`.
+    - `time_to_acknowledge_p50_s` / `_p90_s`: of the acknowledged alarms, the first
+      acknowledgement minus the alarm's `raised_at` (its first raise, kept when it escalated
+      to a higher level), in seconds; percentiles by the nearest-rank method (the smallest time
+      that at least 50% / 90% of the times are less than or equal to, always one of them, no
+      interpolation); null when none was acknowledged.
+    - Rates are over `alarms` and null when it is 0.
+    - `acknowledged_via`: the acknowledged alarms by how their first acknowledgement came
+      (`api` the duty app, `sms` a reply, `voice` a keypress on the reminder call); adds up to
+      `acknowledged`.
+    """
+
+    alarms: int
+    reached: int
+    reach_rate: float | None
+    acknowledged: int
+    acknowledgement_rate: float | None
+    time_to_acknowledge_p50_s: float | None
+    time_to_acknowledge_p90_s: float | None
+    acknowledged_via: dict[str, int]
+
+
+class ResponseSummary(_Read):
+    """Reach and acknowledgement of the alarms raised in the month, counting every notification
+    of them (all escalation steps, centers, persons and channels) sent before `as_of`.
+
+    - `overall`: every alarm raised in the month.
+    - `by_level`: by the highest level the alarm reached, red to blue.
+    - `by_duty_center`: per duty center that a notification of these alarms was sent for
+      before `as_of`; its `alarms` are those alarms, reached or acknowledged when one of the
+      center's own notifications was, timed from the center's own first acknowledgement. In a
+      sector's report, every center notified of the sector's alarms (street, sector, district).
+
+    As everywhere in the report, what happened at or after `as_of` does not count: an alarm
+    raised in the month's last minutes and acknowledged in the next month is unacknowledged in
+    this month's report, so a past month's figures do not change when generated again.
+    """
+
+    overall: ResponseStatsRead
+    by_level: dict[str, ResponseStatsRead]
+    by_duty_center: dict[str, ResponseStatsRead]
+
+
 class MonthlyReportRead(_Read):
     """One calendar month in the district's time zone. Alarms count by `raised_at`, work
     orders by `created_at`, notifications by when they went out, shifts by when they start;
@@ -72,7 +123,11 @@ class MonthlyReportRead(_Read):
     first 50 ids in `unreached_ids`). `duty`: one entry per duty center with a shift
     overlapping the month (a sector's report: its own center `sector-<sector_id>` only), the
     minutes of [window_start, as_of) no published shift covered, and its rosters, on time when
-    first published no later than their period's start."""
+    first published no later than their period's start. `response`: reach rate,
+    acknowledgement rate and time to acknowledge (p50 / p90) of the month's alarms, overall, by
+    level and by duty center (definitions in `ResponseSummary` and `ResponseStatsRead`); unlike
+    `alarms.unreached` (no notification made at all), an alarm counts as reached only once a
+    notification was delivered to a person or acknowledged."""
 
     month: str
     timezone: str
@@ -85,6 +140,7 @@ class MonthlyReportRead(_Read):
     work_orders: WorkOrderSummary
     notifications: NotificationSummary
     duty: list[DutyCenterSummary]
+    response: ResponseSummary
 
 
 class AlarmViewRead(_Read):
@@ -138,6 +194,7 @@ class NotificationViewRead(_Read):
     failed_at: datetime | None
     gave_up_at: datetime | None
     acknowledged_at: datetime | None
+    acknowledged_via: str | None  # api | sms | voice: how the earliest acknowledgement came
     updated_at: datetime
 
 

@@ -5,11 +5,12 @@ Read-only: callers pass a session (the API's is one REPEATABLE READ snapshot).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import DISTRICT, Scope
@@ -25,6 +26,7 @@ from riskwatch.reporting.projections.models import (
 )
 from riskwatch.reporting.reports.domain import (
     AlarmFact,
+    AlarmNotificationFact,
     Month,
     MonthError,
     MonthlyReport,
@@ -72,19 +74,53 @@ async def build_monthly_report(
 async def alarm_facts(
     session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
 ) -> list[AlarmFact]:
-    """Alarms raised in [start, end), and whether notify made any notification of each."""
-    notified = exists().where(NotificationView.alarm_id == AlarmView.alarm_id)
-    stmt = select(
-        AlarmView.alarm_id,
-        AlarmView.sector_id,
-        AlarmView.level,
-        AlarmView.raised_at,
-        AlarmView.cleared_at,
-        notified,
-    ).where(AlarmView.raised_at >= start, AlarmView.raised_at < end)
+    """Alarms raised in [start, end), each with every notification of it (from any escalation
+    step, to any center, person and channel, whenever sent): the report's math decides which
+    count by its cut-off."""
+    raised = (AlarmView.raised_at >= start) & (AlarmView.raised_at < end)
     if sector_id is not None:
-        stmt = stmt.where(AlarmView.sector_id == sector_id)
-    return [AlarmFact(*row) for row in await session.execute(stmt)]
+        raised &= AlarmView.sector_id == sector_id
+    nv = NotificationView
+    notifications: dict[str, list[AlarmNotificationFact]] = defaultdict(list)
+    rows = await session.execute(
+        select(
+            nv.alarm_id,
+            nv.duty_center_id,
+            nv.channel,
+            nv.sent_at,
+            nv.delivered_at,
+            nv.acknowledged_at,
+            nv.acknowledged_via,
+        )
+        .join(AlarmView, AlarmView.alarm_id == nv.alarm_id)
+        .where(raised)
+        .order_by(nv.alarm_id, nv.sent_at, nv.notification_id)
+    )
+    for alarm_id, center, channel, sent_at, delivered_at, acked_at, via in rows:
+        notifications[alarm_id].append(
+            AlarmNotificationFact(center, channel, sent_at, delivered_at, acked_at, via)
+        )
+    alarms = await session.execute(
+        select(
+            AlarmView.alarm_id,
+            AlarmView.sector_id,
+            AlarmView.level,
+            AlarmView.raised_at,
+            AlarmView.cleared_at,
+        ).where(raised)
+    )
+    return [
+        AlarmFact(
+            alarm_id,
+            sector,
+            level,
+            raised_at,
+            cleared_at,
+            notified=alarm_id in notifications,
+            notifications=tuple(notifications.get(alarm_id, ())),
+        )
+        for alarm_id, sector, level, raised_at, cleared_at in alarms
+    ]
 
 
 async def work_order_facts(
