@@ -111,6 +111,34 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "from": "+8610000000901",
         "text": "报到",
     },
+    ("post", "/api/v1/voice/callbacks"): {"call_id": "call-1", "status": "answered", "dtmf": "1"},
+    ("put", "/api/v1/escalation-policies"): {
+        "policies": {
+            "red": {
+                "steps": [
+                    {"after_min": 0, "targets": [{"kind": "on_duty"}], "channels": ["in_app"]}
+                ]
+            }
+        },
+    },
+    ("put", "/api/v1/templates/{key}/{channel}/{locale}"): {
+        "body": "{level} {alarm_ref}",
+        "provider_template_id": "SMS_1",
+    },
+    ("post", "/api/v1/templates/{key}/{channel}/{locale}/preview"): {
+        "body": "{level} {alarm_ref}",
+        "variables": {"level": "red"},
+    },
+}
+# Operations whose body is a JSON array of objects: a valid item, swept the same way.
+ARRAY_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/v1/sms/receipts"): {
+        "biz_id": "biz-1",
+        "out_id": "alarm-1:red:0.0:l1:sms",
+        "phone_number": "13800000901",
+        "success": True,
+        "err_code": "DELIVERED",
+    },
 }
 
 
@@ -196,10 +224,14 @@ def _requests(openapi: dict[str, Any]) -> Iterator[Probe]:
             if p["in"] == "query" and p.get("required")
         }
         json_body = "application/json" in operation.get("requestBody", {}).get("content", {})
-        if json_body and (method, path) not in BODIES and (method, path) != READINGS:
+        known = (method, path) in BODIES or (method, path) in ARRAY_BODIES
+        if json_body and not known and (method, path) != READINGS:
             pytest.fail(f"{method.upper()} {path} takes JSON: add a valid body to BODIES")
         body = BODIES.get((method, path))
+        item = ARRAY_BODIES.get((method, path))
         base: dict[str, Any] = {"params": query} | ({} if body is None else {"json": body})
+        if item is not None:
+            base["json"] = [item]
 
         valid = _fill(path, in_path)
         for text in HOSTILE:
@@ -213,6 +245,10 @@ def _requests(openapi: dict[str, Any]) -> Iterator[Probe]:
             for field, value in (body or {}).items():
                 if isinstance(value, str):
                     arguments = {**base, "json": {**(body or {}), field: text}}
+                    yield Probe(method, path, field, text, valid, arguments)
+            for field, value in (item or {}).items():
+                if isinstance(value, str):
+                    arguments = {**base, "json": [{**(item or {}), field: text}]}
                     yield Probe(method, path, field, text, valid, arguments)
 
 

@@ -7,15 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.base import DeviceRef
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.notify.duty.domain import OnDutyPerson, ShiftSpan
 from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster, Shift
+from riskwatch.notify.escalation.service import Plan, start_escalation
+from riskwatch.notify.notifications.storm_service import caps_from
+from riskwatch.notify.settings import NotifySettings
 
 NOW = datetime(2026, 11, 1, 19, 0, tzinfo=UTC)  # 03:00 in Shanghai: a gas leak at night
 GRACE = timedelta(minutes=15)  # the check-in grace period
+# The storm caps the settings give by default, days in the default catalog's zone.
+CAPS = caps_from(NotifySettings(), default_catalog().district.zone)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -181,3 +187,26 @@ async def add_roster(
             )
         )
     await session.flush()
+
+
+async def first_step(
+    session: AsyncSession,
+    *,
+    alarm: AlarmSnapshot,
+    place: str | None = None,
+    traceparent: str | None = None,
+    now: datetime = NOW,
+    grace: timedelta = GRACE,
+) -> Plan:
+    """Start the alarm's escalation: what its first step did (an empty plan when the
+    escalation was there already)."""
+    plans = await start_escalation(
+        session,
+        alarm=alarm,
+        place=place,
+        traceparent=traceparent,
+        now=now,
+        grace=grace,
+        caps=CAPS,
+    )
+    return plans[0] if plans else Plan([], {}, [], [])

@@ -7,9 +7,9 @@ whose tokens must carry its issuer and its configured audience, are verified wit
 asymmetric keys only (symmetric or private keys in its key set are ignored, a redirect is not
 followed, an unusable key set is a 503, not a pass), name a local account, and get that account's
 roles and scope, never the token's; and the SMS gateway (RW_SMS_PROVIDER=http), whose answer
-counts only as a 2xx JSON object with a message id: anything else is a failed send, retried,
-reported in RiskWatch's own words, never the gateway's. Both are played by a real HTTP server on
-127.0.0.1 that the platform of this module is configured with.
+counts only as a 2xx JSON object with Code "OK" and a message id (BizId): anything else is a
+failed send, retried, reported in RiskWatch's own words, never the gateway's. Both are played by
+a real HTTP server on 127.0.0.1 that the platform of this module is configured with.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ AUDIENCE = "riskwatch-at-idp"
 JWKS = "/idp/jwks.json"
 SMS = "/sms"
 IDP_KEY = SigningKey.generate()
-NO_MESSAGE_ID = "SMS provider answered without a message_id"
+NO_MESSAGE_ID = "SMS provider answered without a message id"
+NOT_JSON = "SMS provider answered something that is not JSON"
 
 
 def jwks(*keys: dict[str, Any]) -> Callable[[], Response]:
@@ -82,6 +83,9 @@ def platform_env(remote: Remote) -> dict[str, str]:
         "RW_DISPATCHER_RETRY_INITIAL_S": "0.5",
         "RW_DISPATCHER_RETRY_MAX_S": "1",
         "RW_DISPATCHER_MAX_ATTEMPTS": "1000",
+        # Retried in our words, not given up: no voice fallback, no breaker in the way.
+        "RW_FALLBACK_AFTER_FAILURES": "1000",
+        "RW_BREAKER_FAILURES": "1000",
     }
 
 
@@ -203,20 +207,33 @@ async def test_an_unusable_key_set_is_a_503_never_a_pass(
 
 
 @pytest.mark.parametrize(
-    ("kind", "answer"),
+    ("kind", "answer", "message"),
     [
-        ("html", lambda: PlainTextResponse("<html>ok</html>", media_type="text/html")),
-        ("bad-json", lambda: Response(b'{"message_id": "gw-1"', media_type="application/json")),
-        ("a-list", lambda: JSONResponse([{"message_id": "gw-1"}])),
-        ("null-id", lambda: JSONResponse({"message_id": None})),
-        ("empty-id", lambda: JSONResponse({"message_id": ""})),
-        ("object-id", lambda: JSONResponse({"message_id": {"id": "gw-1"}})),
-        ("list-id", lambda: JSONResponse({"message_id": ["gw-1"]})),
-        ("no-body", lambda: Response(status_code=204)),
+        ("html", lambda: PlainTextResponse("<html>ok</html>", media_type="text/html"), NOT_JSON),
+        (
+            "bad-json",
+            lambda: Response(b'{"Code": "OK", "BizId": "gw-1"', media_type="application/json"),
+            NOT_JSON,
+        ),
+        (
+            "a-list",
+            lambda: JSONResponse([{"Code": "OK", "BizId": "gw-1"}]),
+            "SMS provider answered something that is not a JSON object",
+        ),
+        (
+            "no-code",
+            lambda: JSONResponse({"BizId": "gw-1"}),
+            "SMS provider answered without a Code",
+        ),
+        ("null-id", lambda: JSONResponse({"Code": "OK", "BizId": None}), NO_MESSAGE_ID),
+        ("empty-id", lambda: JSONResponse({"Code": "OK", "BizId": ""}), NO_MESSAGE_ID),
+        ("object-id", lambda: JSONResponse({"Code": "OK", "BizId": {"id": "gw-1"}}), NO_MESSAGE_ID),
+        ("list-id", lambda: JSONResponse({"Code": "OK", "BizId": ["gw-1"]}), NO_MESSAGE_ID),
+        ("no-body", lambda: Response(status_code=204), NOT_JSON),
     ],
 )
 async def test_a_malformed_gateway_answer_is_a_failed_send(
-    remote: Remote, kind: str, answer: Callable[[], Response]
+    remote: Remote, kind: str, answer: Callable[[], Response], message: str
 ) -> None:
     remote.answers["/sms-" + kind] = answer
     provider = HttpSmsProvider(f"{remote.url}/sms-{kind}", timeout_s=5)
@@ -225,13 +242,13 @@ async def test_a_malformed_gateway_answer_is_a_failed_send(
             await provider.send(to="+8610000000301", text="t", idempotency_key=f"k-{kind}")
     finally:
         await provider.aclose()
-    assert str(caught.value) == NO_MESSAGE_ID
+    assert str(caught.value) == message
     assert caught.value.retryable
 
 
 async def test_a_gateway_redirect_is_not_followed(remote: Remote) -> None:
     remote.answers["/sms-moved"] = lambda: RedirectResponse("/sms-elsewhere", status_code=307)
-    remote.answers["/sms-elsewhere"] = lambda: JSONResponse({"message_id": "gw-elsewhere"})
+    remote.answers["/sms-elsewhere"] = lambda: JSONResponse({"Code": "OK", "BizId": "gw-else"})
     provider = HttpSmsProvider(f"{remote.url}/sms-moved", timeout_s=5)
     try:
         with pytest.raises(SendError, match="HTTP 307"):
@@ -281,13 +298,13 @@ async def test_the_platform_retries_sms_the_gateway_answered_badly_in_its_own_wo
 
     failed = await eventually(failed_in_our_words)
     for notification in failed:
-        assert notification["last_error"] == NO_MESSAGE_ID
+        assert notification["last_error"] == NOT_JSON
         assert notification["status"] in ("pending", "sending")  # to be tried again
         assert notification["provider_message_id"] is None
         assert "7731" not in json.dumps(notification)
     assert remote.paths().count(SMS) >= len(failed)
 
-    remote.answers[SMS] = lambda: JSONResponse({"message_id": "gw-accepted"})
+    remote.answers[SMS] = lambda: JSONResponse({"Code": "OK", "BizId": "gw-accepted"})
 
     async def sent() -> bool:
         sms = await sms_of_the_alarm()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from riskwatch.common.access import DISTRICT
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.events import EventPayload, Level, decode
 from riskwatch.common.events.envelope import Envelope
@@ -56,8 +59,21 @@ def sms_file(tmp_path: Path) -> Path:
     return tmp_path / "sms-outbox.jsonl"
 
 
+@dataclass
+class Started:
+    app: FastAPI
+    settings: NotifySettings
+    client: httpx.AsyncClient
+
+    async def headers_of(self, username: str) -> dict[str, str]:
+        """A token of another account (a handler over the district)."""
+        return await account_bearer(
+            self.app, self.settings.auth, username, roles=("handler",), scope=DISTRICT
+        )
+
+
 @pytest.fixture
-async def client(api_db: str, bus: MemoryBus, sms_file: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def started(api_db: str, bus: MemoryBus, sms_file: Path) -> AsyncIterator[Started]:
     settings = NotifySettings(
         bus="memory",
         database=DatabaseSettings(url=api_db),
@@ -70,7 +86,12 @@ async def client(api_db: str, bus: MemoryBus, sms_file: Path) -> AsyncIterator[h
     app = create_app(settings, bus=bus)
     async with app_client(app) as c:
         c.headers.update(await account_bearer(app, settings.auth))
-        yield c
+        yield Started(app, settings, c)
+
+
+@pytest.fixture
+def client(started: Started) -> httpx.AsyncClient:
+    return started.client
 
 
 def sms_lines(path: Path) -> list[dict[str, str]]:
@@ -127,10 +148,10 @@ async def test_an_alarm_on_the_bus_reaches_the_people_on_duty(
     assert sorted((line["to"], line["message_id"]) for line in lines) == sorted(
         (i["recipient"], i["provider_message_id"]) for i in sms_items
     )
-    assert all("ORANGE alarm gas-lel" in line["text"] for line in lines)
-    assert all(
-        line["text"].endswith(f"Lujiazui Street. Alarm {alarm.alarm_id[:8]}.") for line in lines
-    )
+    # In the demo people's language (zh-CN), naming the place and how to acknowledge.
+    assert all("橙色" in line["text"] for line in lines)
+    assert all("Lujiazui" in line["text"] for line in lines)
+    assert all(f"QS {alarm.alarm_id[:8]}" in line["text"] for line in lines)
 
     # The outbox relay publishes what was dispatched and delivered, keyed by alarm.
     async def published() -> list[type[EventPayload]] | None:
@@ -166,9 +187,10 @@ async def test_an_alarm_on_the_bus_reaches_the_people_on_duty(
     assert sorted(paged) == sorted(i["notification_id"] for i in items)
 
 
-async def test_acknowledging_is_idempotent(
-    client: httpx.AsyncClient, bus: MemoryBus, api_db: str
+async def test_only_the_person_notified_acknowledges_and_twice_is_once(
+    started: Started, bus: MemoryBus, api_db: str
 ) -> None:
+    client = started.client
     alarm = f.alarm(Level.YELLOW, dev=f.device("gas-api-2", town_id="zhangjiang"))
     await bus.publish([record_for(ALARMS, f.raised(alarm))])
 
@@ -183,11 +205,22 @@ async def test_acknowledging_is_idempotent(
     target = await eventually(in_app_delivered)
     assert isinstance(target, dict)
     notification_id = target["notification_id"]
-    first = await client.post(f"/api/v1/notifications/{notification_id}/ack")
+    person = str(target["person_id"])
+    # The operator ("tester") sees it but it was not sent to them: 403, nothing changes.
+    refused = await client.post(f"/api/v1/notifications/{notification_id}/ack")
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert person in refused.json()["detail"]
+    mine = await started.headers_of(person)
+    first = await client.post(f"/api/v1/notifications/{notification_id}/ack", headers=mine)
     assert first.status_code == 200
     body = first.json()
-    assert (body["status"], body["acknowledged_by"]) == ("acknowledged", "tester")
-    again = await client.post(f"/api/v1/notifications/{notification_id}/ack")
+    assert (body["status"], body["acknowledged_by"], body["acknowledged_via"]) == (
+        "acknowledged",
+        person,
+        "api",
+    )
+    again = await client.post(f"/api/v1/notifications/{notification_id}/ack", headers=mine)
     assert again.status_code == 200
     assert again.json() == body
 
@@ -215,7 +248,17 @@ async def test_acknowledging_is_idempotent(
     assert staged == 1
     ack = events[0]
     assert isinstance(ack, NotificationAcknowledged)
-    assert (ack.notification.notification_id, ack.acknowledged_by) == (notification_id, "tester")
+    assert (ack.notification.notification_id, ack.acknowledged_by, ack.via) == (
+        notification_id,
+        person,
+        "api",
+    )
+    escalation = await client.get(f"/api/v1/escalations/{alarm.alarm_id}")
+    assert escalation.status_code == 200
+    assert (escalation.json()["status"], escalation.json()["acknowledged_by"]) == (
+        "acknowledged",
+        person,
+    )
     status = await client.get(
         "/api/v1/notifications", params={"alarm_id": alarm.alarm_id, "status": "acknowledged"}
     )
@@ -268,3 +311,57 @@ async def test_who_is_on_duty_at_a_time_out_of_range_is_a_problem(
     )
     assert ok.status_code == 200
     assert ok.json()["at"] == "2026-11-22T01:00:00Z"
+
+
+async def test_escalation_policies_are_versions_edited_district_wide(started: Started) -> None:
+    client = started.client
+    default = await client.get("/api/v1/escalation-policies")
+    assert default.status_code == 200
+    assert default.json()["version"] == 0
+    red = default.json()["policies"]["red"]
+    assert [s["after_min"] for s in red["steps"]] == [0, 3, 10, 20]
+    assert red["steps"][1]["channels"] == ["voice"]
+    quick = {
+        "steps": [
+            {"after_min": 0, "targets": [{"kind": "on_duty"}], "channels": ["in_app", "sms"]},
+            {"after_min": 0.5, "targets": [{"kind": "on_duty"}], "channels": ["voice"]},
+        ],
+        "repeat": {"from_step": 1, "every_min": 1, "rounds": 2},
+    }
+    put = await client.put("/api/v1/escalation-policies", json={"policies": {"red": quick}})
+    assert put.status_code == 200
+    assert put.json()["version"] == 1
+    stored = put.json()["policies"]["red"]
+    assert [(s["after_min"], s["channels"]) for s in stored["steps"]] == [
+        (0, ["in_app", "sms"]),
+        (0.5, ["voice"]),
+    ]
+    assert stored["repeat"] == quick["repeat"]
+    assert put.json()["policies"]["blue"] == default.json()["policies"]["blue"]
+    # What cannot run is refused with every reason.
+    broken = {
+        "steps": [
+            {"after_min": 5, "targets": [{"kind": "robot"}], "channels": ["sms"]},
+            {"after_min": 1, "targets": [{"kind": "role"}], "channels": ["sms"]},
+        ]
+    }
+    refused = await client.put("/api/v1/escalation-policies", json={"policies": {"red": broken}})
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "webhook channel" in detail
+    assert "must not decrease" in detail
+    assert "needs a role" in detail
+    # Only district-wide accounts edit them.
+    sector_head = await account_bearer(
+        started.app,
+        started.settings.auth,
+        "head.gas",
+        roles=("department_head",),
+        scope="sector:construction",
+    )
+    forbidden = await client.put(
+        "/api/v1/escalation-policies", json={"policies": {"red": quick}}, headers=sector_head
+    )
+    assert forbidden.status_code == 403
+    versions = await client.get("/api/v1/escalation-policies/versions")
+    assert [v["version"] for v in versions.json()["items"]] == [1]

@@ -16,7 +16,6 @@ from riskwatch.notify.duty.domain import Attendance
 from riskwatch.notify.duty.models import DutyAlert, DutyCenter, Shift
 from riskwatch.notify.duty.watch import watch_check_ins
 from riskwatch.notify.notifications.models import Notification
-from riskwatch.notify.notifications.service import plan_notifications
 
 from .. import factories as f
 
@@ -64,7 +63,9 @@ async def test_a_missed_check_in_tells_the_leader_once_and_falls_back_until_some
         ("l2", "in_app"),
         ("l2", "sms"),
     ]
-    assert "Nobody at street-lujiazui has checked in 15 min" in leader_notices[0].message
+    # In the leader's locale (zh-CN by default; see test_templates_notices.py).
+    assert "street-lujiazui" in leader_notices[0].message
+    assert "03:00班次开始15分钟后仍无人报到" in leader_notices[0].message
     # Watching again changes nothing: once per shift.
     assert (
         await watch_check_ins(session, now=late + timedelta(minutes=5), grace=f.GRACE, tz=TZ) == 0
@@ -78,7 +79,7 @@ async def test_a_missed_check_in_tells_the_leader_once_and_falls_back_until_some
 
     # A yellow alarm there now also reaches the district (the street center's fallback).
     alarm = f.alarm(Level.YELLOW)
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session, alarm=alarm, place=None, traceparent=None, now=late, grace=f.GRACE
     )
     assert plan.duty_center_ids == ["street-lujiazui", "sector-construction", "district"]
@@ -95,7 +96,7 @@ async def test_a_missed_check_in_tells_the_leader_once_and_falls_back_until_some
     assert [a.kind for a in resolved] == ["missed_check_in"]
     assert all(a.resolved_at == late for a in resolved)
     second = f.alarm(Level.YELLOW)
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session, alarm=second, place=None, traceparent=None, now=late, grace=f.GRACE
     )
     assert plan.duty_center_ids == ["street-lujiazui", "sector-construction"]

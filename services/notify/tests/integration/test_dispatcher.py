@@ -1,5 +1,6 @@
 """The dispatcher against real PostgreSQL: claim, send, settle and stage events; retries with
-backoff; give up; a crashed dispatcher's rows come back after the lease, sent only once."""
+backoff; give up (an alarm's SMS then falls back to voice); a crashed dispatcher's rows come back
+after the lease, sent only once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from riskwatch.common.events.notifications import (
 )
 from riskwatch.common.testing import eventually
 from riskwatch.notify.models import outbox
+from riskwatch.notify.notifications.breaker import BreakerPolicy, CircuitBreakers
 from riskwatch.notify.notifications.channels import (
     Channel,
     InAppChannel,
@@ -36,7 +38,6 @@ from riskwatch.notify.notifications.service import (
     Outcome,
     RetryPolicy,
     claim_due,
-    plan_notifications,
     record_outcomes,
 )
 from riskwatch.notify.notifications.sms import FileSmsProvider, SendError
@@ -53,6 +54,8 @@ class Clock:
 
 
 class FailingChannel:
+    provider = "failing"
+
     def __init__(self, *, retryable: bool = True) -> None:
         self.retryable = retryable
         self.calls = 0
@@ -65,13 +68,28 @@ class FailingChannel:
         return None
 
 
+class RecordingChannel:
+    """A channel that delivers at once and remembers what it sent."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.sent: list[Outgoing] = []
+
+    async def send(self, notification: Outgoing) -> Receipt:
+        self.sent.append(notification)
+        return Receipt(delivered=True, provider_message_id=f"rec-{len(self.sent)}")
+
+    async def aclose(self) -> None:
+        return None
+
+
 async def plan(
     sessions: async_sessionmaker[AsyncSession], level: Level = Level.YELLOW
 ) -> AlarmSnapshot:
     alarm = f.alarm(level)
     async with sessions() as session, session.begin():
         await f.add_roster(session)
-        await plan_notifications(
+        await f.first_step(
             session,
             alarm=alarm,
             place="Lujiazui Street",
@@ -105,17 +123,33 @@ def sms_lines(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def top_of_range(low: float, high: float) -> float:
+    """A jitter that always waits the cap: the backoff made visible."""
+    return high
+
+
 def dispatcher(
     sessions: async_sessionmaker[AsyncSession],
     channels: dict[ChannelKind, Channel],
     clock: Clock,
+    *,
+    fallback_after: int = 3,
     **options: float,
 ) -> Dispatcher:
+    """Three attempts, an SMS falling back to voice when they are spent, and a breaker that
+    stays closed: these tests are about retries (test_delivery_reliability has the rest)."""
     return Dispatcher(
         sessions,
         channels,
-        retry=RetryPolicy(max_attempts=3, initial_s=10, maximum_s=15),
+        retry=RetryPolicy(
+            max_attempts=3,
+            initial_s=10,
+            maximum_s=15,
+            fallback_after_failures=fallback_after,
+            jitter=top_of_range,
+        ),
         clock=clock,
+        breakers=CircuitBreakers(BreakerPolicy(1000, timedelta(seconds=30)), clock=clock),
         **options,  # type: ignore[arg-type]
     )
 
@@ -158,13 +192,19 @@ async def test_a_round_delivers_in_app_and_sms_and_stages_the_events(
     assert all(d.notification.attempt == 1 for d in delivered)
 
 
-async def test_a_failing_channel_backs_off_then_gives_up(
+async def test_a_failing_channel_backs_off_then_gives_up_and_an_alarm_sms_falls_back_to_voice(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await plan(sessions)
     failing = FailingChannel()
+    voice = RecordingChannel("voice-test")
     clock = Clock(f.NOW)
-    d = dispatcher(sessions, {ChannelKind.IN_APP: InAppChannel(), ChannelKind.SMS: failing}, clock)
+    channels: dict[ChannelKind, Channel] = {
+        ChannelKind.IN_APP: InAppChannel(),
+        ChannelKind.SMS: failing,
+        ChannelKind.VOICE: voice,
+    }
+    d = dispatcher(sessions, channels, clock)
     assert await d.run_once() == 6
     sms = [r for r in await rows(sessions) if r.channel == "sms"]
     assert {(r.status, r.attempts, r.next_attempt_at, r.last_error) for r in sms} == {
@@ -175,6 +215,32 @@ async def test_a_failing_channel_backs_off_then_gives_up(
     assert await d.run_once() == 3
     clock.now += timedelta(seconds=15)  # 20 s of backoff, bounded to 15
     assert await d.run_once() == 3
+    # Out of attempts: each SMS is given up, and a voice call to the same person takes its
+    # place, due at once, with the same text and no template (the gateway reads the text).
+    settled = await rows(sessions)
+    sms = [r for r in settled if r.channel == "sms"]
+    calls = {r.fallback_of: r for r in settled if r.channel == "voice"}
+    assert {(r.status, r.attempts, r.last_error) for r in sms} == {
+        ("failed", 3, "gateway down; fell back to voice")
+    }
+    assert set(calls) == {r.notification_id for r in sms}
+    for r in sms:
+        call = calls[r.notification_id]
+        assert call.idempotency_key == r.idempotency_key + ":fallback:voice"
+        assert (call.person_id, call.recipient, call.message) == (
+            r.person_id,
+            r.recipient,
+            r.message,
+        )
+        assert (call.alarm_id, call.level, call.step, call.round) == (
+            r.alarm_id,
+            r.level,
+            r.step,
+            r.round,
+        )
+        assert (call.status, call.attempts, call.template_id) == ("pending", 0, None)
+    assert await d.run_once() == 3  # the calls, at once
+    assert sorted(n.recipient for n in voice.sent) == sorted(r.recipient for r in sms)
     clock.now += timedelta(hours=1)
     assert await d.run_once() == 0
     assert failing.calls == 9
@@ -182,6 +248,7 @@ async def test_a_failing_channel_backs_off_then_gives_up(
     assert {(r.channel, r.status, r.attempts) for r in final} == {
         ("in_app", "delivered", 1),
         ("sms", "failed", 3),
+        ("voice", "delivered", 1),
     }
     failed = [e.data for _, e in await staged(sessions) if isinstance(e.data, NotificationFailed)]
     by_attempt = sorted((x.notification.attempt, x.will_retry) for x in failed)
@@ -189,7 +256,7 @@ async def test_a_failing_channel_backs_off_then_gives_up(
     assert all(x.error == "gateway down" for x in failed)
 
 
-async def test_an_error_that_cannot_improve_fails_at_once(
+async def test_an_error_that_cannot_improve_fails_at_once_and_falls_back(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await plan(sessions)
@@ -199,9 +266,10 @@ async def test_an_error_that_cannot_improve_fails_at_once(
         Clock(f.NOW),
     )
     await d.run_once()
-    assert {(r.status, r.attempts) for r in await rows(sessions) if r.channel == "sms"} == {
-        ("failed", 1)
-    }
+    after = await rows(sessions)
+    assert {(r.status, r.attempts) for r in after if r.channel == "sms"} == {("failed", 1)}
+    # The SMS will never arrive: the person is called instead.
+    assert len([r for r in after if r.channel == "voice" and r.status == "pending"]) == 3
 
 
 async def test_a_crashed_dispatch_comes_back_after_its_lease_and_is_not_sent_twice(
@@ -282,6 +350,8 @@ async def test_the_running_dispatcher_wakes_when_told(
 
 class SlowChannel:
     """A gateway that answers after `seconds` (real time), counting what it sent."""
+
+    provider = "slow"
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

@@ -1,5 +1,5 @@
-"""Planning notifications for alarm events against real PostgreSQL: who gets what, once;
-escalations; a center with nobody on duty; what the consumer ignores."""
+"""The first escalation step of alarm events against real PostgreSQL: who gets what, once;
+alarms raised to a higher level; a center with nobody on duty; what the consumer ignores."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from riskwatch.common.events.alarms import AlarmCleared
 from riskwatch.notify.duty.models import DutyAlert
 from riskwatch.notify.notifications.handlers import alarm_handler
 from riskwatch.notify.notifications.models import Notification
-from riskwatch.notify.notifications.service import plan_notifications
 
 from .. import factories as f
 
@@ -37,7 +36,7 @@ def who(rows: list[Notification]) -> set[tuple[str, str, str, str]]:
 async def test_an_alarm_reaches_everyone_on_duty_at_its_centers(session: AsyncSession) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.YELLOW, alarm_id="1a2b3c4d-1111-2222-3333-444444444444")
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session,
         alarm=alarm,
         place="Lujiazui Street",
@@ -62,16 +61,20 @@ async def test_an_alarm_reaches_everyone_on_duty_at_its_centers(session: AsyncSe
     assert sms.recipient == f.phone_of("l1")
     assert sms.status == "pending"
     assert sms.attempts == 0
-    assert sms.idempotency_key == f"{alarm.alarm_id}:yellow:l1:sms"
+    assert sms.idempotency_key == f"{alarm.alarm_id}:yellow:0.0:l1:sms"
+    assert (sms.step, sms.round, sms.locale) == (0, 0, "zh-CN")
     assert sms.alarm_received_at == alarm.received_at
     assert sms.traceparent == f.TRACEPARENT
-    assert sms.message.startswith("[RiskWatch] YELLOW alarm gas-lel: ch4_lel 22 at Gas well 1")
-    assert sms.message.endswith("Lujiazui Street. Alarm 1a2b3c4d.")
+    # In the person's language (zh-CN by default), naming the alarm as a reply must name it.
+    assert "黄色" in sms.message
+    assert "Gas well 1" in sms.message
+    assert "Lujiazui Street" in sms.message
+    assert "QS 1a2b3c4d" in sms.message
 
 
 async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog(), grace=GRACE)
+    handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)
     alarm = f.alarm(Level.ORANGE)
     event = f.raised(alarm)
     await handle(session, event)
@@ -85,7 +88,7 @@ async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> 
 
 async def test_an_escalation_notifies_again_at_the_new_level(session: AsyncSession) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog(), grace=GRACE)
+    handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)
     alarm = f.alarm(Level.YELLOW)
     await handle(session, f.raised(alarm))
     await handle(session, f.escalated(alarm, Level.RED))
@@ -94,14 +97,14 @@ async def test_an_escalation_notifies_again_at_the_new_level(session: AsyncSessi
     red = {(c, p, ch) for lvl, c, p, ch in who(rows) if lvl == "red"}
     assert len(yellow) == 6
     assert red == yellow | {("district", "d1", "in_app"), ("district", "d1", "sms")}
-    assert all(r.message.startswith("[RiskWatch] RED") for r in rows if r.level == "red")
+    assert all("红色" in r.message for r in rows if r.level == "red")
 
 
 async def test_updates_that_do_not_escalate_and_clears_notify_nobody(
     session: AsyncSession,
 ) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
-    handle = alarm_handler(default_catalog(), grace=GRACE)
+    handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)
     alarm = f.alarm(Level.RED)
     lower = f.escalated(alarm, Level.YELLOW)  # an "update" to a lower level
     await handle(session, lower)
@@ -117,7 +120,7 @@ async def test_a_center_with_nobody_on_duty_raises_one_duty_alert_and_the_rest_a
 ) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.RED, dev=f.device("gas-gq", town_id="gaoqiao"))
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session, alarm=alarm, place="Gaoqiao Town", traceparent=None, now=f.NOW, grace=GRACE
     )
     assert plan.duty_center_ids == ["street-gaoqiao", "sector-construction", "district"]
@@ -130,9 +133,7 @@ async def test_a_center_with_nobody_on_duty_raises_one_duty_alert_and_the_rest_a
         ("nobody_on_duty", "street-gaoqiao", alarm.alarm_id)
     ]
     second = f.alarm(Level.RED, dev=f.device("gas-gq", town_id="gaoqiao"))
-    await plan_notifications(
-        session, alarm=second, place=None, traceparent=None, now=f.NOW, grace=GRACE
-    )
+    await f.first_step(session, alarm=second, place=None, traceparent=None, now=f.NOW, grace=GRACE)
     assert len((await session.scalars(select(DutyAlert))).all()) == 1
 
 
@@ -141,7 +142,7 @@ async def test_an_alarm_whose_centers_are_empty_goes_to_the_next_level_up(
 ) -> None:
     await f.add_roster(session)
     alarm = f.alarm(Level.YELLOW, dev=f.device("pw-1", town_id="gaoqiao", sector_id="power"))
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session, alarm=alarm, place=None, traceparent=None, now=f.NOW, grace=GRACE
     )
     # Nobody at the street center and no power sector center: the next level up takes it.
@@ -153,7 +154,7 @@ async def test_an_alarm_that_reaches_nobody_is_a_duty_alert(session: AsyncSessio
     await f.add_roster(session)
     later = f.NOW + timedelta(days=3)  # after every shift of the roster
     alarm = f.alarm(Level.RED)
-    plan = await plan_notifications(
+    plan = await f.first_step(
         session, alarm=alarm, place=None, traceparent=None, now=later, grace=GRACE
     )
     assert plan.created == []
@@ -167,9 +168,7 @@ async def test_an_alarm_that_reaches_nobody_is_a_duty_alert(session: AsyncSessio
     assert "reached nobody" in unreached.detail
     assert "street-lujiazui" in unreached.detail
     # Planned again (a redelivery), nothing is raised twice.
-    await plan_notifications(
-        session, alarm=alarm, place=None, traceparent=None, now=later, grace=GRACE
-    )
+    await f.first_step(session, alarm=alarm, place=None, traceparent=None, now=later, grace=GRACE)
     again = (
         await session.scalars(select(DutyAlert).where(DutyAlert.kind == "unreached_alarm"))
     ).all()

@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     DUTY_ACT = "duty:act"  # check in, ask for a swap, write or take over a handover
     DUTY_MANAGE = "duty:manage"  # duty centers, members, rosters, routing
     SMS_INBOUND = "sms:inbound"  # the SMS provider's webhook for replies
+    PROVIDER_CALLBACK = "provider:callback"  # SMS delivery receipts, voice gateway callbacks
     REPORTS_READ = "reports:read"
     ACCOUNTS_READ = "accounts:read"
     ACCOUNTS_WRITE = "accounts:write"
@@ -172,7 +173,14 @@ ROLES: dict[str, RoleInfo] = {
             "接入网关",
             "Gateway (machine account of a sector system)",
             frozenset(
-                {P.CATALOG_READ, P.DEVICES_READ, P.DEVICES_WRITE, P.READINGS_WRITE, P.SMS_INBOUND}
+                {
+                    P.CATALOG_READ,
+                    P.DEVICES_READ,
+                    P.DEVICES_WRITE,
+                    P.READINGS_WRITE,
+                    P.SMS_INBOUND,
+                    P.PROVIDER_CALLBACK,
+                }
             ),
         ),
     )

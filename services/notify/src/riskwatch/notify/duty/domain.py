@@ -51,6 +51,8 @@ class OnDutyPerson:
     name: str
     phone: str
     shift: ShiftSpan
+    email: str | None = None
+    locale: str | None = None
 
 
 # -- routing as data ---------------------------------------------------------------------------

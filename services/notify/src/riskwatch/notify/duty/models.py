@@ -26,6 +26,8 @@ class DutyCenter(TimestampMixin, Base):
     town_id: Mapped[str | None] = mapped_column(String(48))
     leader_id: Mapped[str | None] = mapped_column(String(64))  # a member
     fallback_id: Mapped[str | None] = mapped_column(String(64))  # None: default for its kind
+    # The center's group robot, "wecom:<url>" or "dingtalk:<url>" (its key is in the URL).
+    robot_url: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         CheckConstraint("kind IN ('district', 'sector', 'street')", name="kind"),
@@ -51,6 +53,8 @@ class Person(TimestampMixin, Base):
     person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8), server_default=text("'zh-CN'"))
 
     __table_args__ = (Index("ix_person_phone", "phone"),)
 

@@ -247,6 +247,9 @@ class SmsInboundRead(BaseModel):
     understood: bool
     outcome: str
     check_in: CheckInRead | None = None
+    # An acknowledgement (签收): the notification acknowledged and its alarm.
+    acknowledged_notification_id: str | None = None
+    alarm_id: str | None = None
 
 
 # -- alerts -------------------------------------------------------------------------------------

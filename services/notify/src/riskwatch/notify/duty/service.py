@@ -320,7 +320,14 @@ async def staffing_at(
         center_spans = spans.get(center_id, [])
         result[center_id] = Staffing(
             people=[
-                OnDutyPerson(s.person_id, people[s.person_id].name, people[s.person_id].phone, s)
+                OnDutyPerson(
+                    s.person_id,
+                    people[s.person_id].name,
+                    people[s.person_id].phone,
+                    s,
+                    email=people[s.person_id].email,
+                    locale=people[s.person_id].locale,
+                )
                 for s in on_duty(center_spans, at)
             ],
             checked_in=checked.get(center_id, {}),

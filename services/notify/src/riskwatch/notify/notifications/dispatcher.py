@@ -2,25 +2,32 @@
 
 Each round claims a batch in one short transaction (pending -> sending, with a lease, FOR UPDATE
 SKIP LOCKED so several dispatchers share the work), sends outside any transaction, then settles
-the batch and stages its events in a second one. If the process dies in between, the rows come
-back when their lease ends and are sent again; the channel's idempotency key makes that resend
-harmless. It wakes when the consumer commits new notifications and polls as a fallback.
+the batch, logs every attempt and stages its events in a second one. If the process dies in
+between, the rows come back when their lease ends and are sent again; the channel's idempotency
+key makes that resend harmless. Before each send it asks the provider's circuit breaker: while
+it is open nothing is sent, the attempt is logged short-circuited and fails (an alarm's SMS then
+falls back to voice). It wakes when the consumer commits new notifications, when a round
+inserted voice fallbacks, and polls as a fallback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.background import BackgroundTask
 from riskwatch.common.retry import backoff
-from riskwatch.notify.notifications.channels import Channel, Outgoing
+from riskwatch.notify.notifications.breaker import BreakerPolicy, CircuitBreakers
+from riskwatch.notify.notifications.channels import Channel, Outgoing, request_summary
 from riskwatch.notify.notifications.domain import ChannelKind
+from riskwatch.notify.notifications.providers.base import SendError
 from riskwatch.notify.notifications.service import (
     Outcome,
     RetryPolicy,
@@ -28,7 +35,6 @@ from riskwatch.notify.notifications.service import (
     record_outcomes,
     renew_leases,
 )
-from riskwatch.notify.notifications.sms import SendError
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +57,7 @@ class Dispatcher(BackgroundTask):
         send_timeout_s: float = 15.0,
         lease_s: float = 10.0,
         clock: Clock = _utcnow,
+        breakers: CircuitBreakers | None = None,
     ) -> None:
         super().__init__("notify-dispatcher")
         self._sessions = sessions
@@ -61,6 +68,10 @@ class Dispatcher(BackgroundTask):
         self._send_timeout_s = send_timeout_s
         self._lease_s = lease_s
         self._clock = clock
+        # One breaker per provider, on the dispatcher's clock (tests move both together).
+        self.breakers = breakers or CircuitBreakers(
+            BreakerPolicy(failures=5, cool_down=timedelta(seconds=30)), clock=clock
+        )
         self.rounds = 0  # completed rounds of the loop, for readiness checks and tests
 
     async def _closed(self) -> None:
@@ -83,7 +94,11 @@ class Dispatcher(BackgroundTask):
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         async with self._sessions() as session, session.begin():
-            await record_outcomes(session, outcomes=outcomes, now=self._clock(), retry=self._retry)
+            fallbacks = await record_outcomes(
+                session, outcomes=outcomes, now=self._clock(), retry=self._retry
+            )
+        if fallbacks:
+            self.wake()  # the voice calls standing in for SMS given up are due now
         return len(claimed)
 
     async def _keep_leases(self, claimed: list[Outgoing]) -> None:
@@ -102,28 +117,62 @@ class Dispatcher(BackgroundTask):
                 log.warning("lease_renewal_failed", exc_info=True)
 
     async def _send(self, notification: Outgoing) -> Outcome:
-        def failed(error: str, *, retryable: bool = True) -> Outcome:
-            return Outcome(
-                notification.notification_id, notification.attempt, error=error, retryable=retryable
-            )
-
         channel = self._channels.get(notification.channel)
+        request = request_summary(notification)
         if channel is None:
-            return failed(f"no {notification.channel.value} channel configured", retryable=False)
+            return Outcome(
+                notification.notification_id,
+                notification.attempt,
+                error=f"no {notification.channel.value} channel configured",
+                retryable=False,
+                provider="none",
+                request=request,
+            )
+        provider = channel.provider
+        base = Outcome(
+            notification.notification_id, notification.attempt, provider=provider, request=request
+        )
+        if not self.breakers.allow(provider):
+            return replace(
+                base,
+                error=f"{provider} is failing (circuit open): nothing sent",
+                short_circuited=True,
+                provider_down=True,
+            )
+        started = time.monotonic()
         try:
             receipt = await asyncio.wait_for(channel.send(notification), self._send_timeout_s)
         except SendError as exc:
-            return failed(str(exc), retryable=exc.retryable)
+            return self._failed(base, str(exc), started, provider_fault=exc.retryable)
         except TimeoutError:
-            return failed(f"no answer within {self._send_timeout_s:g} s")
+            return self._failed(base, f"no answer within {self._send_timeout_s:g} s", started)
         except Exception as exc:
             log.exception(
                 "channel_error",
                 channel=notification.channel.value,
                 notification_id=notification.notification_id,
             )
-            return failed(f"unexpected {type(exc).__name__}")
-        return Outcome(notification.notification_id, notification.attempt, receipt=receipt)
+            return self._failed(base, f"unexpected {type(exc).__name__}", started)
+        self.breakers.succeeded(provider)
+        return replace(base, receipt=receipt, latency_ms=_ms_since(started))
+
+    def _failed(
+        self, base: Outcome, error: str, started: float, *, provider_fault: bool = True
+    ) -> Outcome:
+        """A failed send. Only the provider's faults (unreachable, 5xx, throttling, timeouts)
+        count against its breaker; an error about the message (a bad number, a template the
+        platform refuses) came from a provider that answered, and is not retried."""
+        if provider_fault:
+            self.breakers.failed(base.provider)
+        else:
+            self.breakers.succeeded(base.provider)
+        return replace(
+            base,
+            error=error,
+            retryable=provider_fault,
+            latency_ms=_ms_since(started),
+            provider_down=self.breakers.is_open(base.provider),
+        )
 
     async def _run(self) -> None:
         failures = 0
@@ -140,3 +189,7 @@ class Dispatcher(BackgroundTask):
                 continue
             if attempted < self._batch:
                 await self._sleep(self._poll)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.events import EventPayload
-from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.workorders import (
     WorkOrderCreated,
@@ -17,38 +18,48 @@ from riskwatch.common.events.workorders import (
 )
 from riskwatch.common.inbox import EventHandler
 from riskwatch.notify.duty.handover import project_alarm, project_work_order
-from riskwatch.notify.notifications.service import plan_notifications
+from riskwatch.notify.escalation.service import clear_escalation, start_escalation
+from riskwatch.notify.notifications.storm import StormCaps
 
 
-def alarm_handler(catalog: Catalog, *, grace: timedelta) -> EventHandler:
+def alarm_handler(
+    catalog: Catalog,
+    *,
+    grace: timedelta,
+    caps: StormCaps,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> EventHandler:
     """Alarms and work orders: every event keeps the open items a handover attaches; a raised
-    alarm, or one escalated to a higher level, goes to whoever is on duty now.
-
-    AlarmCleared plans nothing (telling people an alarm is over comes with escalation).
-    """
+    alarm, or one raised to a higher level, starts its escalation (whose first step goes to
+    whoever is on duty now); a cleared alarm stops it."""
 
     async def on_alarm(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
-        now = datetime.now(UTC)
+        now = clock()
         if isinstance(data, WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue):
             await project_work_order(session, data=data, now=now)
             return
         await project_alarm(session, data=data, now=now)
         # Level is a StrEnum: compare ranks, never the strings.
-        if isinstance(data, AlarmRaised) or (
+        if isinstance(data, AlarmCleared):
+            await clear_escalation(session, alarm_id=data.alarm.alarm_id, now=now)
+        elif isinstance(data, AlarmRaised) or (
             isinstance(data, AlarmUpdated) and data.alarm.level.rank > data.previous_level.rank
         ):
-            await _plan(session, data.alarm, envelope.traceparent)
+            await _start(session, data.alarm, envelope.traceparent, now)
 
-    async def _plan(session: AsyncSession, alarm: AlarmSnapshot, traceparent: str | None) -> None:
+    async def _start(
+        session: AsyncSession, alarm: AlarmSnapshot, traceparent: str | None, now: datetime
+    ) -> None:
         town = catalog.town(alarm.device.town_id) if alarm.device.town_id else None
-        await plan_notifications(
+        await start_escalation(
             session,
             alarm=alarm,
             place=town.name if town else None,
             traceparent=traceparent,
-            now=datetime.now(UTC),
+            now=now,
             grace=grace,
+            caps=caps,
         )
 
     return on_alarm

@@ -5,8 +5,10 @@ shifts, a missed check-in) that go out on the same channels."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.common.events.base import Level
@@ -18,7 +20,11 @@ from riskwatch.notify.notifications.domain import ChannelKind
 _EVENT_CHANNEL: dict[ChannelKind, EventChannel] = {
     ChannelKind.IN_APP: "in_app",
     ChannelKind.SMS: "sms",
+    ChannelKind.VOICE: "voice",
+    ChannelKind.WEBHOOK: "webhook",
+    ChannelKind.EMAIL: "email",
 }
+_CHANNELS_SQL = ", ".join(f"'{c.value}'" for c in ChannelKind)
 
 
 class Notification(Base):
@@ -54,17 +60,41 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    acknowledged_via: Mapped[str | None] = mapped_column(String(16))  # domain.AckVia
+
+    # Which escalation step sent it (0 the first), in which round of the policy's repeats.
+    step: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    round: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # Rendered from a message template: the locale, an e-mail's subject, and for a provider
+    # that sends by template (Chinese SMS platforms, voice gateways) its template id and the
+    # parameters; `message` is the full text (the file adapters', the app's, the robots').
+    locale: Mapped[str] = mapped_column(String(8), server_default=text("'zh-CN'"))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    template_id: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Sent instead of another notification whose channel kept failing (SMS down -> voice).
+    fallback_of: Mapped[str | None] = mapped_column(String(36))
+    # A suppressed notification: the digest that counts it.
+    digest_id: Mapped[str | None] = mapped_column(String(36))
+    # The live stream's cursor: the inserting transaction's id, then the row's sequence. A
+    # stream only hands out rows of transactions older than every one still running
+    # (pg_snapshot_xmin), so a row committed late can never fall behind a cursor.
+    txid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text)::bigint")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
 
     __table_args__ = (
-        CheckConstraint("channel IN ('in_app', 'sms')", name="channel"),
-        CheckConstraint("topic IN ('alarm', 'roster', 'check_in')", name="topic"),
+        CheckConstraint(f"channel IN ({_CHANNELS_SQL})", name="channel"),
+        CheckConstraint("topic IN ('alarm', 'roster', 'check_in', 'digest')", name="topic"),
         CheckConstraint(
             "topic <> 'alarm' OR (alarm_id IS NOT NULL AND level IS NOT NULL"
             " AND alarm_received_at IS NOT NULL)",
             name="alarm_fields",
         ),
         CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'delivered', 'failed', 'acknowledged')",
+            "status IN ('pending', 'sending', 'sent', 'delivered', 'failed', 'acknowledged',"
+            " 'suppressed')",
             name="status",
         ),
         # What the dispatcher claims: due rows that are waiting or whose lease has ended.
@@ -77,6 +107,17 @@ class Notification(Base):
         Index("ix_notification_alarm_id", "alarm_id"),
         Index("ix_notification_person_id", "person_id"),
         Index("ix_notification_town_id", "town_id"),
+        Index("ix_notification_provider_message_id", "provider_message_id"),
+        # Storm control counts what went to one recipient on one channel lately.
+        Index("ix_notification_recipient", "recipient", "channel", "created_at"),
+        # A person's live stream.
+        Index(
+            "ix_notification_stream",
+            "person_id",
+            "txid",
+            "seq",
+            postgresql_where=text("channel = 'in_app'"),
+        ),
     )
 
     def ref(self) -> NotificationRef:
@@ -92,3 +133,30 @@ class Notification(Base):
             channel=_EVENT_CHANNEL[ChannelKind(self.channel)],
             attempt=max(1, self.attempts),
         )
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt to send a notification, and per receipt or callback
+    a provider sent about it. Written by the dispatcher and the providers' webhooks, never
+    changed."""
+
+    __tablename__ = "delivery_attempt"
+
+    attempt_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))  # file, sms-http, voice-http, wecom, ...
+    # What was asked of the provider, without secrets: e.g. template id, parameters, number.
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    # accepted | delivered | failed | short_circuited (breaker open, nothing sent) | receipt
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(500))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_delivery_attempt_notification_id", "notification_id", "attempt_id"),
+        Index("ix_delivery_attempt_at", "at"),
+    )

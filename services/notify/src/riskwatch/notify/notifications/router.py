@@ -14,7 +14,7 @@ from riskwatch.common.errors import problem_responses
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.notify.notifications import service
-from riskwatch.notify.notifications.domain import ChannelKind, Status, Topic
+from riskwatch.notify.notifications.domain import AckVia, ChannelKind, Status, Topic
 from riskwatch.notify.notifications.schemas import NotificationPage, NotificationRead
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
@@ -70,20 +70,23 @@ async def get_notification(
 @router.post(
     "/{notification_id}/ack",
     response_model=NotificationRead,
-    # Only a sent or delivered notification can be acknowledged.
-    responses=problem_responses(409),
+    # 403: sent to someone else (only they or their center's leader may acknowledge it);
+    # 409: not on its way or delivered (failed, suppressed).
+    responses=problem_responses(403, 409),
 )
 async def acknowledge_notification(
     notification_id: Key, session: SessionDep, principal: Acknowledger, audit: AuditDep
 ) -> NotificationRead:
-    """The caller confirms they have the notification. Acknowledging twice answers the same."""
+    """The caller confirms they have the notification (签收), which stops its alarm's
+    escalation. Only the person it was sent to, or the leader of the duty center it was sent
+    for, may. Acknowledging twice answers the same."""
     row = await service.acknowledge_notification(
         session,
         notification_id=notification_id,
         by=principal.subject,
+        via=AckVia.API,
         now=datetime.now(UTC),
-        scope=principal.scope,
-        me=principal.subject,
+        caller=principal,
     )
     if audit is not None:
         audit.changed(None, {"status": row.status, "acknowledged_by": row.acknowledged_by})

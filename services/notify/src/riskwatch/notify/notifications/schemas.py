@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from riskwatch.common.events.base import Level
-from riskwatch.notify.notifications.domain import ChannelKind, Status, Topic
+from riskwatch.notify.notifications.domain import AckVia, ChannelKind, Status, Topic
 
 
 class NotificationRead(BaseModel):
@@ -37,6 +37,14 @@ class NotificationRead(BaseModel):
     delivered_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    acknowledged_via: AckVia | None = None
+    # The escalation step that sent it (0: the first) and the round of the policy's repeats.
+    step: int = 0
+    round: int = 0
+    locale: str = "zh-CN"
+    subject: str | None = None  # an e-mail's
+    fallback_of: str | None = None  # sent instead of this notification, whose channel failed
+    digest_id: str | None = None  # held back by a cap and counted in this digest
 
 
 class NotificationPage(BaseModel):

@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import DISTRICT, Scope
-from riskwatch.common.errors import InvalidState, NotFound
+from riskwatch.common.auth import Principal
+from riskwatch.common.errors import Forbidden, InvalidState, NotFound
 from riskwatch.common.events import EventPayload, new_event
-from riskwatch.common.events.alarms import AlarmSnapshot
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import (
     NotificationAcknowledged,
@@ -27,133 +27,48 @@ from riskwatch.common.events.notifications import (
 from riskwatch.common.events.topics import NOTIFICATIONS
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify import metrics
-from riskwatch.notify.duty import service as duty_service
-from riskwatch.notify.duty.domain import AlarmPlace, AlertKind, Attendance
+from riskwatch.notify.duty.models import DutyCenter
+from riskwatch.notify.escalation import domain as escalation
+from riskwatch.notify.escalation.models import Escalation
 from riskwatch.notify.models import outbox
+from riskwatch.notify.notifications import storm_service
 from riskwatch.notify.notifications.channels import Outgoing, Receipt
 from riskwatch.notify.notifications.domain import (
     ACKNOWLEDGEABLE,
+    AckVia,
+    AttemptOutcome,
     ChannelKind,
+    Jitter,
     Status,
     Topic,
     after_failure,
-    notifications_for,
+    fallback_key,
+    falls_back_to_voice,
+    full_jitter,
+    short_alarm_id,
 )
-from riskwatch.notify.notifications.models import Notification
+from riskwatch.notify.notifications.models import DeliveryAttempt, Notification
+from riskwatch.notify.notifications.storm import StormCaps
 
 SOURCE = "/riskwatch/notify"
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What planning did for one alarm level: the centers it went to (routing order, fallbacks
-    included), those that had nobody on duty or nobody checked in, and the notifications
-    created (none for what already existed)."""
-
-    duty_center_ids: list[str]
-    uncovered: dict[str, str]
-    created: list[str]
-
-
-async def plan_notifications(
+async def insert_notifications(
     session: AsyncSession,
+    rows: list[dict[str, object]],
     *,
-    alarm: AlarmSnapshot,
-    place: str | None,
-    traceparent: str | None,
     now: datetime,
-    grace: timedelta,
-) -> Plan:
-    """Pending notifications for everyone on duty now at the centers the alarm goes to, at its
-    current level: by the current routing, then up to the fallback of every center with nobody
-    on duty or nobody checked in after the grace period. Never nobody: a center left empty
-    raises a duty alert, and an alarm that reaches no person at all raises one too."""
-    device = alarm.device
-    decision = await duty_service.route_alarm(
-        session,
-        place=AlarmPlace(device.sector_id, device.scenario_id, device.town_id),
-        level=alarm.level,
-        at=now,
-        grace=grace,
-    )
-    for center_id, why in decision.uncovered.items():
-        if decision.staffing[center_id].attendance is not Attendance.UNSTAFFED:
-            continue  # nobody checked in: the missed check-in is its alert (the watch's)
-        await duty_service.raise_alert(
-            session,
-            kind=AlertKind.NOBODY_ON_DUTY,
-            duty_center_id=center_id,
-            dedupe_key=f"{AlertKind.NOBODY_ON_DUTY.value}:{center_id}:open",
-            alarm_id=alarm.alarm_id,
-            detail=f"{why}; alarm {alarm.alarm_id} ({alarm.level.value}) went to its fallback",
-            now=now,
-        )
-    center_ids = [r.center.duty_center_id for r in decision.routed]
-    on_duty = {c: decision.people_at(c) for c in center_ids}
-    planned = notifications_for(alarm, on_duty, place=place)
-    if not planned:
-        await duty_service.raise_alert(
-            session,
-            kind=AlertKind.UNREACHED_ALARM,
-            duty_center_id=center_ids[0] if center_ids else None,
-            dedupe_key=f"{AlertKind.UNREACHED_ALARM.value}:{alarm.alarm_id}:{alarm.level.value}",
-            alarm_id=alarm.alarm_id,
-            detail=(
-                f"alarm {alarm.alarm_id} ({alarm.level.value}, sector {device.sector_id}, "
-                f"town {device.town_id}) reached nobody: "
-                + (
-                    f"nobody on duty at {', '.join(center_ids)}"
-                    if center_ids
-                    else "no duty center is routed for it"
-                )
-            ),
-            now=now,
-        )
-    created: list[str] = []
-    if planned:
-        rows: list[dict[str, object]] = [
-            {
-                "notification_id": str(uuid.uuid4()),
-                "topic": Topic.ALARM.value,
-                "alarm_id": alarm.alarm_id,
-                "sector_id": device.sector_id,
-                "town_id": device.town_id,
-                "village_id": device.village_id,
-                "level": alarm.level.value,
-                "duty_center_id": p.duty_center_id,
-                "person_id": p.person_id,
-                "channel": p.channel.value,
-                "recipient": p.recipient,
-                "message": p.message,
-                "status": Status.PENDING.value,
-                "idempotency_key": p.idempotency_key,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "alarm_received_at": alarm.received_at,
-                "traceparent": traceparent,
-                "created_at": now,
-            }
-            for p in planned
-        ]
-        created = await insert_notifications(session, rows)
-    log.info(
-        "notifications_planned",
-        alarm_id=alarm.alarm_id,
-        alarm_level=alarm.level.value,
-        duty_centers=center_ids,
-        uncovered=sorted(decision.uncovered),
-        created=len(created),
-        planned=len(planned),
-    )
-    return Plan(center_ids, dict(decision.uncovered), created)
-
-
-async def insert_notifications(session: AsyncSession, rows: list[dict[str, object]]) -> list[str]:
-    """Insert pending notifications; a row whose idempotency key exists is skipped. The ids of
-    those inserted."""
+    caps: StormCaps | None = None,
+) -> list[str]:
+    """Insert pending notifications; a row whose idempotency key exists is skipped. With
+    `caps` (an alarm's escalation steps), SMS and calls beyond their recipient's storm caps are
+    inserted suppressed and counted in the window's digest (storm_service.admit); duty notices
+    and a fallback in place of an admitted SMS pass none. The ids of those inserted."""
     if not rows:
         return []
+    if caps is not None:
+        rows = await storm_service.admit(session, rows, now=now, caps=caps)
     result = await session.execute(
         insert(Notification)
         .values(rows)
@@ -197,6 +112,9 @@ async def claim_due(
             recipient=r.recipient,
             message=r.message,
             attempt=r.attempts,
+            subject=r.subject,
+            template_id=r.template_id,
+            params={str(k): str(v) for k, v in (r.params or {}).items()},
         )
         for r in rows
     ]
@@ -221,29 +139,45 @@ async def renew_leases(
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How one attempt went: a receipt, or an error (our own words) and whether to retry."""
+    """How one attempt went: a receipt, or an error (our own words) and whether to retry. For
+    the delivery log: the provider, what was asked of it (no secrets), how long it took; and
+    whether its breaker was open (`short_circuited`: nothing was sent) or is open now that this
+    attempt failed (`provider_down`)."""
 
     notification_id: str
     attempt: int
     receipt: Receipt | None = None
     error: str | None = None
     retryable: bool = True
+    provider: str = "unknown"
+    request: Mapping[str, object] | None = None
+    latency_ms: int | None = None
+    short_circuited: bool = False
+    provider_down: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """Retries with capped exponential backoff and full jitter; an alarm's SMS falls back to
+    voice after `fallback_after_failures` failed attempts (or at once while its provider is
+    down)."""
+
     max_attempts: int
     initial_s: float
     maximum_s: float
+    fallback_after_failures: int = 2
+    jitter: Jitter = full_jitter
 
 
 async def record_outcomes(
     session: AsyncSession, *, outcomes: Sequence[Outcome], now: datetime, retry: RetryPolicy
-) -> None:
-    """Settle a batch of attempts and stage their events. An attempt whose row was taken again
-    meanwhile (its lease ended) is stale and changes nothing."""
+) -> list[str]:
+    """Settle a batch of attempts, log each in the delivery log and stage their events, in the
+    caller's transaction. An attempt whose row was taken again meanwhile (its lease ended) or
+    settled by a receipt is stale: it is logged and changes nothing else. Returns the ids of
+    the voice notifications inserted as fallbacks of SMS given up."""
     if not outcomes:
-        return
+        return []
     rows = {
         r.notification_id: r
         for r in await session.scalars(
@@ -253,14 +187,15 @@ async def record_outcomes(
         )
     }
     events: list[tuple[str, Envelope[EventPayload], str | None]] = []
+    fallbacks: list[str] = []
     for outcome in outcomes:
         row = rows.get(outcome.notification_id)
-        if row is None or row.status != Status.SENDING.value or row.attempts != outcome.attempt:
-            log.warning(
-                "stale_dispatch_outcome",
-                notification_id=outcome.notification_id,
-                attempt=outcome.attempt,
-            )
+        if row is None:
+            log.warning("dispatch_outcome_of_no_notification", **_ids(outcome))
+            continue
+        session.add(_attempt_row(row, outcome, now=now))
+        if row.status != Status.SENDING.value or row.attempts != outcome.attempt:
+            log.warning("stale_dispatch_outcome", **_ids(outcome))
             continue
         # Events on rw.notifications describe alarm notifications; duty notices are in the
         # table (and the person's list) only.
@@ -300,34 +235,110 @@ async def record_outcomes(
                 now=now,
                 initial_s=retry.initial_s,
                 maximum_s=retry.maximum_s,
+                jitter=retry.jitter,
             )
-            row.status = decision.status.value
-            row.next_attempt_at = decision.next_attempt_at or now
-            row.last_error = error[:500]
+            fall_back = falls_back_to_voice(
+                topic=row.topic,
+                channel=row.channel,
+                attempts=row.attempts,
+                fallback_after=retry.fallback_after_failures,
+                provider_down=outcome.short_circuited or outcome.provider_down,
+                giving_up=not decision.will_retry,
+            )
+            will_retry = decision.will_retry and not fall_back
+            row.status = (Status.PENDING if will_retry else Status.FAILED).value
+            row.next_attempt_at = (decision.next_attempt_at if will_retry else None) or now
+            row.last_error = (f"{error}; fell back to voice" if fall_back else error)[:500]
+            if fall_back:
+                fallbacks += await fall_back_to_voice(session, sms=row, now=now)
             if about_alarm:
                 payloads.append(
                     NotificationFailed(
-                        notification=row.ref(),
-                        failed_at=now,
-                        error=error,
-                        will_retry=decision.will_retry,
+                        notification=row.ref(), failed_at=now, error=error, will_retry=will_retry
                     )
                 )
-            metrics.NOTIFICATIONS.labels(
-                row.channel, "retry" if decision.will_retry else "failed"
-            ).inc()
+            metrics.NOTIFICATIONS.labels(row.channel, "retry" if will_retry else "failed").inc()
             log.warning(
                 "notification_failed",
                 notification_id=row.notification_id,
                 channel=row.channel,
                 attempt=row.attempts,
                 error=error,
-                will_retry=decision.will_retry,
+                will_retry=will_retry,
+                fell_back=fall_back,
             )
         # The alarm event's trace continues through the notifications it caused.
         events += [(NOTIFICATIONS, _event(p, row, row.traceparent), row.alarm_id) for p in payloads]
     await session.flush()
     await outbox.add_many(session, events)
+    return fallbacks
+
+
+def _ids(outcome: Outcome) -> dict[str, object]:
+    return {"notification_id": outcome.notification_id, "attempt": outcome.attempt}
+
+
+def _attempt_row(row: Notification, outcome: Outcome, *, now: datetime) -> DeliveryAttempt:
+    if outcome.receipt is not None:
+        kind = AttemptOutcome.DELIVERED if outcome.receipt.delivered else AttemptOutcome.ACCEPTED
+    elif outcome.short_circuited:
+        kind = AttemptOutcome.SHORT_CIRCUITED
+    else:
+        kind = AttemptOutcome.FAILED
+    return DeliveryAttempt(
+        notification_id=row.notification_id,
+        attempt=outcome.attempt,
+        channel=row.channel,
+        provider=outcome.provider[:32],
+        request=dict(outcome.request) if outcome.request is not None else None,
+        provider_message_id=outcome.receipt.provider_message_id if outcome.receipt else None,
+        outcome=kind.value,
+        error=outcome.error[:500] if outcome.error and outcome.receipt is None else None,
+        latency_ms=outcome.latency_ms,
+        at=now,
+    )
+
+
+async def fall_back_to_voice(
+    session: AsyncSession, *, sms: Notification, now: datetime
+) -> list[str]:
+    """A voice call in place of an alarm's SMS given up: the same person, alarm, level, step
+    and round and the same text (no template id: the gateway reads the text out), due now. Its
+    key is the SMS's plus ":fallback:voice", so it exists once however often this runs. The
+    id inserted, none when it existed already."""
+    return await insert_notifications(
+        session,
+        [
+            {
+                "notification_id": str(uuid.uuid4()),
+                "topic": sms.topic,
+                "alarm_id": sms.alarm_id,
+                "sector_id": sms.sector_id,
+                "town_id": sms.town_id,
+                "village_id": sms.village_id,
+                "level": sms.level,
+                "duty_center_id": sms.duty_center_id,
+                "person_id": sms.person_id,
+                "channel": ChannelKind.VOICE.value,
+                "recipient": sms.recipient,
+                "message": sms.message,
+                "status": Status.PENDING.value,
+                "idempotency_key": fallback_key(sms.idempotency_key),
+                "attempts": 0,
+                "next_attempt_at": now,
+                "alarm_received_at": sms.alarm_received_at,
+                "traceparent": sms.traceparent,
+                "created_at": now,
+                "step": sms.step,
+                "round": sms.round,
+                "locale": sms.locale,
+                "template_id": None,
+                "params": sms.params,
+                "fallback_of": sms.notification_id,
+            }
+        ],
+        now=now,
+    )
 
 
 def _event(
@@ -402,30 +413,109 @@ async def acknowledge_notification(
     *,
     notification_id: str,
     by: str,
+    via: AckVia,
     now: datetime,
-    scope: Scope = DISTRICT,
-    me: str | None = None,
+    caller: Principal | None = None,
 ) -> Notification:
-    """The person on duty has it. Acknowledging again changes nothing and emits nothing."""
+    """The person notified has it (签收), and the alarm's escalation stops. Over the API
+    (`caller` given) only that person or the leader of the center it was sent for may say so;
+    an SMS reply or a keypress (`caller` None) has proved who it is already. Acknowledging again
+    changes nothing and emits nothing."""
     row = await get_notification_or_raise(
-        session, notification_id=notification_id, for_update=True, scope=scope, me=me
+        session,
+        notification_id=notification_id,
+        for_update=True,
+        scope=caller.scope if caller is not None else DISTRICT,
+        me=caller.subject if caller is not None else None,
     )
+    if caller is not None and caller.subject != row.person_id:
+        center = await session.get(DutyCenter, row.duty_center_id)
+        if center is None or center.leader_id != caller.subject:
+            raise Forbidden(
+                f"Notification {notification_id!r} was sent to {row.person_id}; only they or "
+                f"the leader of duty center {row.duty_center_id!r} may acknowledge it."
+            )
     if row.status == Status.ACKNOWLEDGED.value:
         return row
     if Status(row.status) not in ACKNOWLEDGEABLE:
         raise InvalidState(
-            f"Notification {notification_id!r} is {row.status}; only a sent or delivered "
-            "notification can be acknowledged."
+            f"Notification {notification_id!r} is {row.status}; only a notification on its way "
+            "or delivered can be acknowledged."
         )
     row.status = Status.ACKNOWLEDGED.value
     row.acknowledged_at = now
     row.acknowledged_by = by
+    row.acknowledged_via = via.value
     await session.flush()
-    if row.topic != Topic.ALARM.value:
+    if row.topic != Topic.ALARM.value or row.alarm_id is None:
         return row
+    await _stop_escalation(session, alarm_id=row.alarm_id, by=by, via=via, now=now)
     event = NotificationAcknowledged(
-        notification=row.ref(), acknowledged_at=now, acknowledged_by=by
+        notification=row.ref(), acknowledged_at=now, acknowledged_by=by, via=via.value
     )
     # traceparent None: the event continues the trace of the request that acknowledged.
     await outbox.add(session, NOTIFICATIONS, _event(event, row, None), key=row.alarm_id)
     return row
+
+
+async def _stop_escalation(
+    session: AsyncSession, *, alarm_id: str, by: str, via: AckVia, now: datetime
+) -> None:
+    """The first acknowledgement of an alarm stops its escalation (escalation.domain)."""
+    found = await session.get(Escalation, alarm_id, with_for_update=True)
+    if found is None:
+        return
+    state = found.state()
+    stopped = escalation.acknowledge(state)
+    if stopped is state:
+        return
+    found.acknowledged_at, found.acknowledged_by, found.acknowledged_via = now, by, via.value
+    found.apply(stopped, now=now)
+    await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    """What an acknowledging SMS reply came to: the notification acknowledged, or why none."""
+
+    acknowledged: Notification | None
+    outcome: str
+
+
+REPLY_WINDOW = timedelta(hours=24)
+
+
+async def acknowledge_by_reply(
+    session: AsyncSession, *, person_id: str, alarm_ref: str | None, at: datetime
+) -> ReplyOutcome:
+    """An SMS reply from `person_id`'s phone acknowledges the alarm it names (by the reference
+    its message showed), or with the bare word the one alarm they have open; the SMS sent to
+    them is the notification acknowledged (any of theirs for that alarm without one)."""
+    stmt = (
+        select(Notification)
+        .where(
+            Notification.person_id == person_id,
+            Notification.topic == Topic.ALARM.value,
+            Notification.created_at > at - REPLY_WINDOW,
+            Notification.status.in_([s.value for s in ACKNOWLEDGEABLE | {Status.ACKNOWLEDGED}]),
+        )
+        .order_by(Notification.created_at.desc())
+        .limit(200)
+    )
+    if alarm_ref is not None:
+        stmt = stmt.where(Notification.alarm_id.startswith(alarm_ref, autoescape=True))
+    rows = list(await session.scalars(stmt))
+    alarms = {r.alarm_id for r in rows}
+    if not rows:
+        return ReplyOutcome(None, "no alarm sent to you in the last 24 h matches the reply")
+    if len(alarms) > 1:
+        refs = ", ".join(sorted(short_alarm_id(a) for a in alarms if a)[:5])
+        return ReplyOutcome(None, f"several alarms match ({refs}): reply QS and the alarm number")
+    mine = sorted(rows, key=lambda r: (r.channel != ChannelKind.SMS.value, r.created_at))
+    if any(r.status == Status.ACKNOWLEDGED.value for r in rows):
+        done = next(r for r in mine if r.status == Status.ACKNOWLEDGED.value)
+        return ReplyOutcome(done, "already acknowledged")
+    row = await acknowledge_notification(
+        session, notification_id=mine[0].notification_id, by=person_id, via=AckVia.SMS, now=at
+    )
+    return ReplyOutcome(row, "acknowledged")

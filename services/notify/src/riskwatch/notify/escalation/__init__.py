@@ -1,0 +1,1 @@
+"""Escalation: the steps an alarm's notifications walk through until someone acknowledges."""

@@ -1,0 +1,1 @@
+"""Message templates: what each notice says, in zh-CN (default) and English."""
