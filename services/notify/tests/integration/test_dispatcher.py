@@ -227,11 +227,9 @@ async def test_a_failing_channel_backs_off_then_gives_up_and_an_alarm_sms_falls_
     for r in sms:
         call = calls[r.notification_id]
         assert call.idempotency_key == r.idempotency_key + ":fallback:voice"
-        assert (call.person_id, call.recipient, call.message) == (
-            r.person_id,
-            r.recipient,
-            r.message,
-        )
+        assert (call.person_id, call.recipient) == (r.person_id, r.recipient)
+        # What the voice template says, read out (press 1), not the SMS's "reply QS".
+        assert call.message.endswith("按1确认签收")
         assert (call.alarm_id, call.level, call.step, call.round) == (
             r.alarm_id,
             r.level,

@@ -26,7 +26,7 @@ from riskwatch.notify.escalation.models import Escalation
 from riskwatch.notify.models import principals
 from riskwatch.notify.notifications.domain import AckVia, ChannelKind
 from riskwatch.notify.notifications.models import Notification
-from riskwatch.notify.notifications.service import acknowledge_notification
+from riskwatch.notify.notifications.service import acknowledge_notification, fall_back_to_voice
 
 from .. import factories as f
 
@@ -228,3 +228,35 @@ async def test_a_running_escalation_keeps_its_policy_version(session: AsyncSessi
     assert [x for x in await sent(session, second.alarm_id) if x[1] == 1] == [
         (0, 1, "mayor", "in_app")
     ]
+
+
+async def test_a_voice_fallback_says_the_voice_text_and_is_not_a_second_call(
+    session: AsyncSession,
+) -> None:
+    await chain_of_command(session)
+    alarm = f.alarm(Level.RED)
+    await f.first_step(session, alarm=alarm, now=T0)
+    sms = await session.scalar(
+        select(Notification).where(
+            Notification.alarm_id == alarm.alarm_id,
+            Notification.person_id == "l1",
+            Notification.channel == "sms",
+        )
+    )
+    assert sms is not None
+    [call_id] = await fall_back_to_voice(session, sms=sms, now=at(1))
+    call = await session.get_one(Notification, call_id)
+    assert (call.channel, call.step, call.fallback_of) == ("voice", 0, sms.notification_id)
+    assert "按1" in call.message  # the voice template, read out; not the SMS's "reply QS"
+    assert "QS" not in call.message
+    # The department head's step calls them anyway: their SMS failing adds no second call.
+    assert await look(session, 10) == 1
+    head_sms = await session.scalar(
+        select(Notification).where(
+            Notification.alarm_id == alarm.alarm_id,
+            Notification.person_id == "head.build",
+            Notification.channel == "sms",
+        )
+    )
+    assert head_sms is not None
+    assert await fall_back_to_voice(session, sms=head_sms, now=at(11)) == []

@@ -17,6 +17,7 @@ from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.auth import Principal
 from riskwatch.common.errors import Forbidden, InvalidState, NotFound
 from riskwatch.common.events import EventPayload, new_event
+from riskwatch.common.events.alarms import AlarmSnapshot
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import (
     NotificationAcknowledged,
@@ -45,10 +46,13 @@ from riskwatch.notify.notifications.domain import (
     fallback_key,
     falls_back_to_voice,
     full_jitter,
+    idempotency_key,
     short_alarm_id,
 )
 from riskwatch.notify.notifications.models import DeliveryAttempt, Notification
 from riskwatch.notify.notifications.storm import StormCaps
+from riskwatch.notify.templates.domain import TemplateKey, alarm_variables
+from riskwatch.notify.templates.service import load_templates
 
 SOURCE = "/riskwatch/notify"
 log = structlog.get_logger(__name__)
@@ -303,9 +307,37 @@ async def fall_back_to_voice(
     session: AsyncSession, *, sms: Notification, now: datetime
 ) -> list[str]:
     """A voice call in place of an alarm's SMS given up: the same person, alarm, level, step
-    and round and the same text (no template id: the gateway reads the text out), due now. Its
-    key is the SMS's plus ":fallback:voice", so it exists once however often this runs. The
-    id inserted, none when it existed already."""
+    and round, due now, saying what the step's voice template says (rendered from the alarm
+    its escalation keeps; the SMS's text, telling to reply by SMS, would be wrong read out).
+    Its key is the SMS's plus ":fallback:voice", so it exists once however often this runs;
+    none when the step calls the person anyway. The id inserted, none otherwise."""
+    if sms.alarm_id is None or sms.level is None:
+        return []
+    own_call = idempotency_key(
+        sms.alarm_id, sms.level, sms.step, sms.round, sms.person_id, ChannelKind.VOICE
+    )
+    if await session.scalar(
+        select(Notification.notification_id).where(Notification.idempotency_key == own_call)
+    ):
+        return []
+    text, params = sms.message, sms.params
+    escalation_row = await session.get(Escalation, sms.alarm_id)
+    if escalation_row is not None:
+        alarm = AlarmSnapshot.model_validate(escalation_row.alarm)
+        templates = await load_templates(session)
+        rendered = templates.render(
+            TemplateKey.ALARM,
+            ChannelKind.VOICE,
+            sms.locale,
+            alarm_variables(
+                alarm,
+                place=escalation_row.place,
+                step=sms.step,
+                channel=ChannelKind.VOICE,
+                locale=sms.locale,
+            ),
+        )
+        text, params = rendered.text, dict(rendered.params) or None
     return await insert_notifications(
         session,
         [
@@ -321,7 +353,7 @@ async def fall_back_to_voice(
                 "person_id": sms.person_id,
                 "channel": ChannelKind.VOICE.value,
                 "recipient": sms.recipient,
-                "message": sms.message,
+                "message": text,
                 "status": Status.PENDING.value,
                 "idempotency_key": fallback_key(sms.idempotency_key),
                 "attempts": 0,
@@ -333,7 +365,7 @@ async def fall_back_to_voice(
                 "round": sms.round,
                 "locale": sms.locale,
                 "template_id": None,
-                "params": sms.params,
+                "params": params,
                 "fallback_of": sms.notification_id,
             }
         ],
