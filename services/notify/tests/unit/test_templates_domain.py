@@ -109,6 +109,7 @@ def test_english_is_chosen_by_locale_and_an_unknown_locale_reads_zh_cn() -> None
 
 @pytest.mark.parametrize(("key", "locale"), [(k, loc) for k in TemplateKey for loc in Locale])
 def test_a_voice_text_is_what_a_tts_engine_reads(key: TemplateKey, locale: Locale) -> None:
+    # (The sample alarm's reference is 1a2b3c4d; "ddb2eb91" must be read d d b 2 e b 9 1 too.)
     variables = sample_variables(key, ChannelKind.VOICE, locale)
     text = Templates().render(key, ChannelKind.VOICE, locale, variables).text
     assert not set(text) & set("()[]{}（）【】<>"), text
@@ -367,3 +368,13 @@ def test_a_preview_fills_missing_variables_from_the_samples() -> None:
             variables={"colour": "red"},
         )
     assert caught.value.unknown == ["colour"]
+
+
+def test_a_voice_call_reads_an_alarm_reference_character_by_character() -> None:
+    alarm = f.alarm(alarm_id="ddb2eb91-4626-4638-849e-0e6d21f127b5")
+    variables = alarm_variables(
+        alarm, place=None, step=0, channel=ChannelKind.VOICE, locale=Locale.ZH_CN
+    )
+    assert variables["alarm_ref"] == "d d b 2 e b 9 1"
+    sms = alarm_variables(alarm, place=None, step=0, channel=ChannelKind.SMS, locale="zh-CN")
+    assert sms["alarm_ref"] == "ddb2eb91"

@@ -140,7 +140,7 @@ def alarm_variables(
     shown_id = spell(device.device_id) if voice else device.device_id
     return {
         "level": level_name(alarm.level.value, loc),
-        "alarm_ref": spell(ref) if voice else ref,
+        "alarm_ref": " ".join(ref) if voice else ref,  # hex: every character read out
         "rule_id": spell(alarm.rule_id) if voice else alarm.rule_id,
         "metric": spell(alarm.metric) if voice else alarm.metric,
         "value": f"{alarm.value:g}",
