@@ -11,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from riskwatch.common.access import Role
 from riskwatch.common.events import Level
 from riskwatch.notify.duty.models import Person
 from riskwatch.notify.escalation import service
 from riskwatch.notify.escalation.domain import (
     DEFAULT_POLICIES,
     EscalationStatus,
+    Over,
     Policy,
     Step,
     Target,
@@ -260,3 +262,36 @@ async def test_a_voice_fallback_says_the_voice_text_and_is_not_a_second_call(
     )
     assert head_sms is not None
     assert await fall_back_to_voice(session, sms=head_sms, now=at(11)) == []
+
+
+async def test_a_role_target_reaches_the_accounts_holding_it_over_the_alarm_s_place(
+    session: AsyncSession,
+) -> None:
+    await chain_of_command(session)
+    await add_account(session, "lj.patrol", "handler", "town:lujiazui", phone="+8613800000201")
+    await add_account(session, "gq.patrol", "handler", "town:gaoqiao")
+    await add_account(session, "district.handler", "handler", "district")
+    policy = Policy(
+        steps=(
+            Step(
+                0,
+                (Target(TargetKind.ROLE, role=Role.HANDLER, over=Over.TOWN),),
+                (ChannelKind.IN_APP, ChannelKind.SMS),
+            ),
+        )
+    )
+    await service.put_policies(session, policies={Level.BLUE: policy}, by="admin", now=T0)
+    alarm = f.alarm(Level.BLUE)  # in Lujiazui
+    [plan] = await service.start_escalation(
+        session, alarm=alarm, place=None, traceparent=None, now=T0, grace=f.GRACE, caps=f.CAPS
+    )
+    assert plan.recipients == ["lj.patrol"]
+    rows = await sent(session, alarm.alarm_id)
+    assert rows == [(0, 0, "lj.patrol", "in_app"), (0, 0, "lj.patrol", "sms")]
+    sms = await session.scalar(
+        select(Notification).where(
+            Notification.alarm_id == alarm.alarm_id, Notification.channel == "sms"
+        )
+    )
+    assert sms is not None
+    assert (sms.recipient, sms.duty_center_id) == ("+8613800000201", "street-lujiazui")
