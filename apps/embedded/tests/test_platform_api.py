@@ -72,11 +72,17 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Huamu duty center",
         "kind": "street",
         "town_id": "huamu",
+        "robot_url": "wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
     },
-    ("put", "/api/v1/duty-centers/{duty_center_id}"): {"name": "Huamu duty center"},
+    ("put", "/api/v1/duty-centers/{duty_center_id}"): {
+        "name": "Huamu duty center",
+        "robot_url": "dingtalk:https://oapi.dingtalk.com/robot/send?access_token=t",
+    },
     ("put", "/api/v1/duty-centers/{duty_center_id}/members/{person_id}"): {
         "name": "Huamu handler",
         "phone": "+8610000000901",
+        "email": "huamu.handler@example.org",
+        "locale": "en",
     },
     ("post", "/api/v1/duty-centers/{duty_center_id}/rosters"): {
         "first_day": "2026-12-01",
@@ -104,6 +110,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Huamu duty center",
         "kind": "street",
         "town_id": "huamu",
+        "robot_url": "wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
         "members": [],
     },
     ("post", "/api/v1/sms/inbound"): {

@@ -67,6 +67,16 @@ def upgrade() -> None:
     ]:
         del name
         op.add_column(n, column, schema=S)
+    # A recipient is also a robot URL (up to 500) or an e-mail address (up to 254). Widening a
+    # varchar is a catalog change in PostgreSQL: no table rewrite.
+    op.alter_column(
+        n,
+        "recipient",
+        type_=sa.String(500),
+        existing_type=sa.String(128),
+        existing_nullable=False,
+        schema=S,
+    )
     op.drop_constraint(op.f("ck_notification_channel"), n, schema=S)
     op.create_check_constraint(op.f("ck_notification_channel"), n, CHANNELS, schema=S)
     op.drop_constraint(op.f("ck_notification_topic"), n, schema=S)
@@ -186,6 +196,15 @@ def downgrade() -> None:
     op.execute("DELETE FROM notify.notification WHERE channel NOT IN ('in_app', 'sms')")
     op.execute("DELETE FROM notify.notification WHERE topic = 'digest'")
     op.execute("UPDATE notify.notification SET status = 'failed' WHERE status = 'suppressed'")
+    # Only in-app and SMS rows are left: person ids and phones, which fit.
+    op.alter_column(
+        n,
+        "recipient",
+        type_=sa.String(128),
+        existing_type=sa.String(500),
+        existing_nullable=False,
+        schema=S,
+    )
     op.drop_constraint(op.f("ck_notification_status"), n, schema=S)
     op.create_check_constraint(
         op.f("ck_notification_status"),

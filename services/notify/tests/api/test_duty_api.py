@@ -2,7 +2,8 @@
 SMS provider): a center, two members and a week's roster are published and each member is told
 their shifts; a shift runs with nobody checked in, and after the grace period the leader is told
 and an alarm for that town also reaches the next level up; a check-in (by API, by SMS reply)
-shows in the on-duty view and ends the fallback."""
+shows in the on-duty view and ends the fallback. Also how a center and a member are reached:
+a center's group robot (read back masked) and a member's e-mail and locale."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.catalog import default_catalog
@@ -161,6 +164,140 @@ async def test_a_phone_is_one_persons(platform: Platform) -> None:
     assert {m["person_id"] for m in members} == {"d.officer", "zhang.san"}
 
 
+ROBOT = "wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=9f3b7c1e-lujiazui"
+
+
+async def stored_robot(duty_db: str, center: str) -> str | None:
+    engine = create_async_engine(duty_db)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT robot_url FROM notify.duty_center WHERE duty_center_id = :c")
+            value = await conn.scalar(query, {"c": center})
+    finally:
+        await engine.dispose()
+    return None if value is None else str(value)
+
+
+async def test_a_center_s_robot_is_checked_kept_whole_and_read_back_masked(
+    platform: Platform, duty_db: str
+) -> None:
+    p = platform
+    await set_up_centers(p)
+    center = "/api/v1/duty-centers/street-lujiazui"
+    put = await p.call("admin", "PUT", center, json={"robot_url": ROBOT})
+    assert put["robot_url"] == "wecom:qyapi.weixin.qq.com"  # kind and host: the key is secret
+    assert put["leader_id"] == "wang.leader"  # only what was given changed
+    listed = await p.client.get("/api/v1/duty-centers", headers=p.headers["admin"])
+    got = await p.client.get(center, headers=p.headers["zhang.san"])
+    assert got.json()["robot_url"] == "wecom:qyapi.weixin.qq.com"
+    assert "9f3b7c1e" not in listed.text + got.text
+    assert await stored_robot(duty_db, "street-lujiazui") == ROBOT  # what the robot is sent to
+
+    sector = await p.call(
+        "admin",
+        "POST",
+        "/api/v1/duty-centers",
+        expect=201,
+        json={
+            "duty_center_id": "sector-construction",
+            "name": "Construction duty center",
+            "kind": "sector",
+            "sector_id": "construction",
+            "robot_url": "dingtalk:https://oapi.dingtalk.com/robot/send?access_token=5a7d",
+        },
+    )
+    assert sector["robot_url"] == "dingtalk:oapi.dingtalk.com"
+
+    # Refused at input (422 problem), saying where and why, never repeating the URL.
+    for bad in (
+        "slack:https://hooks.slack.com/services/T0/B0/x1y2z3",  # neither WeCom nor DingTalk
+        "wecom:http://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=x1y2z3",  # its key in clear
+        "wecom:https://me:x1y2z3@qyapi.weixin.qq.com/cgi-bin/webhook/send",  # credentials
+        "wecom:https://qyapi.weixin.qq.com/send?key=x1y2z3\nX-Forged: 1",  # two lines
+        "wecom:https://qyapi.weixin.qq.com/send?key=x1y2z3" + "0" * 460,  # over 500 characters
+    ):
+        refused = await p.client.put(center, json={"robot_url": bad}, headers=p.headers["admin"])
+        assert refused.status_code == 422, bad
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["loc"] == ["body", "robot_url"]
+        assert "x1y2z3" not in refused.text
+    # A host notify would not post to: told at once, not at the first alarm.
+    elsewhere = "wecom:https://hooks.example.org/cgi-bin/webhook/send?key=x1y2z3"
+    refused = await p.client.put(center, json={"robot_url": elsewhere}, headers=p.headers["admin"])
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == (
+        "The robot's host 'hooks.example.org' is not among RW_ROBOT_ALLOWED_HOSTS "
+        "(oapi.dingtalk.com, qyapi.weixin.qq.com); notify would not post to it."
+    )
+    assert await stored_robot(duty_db, "street-lujiazui") == ROBOT
+    not_created = await p.client.post(
+        "/api/v1/duty-centers",
+        json={
+            "duty_center_id": "street-huinan",
+            "name": "Huinan duty center",
+            "kind": "street",
+            "town_id": "huinan",
+            "robot_url": elsewhere,
+        },
+        headers=p.headers["admin"],
+    )
+    assert not_created.status_code == 422
+    await p.call("admin", "GET", "/api/v1/duty-centers/street-huinan", expect=404)
+
+    cleared = await p.call("admin", "PUT", center, json={"robot_url": None})
+    assert cleared["robot_url"] is None
+    assert await stored_robot(duty_db, "street-lujiazui") is None
+
+
+async def test_a_member_s_e_mail_and_locale_are_theirs_in_every_center(platform: Platform) -> None:
+    p = platform
+    await set_up_centers(p)
+    member = "/api/v1/duty-centers/street-lujiazui/members/zhang.san"
+    zhang = {"name": "Zhang San", "phone": "+8610000000301"}
+    put = await p.call(
+        "admin", "PUT", member, json={**zhang, "email": "zhang.san@example.org", "locale": "en"}
+    )
+    assert (put["email"], put["locale"]) == ("zhang.san@example.org", "en")
+    members = await p.call("admin", "GET", "/api/v1/duty-centers/street-lujiazui/members")
+    by_id = {m["person_id"]: m for m in members}
+    assert (by_id["zhang.san"]["email"], by_id["zhang.san"]["locale"]) == (
+        "zhang.san@example.org",
+        "en",
+    )
+    assert (by_id["li.si"]["email"], by_id["li.si"]["locale"]) == (None, "zh-CN")  # the default
+    # Added to a second center without them: they stay as they are.
+    second = await p.call(
+        "admin", "PUT", "/api/v1/duty-centers/district/members/zhang.san", json=zhang
+    )
+    assert (second["email"], second["locale"]) == ("zhang.san@example.org", "en")
+    # null clears the e-mail; the locale given stays until changed.
+    cleared = await p.call("admin", "PUT", member, json={**zhang, "email": None})
+    assert (cleared["email"], cleared["locale"]) == (None, "en")
+    back = await p.call("admin", "PUT", member, json={**zhang, "locale": "zh-CN"})
+    assert back["locale"] == "zh-CN"
+
+    for field, bad in (
+        ("email", "zhang.san"),
+        ("email", "Zhang San <zhang.san@example.org>"),
+        ("email", "zhang.san@example.org\r\nBcc: all@example.org"),
+        ("email", "zhang san@example.org"),
+        ("locale", "fr"),
+        ("locale", "en-US"),
+    ):
+        refused = await p.client.put(member, json={**zhang, field: bad}, headers=p.headers["admin"])
+        assert refused.status_code == 422, (field, bad)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["loc"] == ["body", field]
+    # The phone is still one person's, whatever else they give.
+    taken = await p.client.put(
+        "/api/v1/duty-centers/district/members/someone.else",
+        json={"name": "Someone", "phone": "+8610000000301", "email": "someone@example.org"},
+        headers=p.headers["admin"],
+    )
+    assert taken.status_code == 409
+    assert taken.json()["person_id"] == "zhang.san"
+
+
 async def publish_week(p: Platform, center: str, rotation: list[str]) -> dict[str, Any]:
     draft = await p.call(
         "admin",
@@ -178,7 +315,9 @@ async def publish_week(p: Platform, center: str, rotation: list[str]) -> dict[st
     assert len(draft["shifts"]) == 16
     # Midnight to the first shift (08:30) is before the roster: no gap of it.
     assert draft["problems"] == []
-    published = await p.call("admin", "POST", f"/api/v1/rosters/{draft['roster_id']}/publish")
+    published: dict[str, Any] = await p.call(
+        "admin", "POST", f"/api/v1/rosters/{draft['roster_id']}/publish"
+    )
     assert (published["status"], published["version"]) == ("published", 1)
     return published
 
@@ -225,7 +364,8 @@ async def test_issue_8_done_when(platform: Platform, bus: MemoryBus) -> None:
             "/api/v1/notifications",
             params={"person_id": "me", "topic": "check_in"},
         )
-        return told["items"]
+        items: list[dict[str, Any]] = told["items"]
+        return items
 
     told = await eventually(leader_told)
     assert "Lujiazui duty center" in told[0]["message"]

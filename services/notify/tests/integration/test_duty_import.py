@@ -1,6 +1,7 @@
 """The duty import on real PostgreSQL: a second run changes nothing and tells nobody twice, a
 refused center is rolled back alone, and the demo seeded every few hours never runs out of
-people on duty. Also the endpoint, in-process."""
+people on duty. A center's robot and a member's e-mail and locale are imported like the rest,
+and reach a red alarm's first step. Also the endpoint, in-process."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.catalog import default_catalog
+from riskwatch.common.events import Level
 from riskwatch.common.settings import AuthSettings, DatabaseSettings
 from riskwatch.common.testing import account_bearer, app_client, migrate
 from riskwatch.notify.app import create_app
@@ -36,6 +38,8 @@ from riskwatch.notify.notifications.domain import CHANNELS, Topic
 from riskwatch.notify.notifications.models import Notification
 from riskwatch.notify.settings import NotifySettings
 
+from .. import factories as f
+
 CATALOG = default_catalog()
 TZ = CATALOG.district.zone
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 on 1 December in Shanghai
@@ -46,8 +50,17 @@ DAY_NIGHT = [
 GRACE = timedelta(minutes=15)
 
 
-def person(person_id: str, phone: str) -> dict[str, str]:
-    return {"person_id": person_id, "name": person_id.replace(".", " ").title(), "phone": phone}
+ROBOT_HOSTS = ("qyapi.weixin.qq.com", "oapi.dingtalk.com")
+ROBOT = "wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=5e3c9a17-district"
+
+
+def person(person_id: str, phone: str, **contact: str | None) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "name": person_id.replace(".", " ").title(),
+        "phone": phone,
+        **contact,
+    }
 
 
 def district(**fields: Any) -> dict[str, Any]:
@@ -66,7 +79,7 @@ def district(**fields: Any) -> dict[str, Any]:
     }
 
 
-def street(town_id: str, *people: dict[str, str], **fields: Any) -> dict[str, Any]:
+def street(town_id: str, *people: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {
         "id": f"street-{town_id}",
         "name": f"{town_id.title()} duty center",
@@ -91,10 +104,21 @@ def entries(*centers: dict[str, Any], first_day: str = "2026-12-01") -> list[Cen
 
 
 async def apply_all(
-    session: AsyncSession, centers: Sequence[CenterEntry], now: datetime = NOW
+    session: AsyncSession,
+    centers: Sequence[CenterEntry],
+    now: datetime = NOW,
+    robot_hosts: Sequence[str] = ROBOT_HOSTS,
 ) -> list[CenterOutcome]:
     return [
-        await apply_center(session, catalog=CATALOG, entry=e, by="importer", now=now, tz=TZ)
+        await apply_center(
+            session,
+            catalog=CATALOG,
+            entry=e,
+            by="importer",
+            now=now,
+            tz=TZ,
+            robot_hosts=robot_hosts,
+        )
         for e in centers
     ]
 
@@ -247,6 +271,145 @@ async def test_a_changed_document_updates_what_differs_and_keeps_the_roster(
     assert refused.reason == (
         "imposter's phone is li.na's already; SMS replies could not tell them apart."
     )
+
+
+async def fresh(session: AsyncSession, model: type[Any], key: Any) -> Any:
+    """A row as the database has it now (put_member writes people with a core statement)."""
+    row = await session.get(model, key, populate_existing=True)
+    assert row is not None, key
+    return row
+
+
+async def test_a_robot_an_e_mail_and_a_locale_are_imported_and_the_same_again_change_nothing(
+    session: AsyncSession,
+) -> None:
+    members = [
+        person("operator", "+8610000000001", email="operator@example.org", locale="en"),
+        person("zhang.wei", "+8610000000101"),
+        person("li.na", "+8610000000102"),
+    ]
+    document = entries(district(robot_url=ROBOT, members=members))
+    [created] = await apply_all(session, document)
+    assert created.status == "created"
+    assert (await fresh(session, DutyCenter, "district")).robot_url == ROBOT
+    operator = await fresh(session, Person, "operator")
+    assert (operator.email, operator.locale) == ("operator@example.org", "en")
+    zhang = await fresh(session, Person, "zhang.wei")
+    assert (zhang.email, zhang.locale) == (None, "zh-CN")  # none given: none, and the default
+    before = await counts(session)
+
+    [again] = await apply_all(session, document, now=NOW + timedelta(hours=6))
+    assert (again.status, again.changed, again.members_updated) == ("unchanged", [], 0)
+    assert await counts(session) == before
+    # A document that does not mention them leaves them as they are.
+    [silent] = await apply_all(session, entries(district()))
+    assert (silent.status, silent.changed, silent.members_updated) == ("unchanged", [], 0)
+    assert (await fresh(session, DutyCenter, "district")).robot_url == ROBOT
+    assert (await fresh(session, Person, "operator")).email == "operator@example.org"
+
+    # Another key for the robot, the operator's e-mail cleared and back to Chinese.
+    new_key = ROBOT.replace("5e3c9a17", "0b41d2e8")
+    changed = district(
+        robot_url=new_key,
+        members=[person("operator", "+8610000000001", email=None, locale="zh-CN"), *members[1:]],
+    )
+    [updated] = await apply_all(session, entries(changed))
+    assert (updated.status, updated.changed, updated.members_updated) == (
+        "updated",
+        ["robot_url"],
+        1,
+    )
+    assert (await fresh(session, DutyCenter, "district")).robot_url == new_key
+    operator = await fresh(session, Person, "operator")
+    assert (operator.email, operator.locale) == (None, "zh-CN")
+    # null: the center has no robot any more.
+    [cleared] = await apply_all(session, entries(district(robot_url=None)))
+    assert (cleared.status, cleared.changed) == ("updated", ["robot_url"])
+    assert (await fresh(session, DutyCenter, "district")).robot_url is None
+
+
+async def test_a_robot_host_not_allowed_refuses_its_center_alone(session: AsyncSession) -> None:
+    elsewhere = "dingtalk:https://hooks.example.org/robot/send?access_token=6d1f0c"
+    document = entries(
+        district(),
+        street("lujiazui", person("he.ping", "+8610000000301"), robot_url=elsewhere),
+        street("huinan", person("zheng.hao", "+8610000000321"), robot_url=ROBOT),
+    )
+    outcomes = {o.duty_center_id: o for o in await apply_all(session, document)}
+    assert {k: o.status for k, o in outcomes.items()} == {
+        "district": "created",
+        "street-lujiazui": "failed",
+        "street-huinan": "created",
+    }
+    assert outcomes["street-lujiazui"].reason == (
+        "The robot's host 'hooks.example.org' is not among RW_ROBOT_ALLOWED_HOSTS "
+        "(oapi.dingtalk.com, qyapi.weixin.qq.com); notify would not post to it."
+    )
+    assert await session.get(DutyCenter, "street-lujiazui") is None
+    assert await session.get(Person, "he.ping") is None
+    # An existing center keeps its robot when a new one is refused; so does a deployment that
+    # allows no robot host at all.
+    [refused] = await apply_all(session, entries(district(robot_url=elsewhere)))
+    assert refused.status == "failed"
+    assert "hooks.example.org" in (refused.reason or "")
+    [none_allowed] = await apply_all(
+        session,
+        entries(street("huinan", person("zheng.hao", "+8610000000321"), robot_url=ROBOT)),
+        robot_hosts=(),
+    )
+    assert (none_allowed.status, none_allowed.changed) == ("unchanged", [])  # the same robot
+    [other] = await apply_all(
+        session,
+        entries(street("huinan", person("zheng.hao", "+8610000000321"), robot_url=elsewhere)),
+        robot_hosts=(),
+    )
+    assert other.status == "failed"
+    assert "RW_ROBOT_ALLOWED_HOSTS (none)" in (other.reason or "")
+    assert (await fresh(session, DutyCenter, "street-huinan")).robot_url == ROBOT
+
+
+async def test_an_imported_robot_and_locale_reach_a_red_alarm_s_first_step(
+    session: AsyncSession,
+) -> None:
+    """End to end: the center's robot gets the first step's webhook notice, at its full URL;
+    the member whose locale is "en" gets the English SMS, the others the Chinese one."""
+    street_robot = "dingtalk:https://oapi.dingtalk.com/robot/send?access_token=7c2e94a0b1"
+    members = [
+        person("operator", "+8610000000001", locale="en"),
+        person("zhang.wei", "+8610000000101"),
+        person("li.na", "+8610000000102"),
+    ]
+    document = entries(
+        district(robot_url=ROBOT, members=members),
+        street(
+            "lujiazui",
+            person("he.ping", "+8610000000301"),
+            person("lin.yan", "+8610000000302"),
+            robot_url=street_robot,
+        ),
+    )
+    assert {o.status for o in await apply_all(session, document)} == {"created"}
+    alarm = f.alarm(Level.RED)  # a gas well in Lujiazui
+    # 10:00 in Shanghai on the roster's first day: the day shifts, the operator at the district
+    # and He Ping at Lujiazui.
+    plan = await f.first_step(session, alarm=alarm, now=NOW + timedelta(hours=1))
+    assert plan.recipients
+    rows = list(
+        await session.scalars(select(Notification).where(Notification.alarm_id == alarm.alarm_id))
+    )
+    robots = {
+        (n.person_id, n.recipient, n.duty_center_id, n.step) for n in rows if n.channel == "webhook"
+    }
+    assert robots == {
+        ("robot:district", ROBOT, "district", 0),
+        ("robot:street-lujiazui", street_robot, "street-lujiazui", 0),
+    }
+    sms = {n.person_id: n for n in rows if n.channel == "sms"}
+    assert set(sms) == {"operator", "he.ping"}
+    assert sms["operator"].locale == "en"
+    assert sms["operator"].message.startswith("[RiskWatch] red alarm: ")
+    assert sms["he.ping"].locale == "zh-CN"
+    assert sms["he.ping"].message.startswith("【RiskWatch】红色预警")
 
 
 async def test_a_relative_roster_on_a_later_day_publishes_only_the_new_days(
@@ -407,5 +570,33 @@ async def test_the_endpoint_imports_one_center_and_answers_a_refusal_as_a_proble
     assert bad.json()["detail"] == "No sector 'x' in the catalog."
     invalid = await client.post(url, json={**body, "leader": "nobody"}, headers=operator)
     assert invalid.status_code == 422
+
+    # The robot: its host among the settings' (the robots' own by default), read as in the API.
+    with_robot = await client.post(url, json={**body, "robot_url": ROBOT}, headers=operator)
+    assert with_robot.status_code == 200, with_robot.text
+    assert (with_robot.json()["status"], with_robot.json()["changed"]) == (
+        "updated",
+        ["robot_url"],
+    )
+    same = await client.post(url, json={**body, "robot_url": ROBOT}, headers=operator)
+    assert same.json()["status"] == "unchanged"
+    elsewhere = "wecom:https://hooks.example.org/send?key=ab12cd34"
+    for robot_url, detail in (
+        (elsewhere, "The robot's host 'hooks.example.org' is not among RW_ROBOT_ALLOWED_HOSTS"),
+        (elsewhere.replace("https", "http"), "The request does not match the expected schema."),
+    ):
+        refused = await client.post(url, json={**body, "robot_url": robot_url}, headers=operator)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"].startswith(detail)
+        assert "ab12cd34" not in refused.text
+    member = {**body["members"][0], "email": "not an address"}
+    bad_email = await client.post(
+        url, json={**body, "members": [member, *body["members"][1:]]}, headers=operator
+    )
+    assert bad_email.status_code == 422
+    assert bad_email.json()["errors"][0]["loc"] == ["body", "members", 0, "email"]
+    cleared = await client.post(url, json={**body, "robot_url": None}, headers=operator)
+    assert (cleared.json()["status"], cleared.json()["changed"]) == ("updated", ["robot_url"])
     assert (await client.post(url, json=body, headers=town)).status_code == 403
     assert (await client.post(url, json=body, headers=handler)).status_code == 403

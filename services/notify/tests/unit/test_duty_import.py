@@ -141,7 +141,7 @@ def test_a_center_in_conflict_with_an_earlier_one_is_refused() -> None:
         "",
         "",
         "center 'street-lujiazui' is already center 2",
-        "he.ping has another name or phone in center 2",
+        "he.ping has another phone in center 2",
         "song.jia's phone is he.ping's (center 2); SMS replies could not tell them apart",
         "center 1 is already the district's",
         "",
@@ -246,3 +246,67 @@ def test_an_entry_serialises_to_the_body_it_was_read_from() -> None:
     assert body["roster"]["first_day"] == "2026-12-01"
     assert "fallback_id" not in body  # not given: left as it is, not cleared
     assert CenterEntry.model_validate(body) == entry
+
+
+ROBOT = "wecom:https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=secret-robot-key"
+
+
+def test_a_center_s_robot_and_a_member_s_e_mail_and_locale_are_read_and_checked() -> None:
+    he_ping = {"person_id": "he.ping", "name": "He Ping", "phone": "+8610000000301"}
+    parsed = read_document(
+        {
+            "centers": [
+                center(robot_url=ROBOT, members=[
+                    {**he_ping, "email": "he.ping@example.org", "locale": "en"},
+                    {"person_id": "lin.yan", "name": "Lin Yan", "phone": "+8610000000302"}]),
+                center("a", robot_url=ROBOT.replace("wecom:", "slack:")),
+                center("b", robot_url=ROBOT.replace("https:", "http:")),
+                center("c", robot_url=ROBOT.replace("https://", "https://me:pw@")),
+                center("d", members=[{**he_ping, "email": "he.ping at example.org"}]),
+                center("e", members=[{**he_ping, "locale": "fr"}]),
+                center("f", robot_url=None),
+            ]
+        }
+    )  # fmt: skip
+    errors = {p.center_id: p.error for p in parsed}
+    first = parsed[0].entry
+    assert first is not None, errors
+    assert first.robot_url == ROBOT
+    # What a member says is what changes: the e-mail and locale when given, else left alone.
+    assert first.members[0].contact() == {
+        "name": "He Ping",
+        "phone": "+8610000000301",
+        "email": "he.ping@example.org",
+        "locale": "en",
+    }
+    assert first.members[1].contact() == {"name": "Lin Yan", "phone": "+8610000000302"}
+    assert errors["a"].startswith('robot_url: a robot is "wecom:<https url>"')
+    assert errors["b"].startswith("robot_url: the robot's URL carries its key: https only")
+    assert errors["c"] == "robot_url: the robot's URL must not hold a user name or password"
+    assert errors["d"] == "members.0.email: not an e-mail address (name@example.org)"
+    assert errors["e"].startswith("members.0.locale: Input should be 'zh-CN' or 'en'")
+    assert errors["f"] == ""  # null: the center has no robot
+    assert all("secret-robot-key" not in e for e in errors.values())
+
+
+def test_a_person_s_e_mail_or_locale_must_agree_across_centers_where_given() -> None:
+    def he_ping(**fields: str) -> list[dict[str, str]]:
+        return [{"person_id": "he.ping", "name": "He Ping", "phone": "+8610000000301", **fields}]
+
+    parsed = read_document(
+        {
+            "centers": [
+                center(members=he_ping(email="he.ping@example.org")),
+                center("street-huinan", town_id="huinan", members=he_ping()),
+                center("street-chuansha", town_id="chuansha", members=he_ping(locale="en")),
+                center("street-gaoqiao", town_id="gaoqiao",
+                       members=he_ping(email="hp@example.org", locale="zh-CN")),
+            ]
+        }
+    )  # fmt: skip
+    assert [p.error for p in parsed] == [
+        "",
+        "",  # says nothing of the e-mail: no conflict
+        "",
+        "he.ping has another email in center 1; locale in center 3",
+    ]

@@ -91,7 +91,12 @@ class NotifyModule:
         if settings.seed_demo_roster:
 
             async def seed() -> None:
-                await seed_demo(sessions, runtime.catalog, datetime.now(UTC))
+                await seed_demo(
+                    sessions,
+                    runtime.catalog,
+                    datetime.now(UTC),
+                    robot_hosts=settings.robot_allowed_hosts,
+                )
 
             # Here rather than in an on_startup hook, so every app that mounts this module (the
             # service alone, the embedded platform) seeds without wiring anything. Idempotent;

@@ -10,14 +10,16 @@ from fastapi import APIRouter, Depends
 
 from riskwatch.common.access import Permission
 from riskwatch.common.auth import Principal, require
-from riskwatch.common.deps import AuditDep, CatalogDep, SessionDep
+from riskwatch.common.deps import AuditDep, CatalogDep, SessionDep, settings_dependency
 from riskwatch.common.errors import Forbidden, problem_responses
 from riskwatch.notify.duty import importer
 from riskwatch.notify.duty.importer import CenterEntry, CenterOutcome
+from riskwatch.notify.settings import NotifySettings
 
 router = APIRouter(tags=["duty"])
 
 Manager = Annotated[Principal, Depends(require(Permission.DUTY_MANAGE))]
+Settings = Annotated[NotifySettings, Depends(settings_dependency("notify", NotifySettings))]
 
 
 @router.post(
@@ -30,13 +32,15 @@ async def import_duty_center(
     session: SessionDep,
     caller: Manager,
     catalog: CatalogDep,
+    settings: Settings,
     audit: AuditDep,
 ) -> CenterOutcome:
-    """Create a duty center or bring it in line with `body`: its name and fallback, its members
-    (added or updated, none removed), its leader, and a roster published at once, each person on
-    it told their shifts. Idempotent: the same body again answers `unchanged`, and a roster
-    whose period published rosters cover is kept (on a later day, with a relative `first_day`,
-    only the days after them are published). A refusal (an unknown sector, a gap, someone on two
+    """Create a duty center or bring it in line with `body`: its name, fallback and group robot,
+    its members (added or updated, none removed; their e-mail and locale when given), its
+    leader, and a roster published at once, each person on it told their shifts. Idempotent:
+    the same body again answers `unchanged`, and a roster whose period published rosters cover
+    is kept (on a later day, with a relative `first_day`, only the days after them are
+    published). A refusal (an unknown sector, a robot host not allowed, a gap, someone on two
     centers at once) is a problem answer and changes nothing."""
     if not caller.scope.is_district:
         raise Forbidden("Duty centers are managed by district-wide accounts.")
@@ -49,6 +53,7 @@ async def import_duty_center(
         by=caller.subject,
         now=datetime.now(UTC),
         tz=catalog.district.zone,
+        robot_hosts=settings.robot_allowed_hosts,
     )
     outcome.raise_if_failed()
     if audit is not None:

@@ -1,17 +1,19 @@
-"""Bulk import of duty centers: centers, their members and leader, and a roster published at
-once, from a YAML or JSON document (`riskwatch duty import FILE`, and the demo's own file).
+"""Bulk import of duty centers: centers (with their group robot), their members (with e-mail
+and locale) and leader, and a roster published at once, from a YAML or JSON document
+(`riskwatch duty import FILE`, and the demo's own file).
 
 Idempotent: a center that exists is updated where the document differs, a member already there
-with the same name and phone is left alone, and a roster whose period published rosters already
-cover is kept, so applying the same document again changes nothing and tells nobody twice. On a
-later day a document with a relative first day ("today-1") publishes only the days after the
-last published roster: a demo seeded every few hours never runs out of shifts.
+with the same name and phone (and e-mail and locale, when given) is left alone, and a roster
+whose period published rosters already cover is kept, so applying the same document again
+changes nothing and tells nobody twice. On a later day a document with a relative first day
+("today-1") publishes only the days after the last published roster: a demo seeded every few
+hours never runs out of shifts.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -42,6 +44,8 @@ from riskwatch.common.inputs import Line
 from riskwatch.notify.duty import notices, rostering, service
 from riskwatch.notify.duty.domain import CenterKind
 from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster
+from riskwatch.notify.duty.schemas import Email, RobotUrl
+from riskwatch.notify.templates.domain import DEFAULT_LOCALE, Locale
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +92,23 @@ class MemberEntry(_In):
     person_id: Slug = Field(description="the person's account username")
     name: Line = Field(min_length=1, max_length=200)
     phone: Phone
+    email: Email | None = Field(
+        default=None, description="e-mail notices; left as it is when not given; null: none"
+    )
+    locale: Locale = Field(
+        default=DEFAULT_LOCALE,
+        description="the language of their messages; left as it is when not given",
+    )
+
+    def contact(self) -> dict[str, Any]:
+        """How to reach them, as far as the entry says: name and phone, and the e-mail and
+        locale when given."""
+        given: dict[str, Any] = {"name": self.name, "phone": self.phone}
+        for field in ("email", "locale"):
+            if field in self.model_fields_set:
+                value = getattr(self, field)
+                given[field] = value.value if isinstance(value, Locale) else value
+        return given
 
 
 class TemplateEntry(_In):
@@ -149,6 +170,11 @@ class CenterEntry(_In):
         default=None, description="left as it is when not given; null: the default for its kind"
     )
     leader: Slug | None = Field(default=None, description="a member; left as it is when not given")
+    robot_url: RobotUrl | None = Field(
+        default=None,
+        description='the group robot, "wecom:<https url>" or "dingtalk:<https url>" (its host '
+        "among RW_ROBOT_ALLOWED_HOSTS); left as it is when not given; null: none",
+    )
     members: list[MemberEntry] = Field(default_factory=list, max_length=500)
     roster: RosterEntry | None = None
 
@@ -296,7 +322,8 @@ def describe(exc: ValidationError) -> str:
 
 def _cross_checked(parsed: list[Parsed]) -> list[Parsed]:
     seen_ids: dict[str, int] = {}
-    people: dict[str, tuple[str, str, int]] = {}
+    # person -> what the entries say of how to reach them: field -> (value, center number)
+    people: dict[str, dict[str, tuple[Any, int]]] = {}
     phones: dict[str, tuple[str, int]] = {}
     district: int | None = None
     result: list[Parsed] = []
@@ -311,9 +338,18 @@ def _cross_checked(parsed: list[Parsed]) -> list[Parsed]:
         if entry.kind is CenterKind.DISTRICT and district is not None:
             problems.append(f"center {district} is already the district's")
         for m in entry.members:
-            known = people.get(m.person_id)
-            if known is not None and known[:2] != (m.name, m.phone):
-                problems.append(f"{m.person_id} has another name or phone in center {known[2]}")
+            # What two entries both say must agree; one may leave out the e-mail or locale.
+            known = people.get(m.person_id, {})
+            differ: dict[int, list[str]] = {}
+            for field, value in m.contact().items():
+                if field in known and known[field][0] != value:
+                    differ.setdefault(known[field][1], []).append(field)
+            if differ:
+                where = "; ".join(
+                    f"{' and '.join(fields)} in center {number}"
+                    for number, fields in sorted(differ.items())
+                )
+                problems.append(f"{m.person_id} has another {where}")
             owner = phones.get(m.phone)
             if owner is not None and owner[0] != m.person_id:
                 problems.append(
@@ -327,7 +363,9 @@ def _cross_checked(parsed: list[Parsed]) -> list[Parsed]:
         if entry.kind is CenterKind.DISTRICT:
             district = p.number
         for m in entry.members:
-            people.setdefault(m.person_id, (m.name, m.phone, p.number))
+            said = people.setdefault(m.person_id, {})
+            for field, value in m.contact().items():
+                said.setdefault(field, (value, p.number))
             phones.setdefault(m.phone, (m.person_id, p.number))
         result.append(p)
     return result
@@ -374,7 +412,7 @@ class CenterOutcome(BaseModel):
     status: Literal["created", "updated", "unchanged", "failed"]
     changed: list[str] = Field(
         default_factory=list,
-        description="what changed on an existing center: name, fallback_id, leader_id",
+        description="what changed on an existing center: name, fallback_id, robot_url, leader_id",
     )
     members_added: int = 0
     members_updated: int = 0
@@ -407,16 +445,26 @@ async def apply_center(
     by: str,
     now: datetime,
     tz: ZoneInfo,
+    robot_hosts: Collection[str] = (),
 ) -> CenterOutcome:
     """Create or update one center with its members, leader and roster, in a savepoint of the
-    caller's transaction: a refused center is rolled back alone and reported with its reason."""
+    caller's transaction: a refused center is rolled back alone and reported with its reason.
+    A robot URL must name one of `robot_hosts` (RW_ROBOT_ALLOWED_HOSTS)."""
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:ns, hashtext(:id))"),
         {"ns": _LOCK_NAMESPACE, "id": entry.id},
     )
     try:
         async with session.begin_nested():
-            return await _apply(session, catalog=catalog, entry=entry, by=by, now=now, tz=tz)
+            return await _apply(
+                session,
+                catalog=catalog,
+                entry=entry,
+                by=by,
+                now=now,
+                tz=tz,
+                robot_hosts=robot_hosts,
+            )
     except AppError as exc:
         log.warning("duty_import_refused", duty_center_id=entry.id, reason=exc.detail)
         outcome = CenterOutcome(duty_center_id=entry.id, status="failed", reason=_reason(exc))
@@ -446,6 +494,7 @@ async def _apply(
     by: str,
     now: datetime,
     tz: ZoneInfo,
+    robot_hosts: Collection[str],
 ) -> CenterOutcome:
     center = await session.get(DutyCenter, entry.id, with_for_update=True)
     created = center is None
@@ -460,15 +509,20 @@ async def _apply(
             sector_id=entry.sector_id,
             town_id=entry.town_id,
             fallback_id=entry.fallback_id,
+            robot_url=entry.robot_url,
+            robot_hosts=robot_hosts,
         )
     else:
         _check_same_coverage(center, entry)
         wanted: dict[str, Any] = {"name": entry.name}
-        if "fallback_id" in entry.model_fields_set:
-            wanted["fallback_id"] = entry.fallback_id
+        for field in ("fallback_id", "robot_url"):
+            if field in entry.model_fields_set:
+                wanted[field] = getattr(entry, field)
         changes = {k: v for k, v in wanted.items() if getattr(center, k) != v}
         if changes:
-            await service.update_duty_center(session, center=center, changes=changes)
+            await service.update_duty_center(
+                session, center=center, changes=changes, robot_hosts=robot_hosts
+            )
             changed += sorted(changes)
     added, updated = await _put_members(session, center=center, members=entry.members, now=now)
     if entry.leader is not None and center.leader_id != entry.leader:
@@ -501,15 +555,15 @@ def _check_same_coverage(center: DutyCenter, entry: CenterEntry) -> None:
         raise Conflict(
             f"Duty center {center.duty_center_id!r} exists as a {center.kind} center"
             + (f" of {where!r}" if where else "")
-            + "; an import changes only its name, fallback, leader, members and rosters."
+            + "; an import changes only its name, fallback, robot, leader, members and rosters."
         )
 
 
 async def _put_members(
     session: AsyncSession, *, center: DutyCenter, members: Sequence[MemberEntry], now: datetime
 ) -> tuple[int, int]:
-    """Add the members missing and update those whose name or phone differ; members not in the
-    document stay. (added, updated)."""
+    """Add the members missing and update those whose name, phone, e-mail or locale (the last
+    two when given) differ; members not in the document stay. (added, updated)."""
     if not members:
         return 0, 0
     ids = [m.person_id for m in members]
@@ -539,11 +593,19 @@ async def _put_members(
                 "not tell them apart."
             )
         person = people.get(m.person_id)
-        same = person is not None and (person.name, person.phone) == (m.name, m.phone)
+        contact = m.contact()
+        same = person is not None and all(getattr(person, k) == v for k, v in contact.items())
         if same and m.person_id in current:
             continue
         await service.put_member(
-            session, center=center, person_id=m.person_id, name=m.name, phone=m.phone, now=now
+            session,
+            center=center,
+            person_id=m.person_id,
+            name=m.name,
+            phone=m.phone,
+            now=now,
+            email=contact.get("email", service.KEEP),
+            locale=contact.get("locale", service.KEEP),
         )
         if m.person_id not in current:
             added += 1
@@ -705,7 +767,11 @@ def catalog_centers(catalog: Catalog, listed: Iterable[CenterEntry]) -> list[Cen
 
 
 async def seed_demo(
-    sessions: async_sessionmaker[AsyncSession], catalog: Catalog, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    catalog: Catalog,
+    now: datetime,
+    *,
+    robot_hosts: Collection[str] = (),
 ) -> list[CenterOutcome]:
     """Apply the demo's duty centers (demo_duty.yaml), one transaction per center, then a center
     with nobody yet for every other sector and town of the catalog; centers of sectors or towns
@@ -721,7 +787,13 @@ async def seed_demo(
         # Several processes may seed at once: apply_center takes the center's lock first.
         async with sessions() as session, session.begin():
             outcome = await apply_center(
-                session, catalog=catalog, entry=entry, by=DEMO_BY, now=now, tz=tz
+                session,
+                catalog=catalog,
+                entry=entry,
+                by=DEMO_BY,
+                now=now,
+                tz=tz,
+                robot_hosts=robot_hosts,
             )
         outcomes.append(outcome)
         if outcome.status == "failed":

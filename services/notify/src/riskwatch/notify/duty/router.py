@@ -115,10 +115,13 @@ async def create_duty_center(
     session: SessionDep,
     caller: Manager,
     catalog: CatalogDep,
+    settings: Settings,
     audit: AuditDep,
 ) -> DutyCenterRead:
     """A duty center: the district's (one), a sector's, or a street or town's; what it covers
-    must exist in the catalog; one outside the caller's scope is refused (403)."""
+    must exist in the catalog; one outside the caller's scope is refused (403). Its group
+    robot's host must be among RW_ROBOT_ALLOWED_HOSTS (422); the answer shows the robot's kind
+    and host only."""
     if not caller.scope.admits(sector_id=body.sector_id, town_id=body.town_id) or (
         body.kind is CenterKind.DISTRICT and not caller.scope.is_district
     ):
@@ -132,6 +135,8 @@ async def create_duty_center(
         sector_id=body.sector_id,
         town_id=body.town_id,
         fallback_id=body.fallback_id,
+        robot_url=body.robot_url,
+        robot_hosts=settings.robot_allowed_hosts,
     )
     read = DutyCenterRead.model_validate(center)
     if audit is not None:
@@ -161,15 +166,20 @@ async def update_duty_center(
     body: DutyCenterUpdate,
     session: SessionDep,
     caller: Manager,
+    settings: Settings,
     audit: AuditDep,
 ) -> DutyCenterRead:
-    """Rename a center, name its leader (a member) or its fallback (the next level up)."""
+    """Rename a center, name its leader (a member), its fallback (the next level up) or its
+    group robot (null: none)."""
     center = await service.get_duty_center_or_raise(
         session, duty_center_id=duty_center_id, for_update=True, scope=caller.scope
     )
     before = DutyCenterRead.model_validate(center).model_dump(mode="json")
     center = await service.update_duty_center(
-        session, center=center, changes=body.model_dump(exclude_unset=True)
+        session,
+        center=center,
+        changes=body.model_dump(exclude_unset=True),
+        robot_hosts=settings.robot_allowed_hosts,
     )
     read = DutyCenterRead.model_validate(center)
     if audit is not None:
@@ -195,7 +205,7 @@ async def list_members(
 @router.put(
     f"{CENTERS}/{{duty_center_id}}/members/{{person_id}}",
     response_model=MemberRead,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 422),
 )
 async def put_member(
     duty_center_id: Key,
@@ -206,7 +216,8 @@ async def put_member(
     audit: AuditDep,
 ) -> MemberRead:
     """Add a member (by account username) or update how to reach them; a phone another person
-    has is refused (409): SMS replies name their sender by it."""
+    has is refused (409): SMS replies name their sender by it. `email` and `locale` are the
+    person's in every center: not given, they stay as they are."""
     center = await service.get_duty_center_or_raise(
         session, duty_center_id=duty_center_id, scope=caller.scope
     )
@@ -217,6 +228,8 @@ async def put_member(
         name=body.name,
         phone=body.phone,
         now=datetime.now(UTC),
+        email=body.email if "email" in body.model_fields_set else service.KEEP,
+        locale=body.locale.value if "locale" in body.model_fields_set else service.KEEP,
     )
     read = MemberRead.model_validate(person)
     if audit is not None:

@@ -6,16 +6,42 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from riskwatch.common.events.base import Level
 from riskwatch.common.inputs import FreeText, Line
+from riskwatch.notify.duty.contacts import (
+    EMAIL_MAX_LENGTH,
+    ROBOT_URL_MAX_LENGTH,
+    check_email,
+    check_robot_url,
+)
 from riskwatch.notify.duty.domain import AlertKind, Attendance, CenterKind
 from riskwatch.notify.duty.rostering import Override, RosterSpec, ShiftTemplate
 from riskwatch.notify.duty.rules import RuleIn
+from riskwatch.notify.notifications.domain import ChannelKind, mask_recipient
+from riskwatch.notify.templates.domain import DEFAULT_LOCALE, Locale, locale_of
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{5,20}$")]
+# A center's group robot, "wecom:<https url>" or "dingtalk:<https url>" (contacts.py says what
+# passes); whether its host may be posted to is checked against the settings by the service.
+RobotUrl = Annotated[
+    str, StringConstraints(max_length=ROBOT_URL_MAX_LENGTH), AfterValidator(check_robot_url)
+]
+# A plain address (contacts.check_email): email-validator is not installed, so not EmailStr.
+Email = Annotated[str, StringConstraints(max_length=EMAIL_MAX_LENGTH), AfterValidator(check_email)]
+# What a person's messages are written in, as the sender reads the stored value.
+StoredLocale = Annotated[Locale, BeforeValidator(locale_of)]
 
 
 class _In(BaseModel):
@@ -29,14 +55,21 @@ class DutyCenterCreate(_In):
     sector_id: Slug | None = None
     town_id: Slug | None = None
     fallback_id: Slug | None = None
+    robot_url: RobotUrl | None = Field(
+        default=None,
+        description="the center's group robot, posted to by escalation steps that target robots "
+        '(by default the first of red and orange alarms): "wecom:<https url>" or '
+        '"dingtalk:<https url>", its host among RW_ROBOT_ALLOWED_HOSTS',
+    )
 
 
 class DutyCenterUpdate(_In):
-    """Only the fields given change; null clears leader or fallback."""
+    """Only the fields given change; null clears leader, fallback or robot."""
 
     name: Line | None = Field(default=None, min_length=1, max_length=200)
     leader_id: Slug | None = None
     fallback_id: Slug | None = None
+    robot_url: RobotUrl | None = None
 
 
 class DutyCenterRead(BaseModel):
@@ -49,8 +82,19 @@ class DutyCenterRead(BaseModel):
     town_id: str | None
     leader_id: str | None = None
     fallback_id: str | None = None
+    robot_url: str | None = Field(
+        default=None,
+        description='the robot\'s kind and host only ("wecom:qyapi.weixin.qq.com"): its URL holds '
+        "its key",
+    )
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("robot_url")
+    @classmethod
+    def _masked(cls, value: str | None) -> str | None:
+        # The delivery log's masking: a reader (and the audit trail) never sees the key.
+        return None if value is None else mask_recipient(ChannelKind.WEBHOOK.value, value)
 
 
 class DutyCenterPage(BaseModel):
@@ -59,8 +103,13 @@ class DutyCenterPage(BaseModel):
 
 
 class MemberPut(_In):
+    """How to reach a member. `email` and `locale` not given are left as they are (none and
+    zh-CN for someone new): a person may be a member of several centers."""
+
     name: Line = Field(min_length=1, max_length=200)
     phone: Phone
+    email: Email | None = Field(default=None, description="e-mail notices; null: none")
+    locale: Locale = Field(default=DEFAULT_LOCALE, description="the language of their messages")
 
 
 class MemberRead(BaseModel):
@@ -69,6 +118,8 @@ class MemberRead(BaseModel):
     person_id: str
     name: str
     phone: str
+    email: str | None = None
+    locale: StoredLocale = DEFAULT_LOCALE
 
 
 class ShiftRead(BaseModel):

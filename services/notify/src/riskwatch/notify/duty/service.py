@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -26,6 +27,7 @@ from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRe
 from riskwatch.common.events.topics import DUTY
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify.duty import rostering
+from riskwatch.notify.duty.contacts import robot_host, robot_host_allowed
 from riskwatch.notify.duty.domain import (
     CHECK_IN_EARLY,
     DEFAULT_RULES,
@@ -132,8 +134,14 @@ async def create_duty_center(
     sector_id: str | None,
     town_id: str | None,
     fallback_id: str | None,
+    robot_url: str | None = None,
+    robot_hosts: Collection[str] = (),
 ) -> DutyCenter:
+    """A new center; its `robot_url` (checked in form by the API models) must name one of
+    `robot_hosts` (RW_ROBOT_ALLOWED_HOSTS)."""
     check_coverage(catalog, kind=kind, sector_id=sector_id, town_id=town_id)
+    if robot_url is not None:
+        check_robot_host(robot_url, robot_hosts)
     if await session.get(DutyCenter, duty_center_id) is not None:
         raise Conflict(f"Duty center {duty_center_id!r} exists.")
     if kind is CenterKind.DISTRICT:
@@ -151,6 +159,7 @@ async def create_duty_center(
         sector_id=sector_id,
         town_id=town_id,
         fallback_id=fallback_id,
+        robot_url=robot_url,
     )
     session.add(center)
     await session.flush()
@@ -171,14 +180,26 @@ async def _check_fallback(session: AsyncSession, *, duty_center_id: str, fallbac
         current = center.fallback_id
 
 
+def check_robot_host(robot_url: str, robot_hosts: Collection[str]) -> None:
+    """Refused at once rather than at the first alarm: the robot channel posts only to these
+    hosts (RW_ROBOT_ALLOWED_HOSTS)."""
+    if not robot_host_allowed(robot_url, robot_hosts):
+        allowed = ", ".join(sorted(robot_hosts)) or "none"
+        raise Invalid(
+            f"The robot's host {robot_host(robot_url)!r} is not among RW_ROBOT_ALLOWED_HOSTS "
+            f"({allowed}); notify would not post to it."
+        )
+
+
 async def update_duty_center(
     session: AsyncSession,
     *,
     center: DutyCenter,
     changes: dict[str, Any],
+    robot_hosts: Collection[str] = (),
 ) -> DutyCenter:
-    """Apply `changes` (name, leader_id, fallback_id; only those given). The leader must be a
-    member of the center."""
+    """Apply `changes` (name, leader_id, fallback_id, robot_url; only those given). The leader
+    must be a member of the center; a robot's host one of `robot_hosts`."""
     leader_id = changes.get("leader_id")
     if leader_id is not None and not await is_member(
         session, duty_center_id=center.duty_center_id, person_id=leader_id
@@ -191,7 +212,9 @@ async def update_duty_center(
         await _check_fallback(
             session, duty_center_id=center.duty_center_id, fallback_id=changes["fallback_id"]
         )
-    for field in ("name", "leader_id", "fallback_id"):
+    if changes.get("robot_url") is not None:
+        check_robot_host(changes["robot_url"], robot_hosts)
+    for field in ("name", "leader_id", "fallback_id", "robot_url"):
         if field in changes:
             setattr(center, field, changes[field])
     await session.flush()
@@ -202,6 +225,14 @@ async def is_member(session: AsyncSession, *, duty_center_id: str, person_id: st
     return await session.get(DutyMember, (duty_center_id, person_id)) is not None
 
 
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP: Literal[_Keep.KEEP] = _Keep.KEEP
+"""For `put_member`'s e-mail and locale: leave what the person has (nothing for someone new)."""
+
+
 async def put_member(
     session: AsyncSession,
     *,
@@ -210,9 +241,12 @@ async def put_member(
     name: str,
     phone: str,
     now: datetime,
+    email: str | Literal[_Keep.KEEP] | None = KEEP,
+    locale: str | Literal[_Keep.KEEP] = KEEP,
 ) -> Person:
     """Add someone (by their account's username) to a center, or update how to reach them. A
-    phone is one person's: an SMS reply (报到) names its sender by it."""
+    phone is one person's: an SMS reply (报到) names its sender by it. `email` and `locale`
+    are the person's wherever they are a member, so they change only when given."""
     holder = await session.scalar(
         select(Person.person_id).where(Person.phone == phone, Person.person_id != person_id)
     )
@@ -221,11 +255,16 @@ async def put_member(
             f"{phone} is {holder!r}'s phone; SMS replies could not tell the two apart.",
             person_id=holder,
         )
-    stmt = insert(Person).values(person_id=person_id, name=name, phone=phone)
+    values: dict[str, Any] = {"person_id": person_id, "name": name, "phone": phone}
+    if email is not KEEP:
+        values["email"] = email
+    if locale is not KEEP:
+        values["locale"] = locale
+    stmt = insert(Person).values(**values)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[Person.person_id],
-            set_={"name": stmt.excluded.name, "phone": stmt.excluded.phone},
+            set_={k: stmt.excluded[k] for k in values if k != "person_id"},
         )
     )
     await session.execute(

@@ -42,7 +42,8 @@ class Notification(Base):
     duty_center_id: Mapped[str] = mapped_column(String(64))
     person_id: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
-    recipient: Mapped[str] = mapped_column(String(128))
+    # A phone, an address (254), a person id, or a center's robot URL (duty_center.robot_url).
+    recipient: Mapped[str] = mapped_column(String(500))
     message: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
