@@ -166,7 +166,7 @@ def upgrade() -> None:
         _ts("stopped_at", nullable=True),
         _ts("updated_at"),
         sa.CheckConstraint(
-            "status IN ('active', 'acknowledged', 'cleared', 'exhausted')",
+            "status IN ('active', 'acknowledged', 'accepted', 'cleared', 'exhausted')",
             name=op.f("ck_escalation_status"),
         ),
         sa.PrimaryKeyConstraint("alarm_id", name=op.f("pk_escalation")),

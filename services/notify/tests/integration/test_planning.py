@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import Level, new_event
 from riskwatch.common.events.alarms import AlarmCleared
+from riskwatch.common.events.workorders import WorkOrderSnapshot, WorkOrderStateChanged
 from riskwatch.notify.duty.models import DutyAlert
+from riskwatch.notify.escalation.models import Escalation
 from riskwatch.notify.notifications.handlers import alarm_handler
 from riskwatch.notify.notifications.models import Notification
 
@@ -173,3 +175,39 @@ async def test_an_alarm_that_reaches_nobody_is_a_duty_alert(session: AsyncSessio
         await session.scalars(select(DutyAlert).where(DutyAlert.kind == "unreached_alarm"))
     ).all()
     assert len(again) == 1
+
+
+async def test_accepting_the_work_order_stops_the_escalation(session: AsyncSession) -> None:
+    await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
+    handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)
+    alarm = f.alarm(Level.RED)
+    await handle(session, f.raised(alarm))
+    accepted_at = datetime.now(UTC)
+    order = WorkOrderSnapshot(
+        work_order_id="wo-1",
+        alarm_id=alarm.alarm_id,
+        level=Level.RED,
+        status="accepted",
+        sector_id="construction",
+        scenario_id="gas",
+        town_id="lujiazui",
+        device_id="gas-001",
+        created_at=accepted_at,
+        due_at=accepted_at + timedelta(hours=2),
+    )
+    moved = WorkOrderStateChanged(
+        work_order=order,
+        action="accept",
+        from_status="open",
+        to_status="accepted",
+        actor="l1",
+        changed_at=accepted_at,
+    )
+    await handle(session, new_event(moved, source="/test", subject=order.work_order_id))
+    row = await session.get_one(Escalation, alarm.alarm_id)
+    assert (row.status, row.acknowledged_by, row.acknowledged_at) == (
+        "accepted",
+        "l1",
+        accepted_at,
+    )
+    assert row.next_step_at is None

@@ -90,9 +90,13 @@ def test_acknowledgement_stops_it_and_nothing_fires_after() -> None:
     assert acked.status is EscalationStatus.ACKNOWLEDGED
     assert acked.next_step_at is None
     assert domain.fire_due(acked, red, now=T0 + timedelta(days=1)).fired == []
-    # Stopped stays stopped: clearing or acknowledging again changes nothing.
+    # Stopped stays stopped: clearing, accepting or acknowledging again changes nothing.
     assert domain.clear(acked) is acked
+    assert domain.accept(acked) is acked
     assert domain.acknowledge(acked) is acked
+    accepted = domain.accept(state)
+    assert (accepted.status, accepted.next_step_at) == (EscalationStatus.ACCEPTED, None)
+    assert domain.fire_due(accepted, red, now=T0 + timedelta(days=1)).fired == []
 
 
 def test_the_end_of_the_schedule_exhausts_it() -> None:

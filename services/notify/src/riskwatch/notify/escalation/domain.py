@@ -174,6 +174,7 @@ DEFAULT_POLICIES: Mapping[Level, Policy] = {
 class EscalationStatus(StrEnum):
     ACTIVE = "active"  # a step is still to come
     ACKNOWLEDGED = "acknowledged"  # someone answered: no more steps
+    ACCEPTED = "accepted"  # its work order was accepted (接单): someone is on it
     CLEARED = "cleared"  # the alarm is over
     EXHAUSTED = "exhausted"  # every step and round fired, nobody answered
 
@@ -247,6 +248,14 @@ def acknowledge(state: EscalationState) -> EscalationState:
     if state.stopped:
         return state
     return replace(state, status=EscalationStatus.ACKNOWLEDGED, next_step_at=None)
+
+
+def accept(state: EscalationState) -> EscalationState:
+    """Its work order was accepted: whoever took it has the alarm, no further step. A stopped
+    escalation stays as it is."""
+    if state.stopped:
+        return state
+    return replace(state, status=EscalationStatus.ACCEPTED, next_step_at=None)
 
 
 def clear(state: EscalationState) -> EscalationState:

@@ -54,7 +54,8 @@ class Escalation(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('active', 'acknowledged', 'cleared', 'exhausted')", name="status"
+            "status IN ('active', 'acknowledged', 'accepted', 'cleared', 'exhausted')",
+            name="status",
         ),
         # What the escalation worker claims.
         Index("ix_escalation_due", "next_step_at", postgresql_where=text("status = 'active'")),

@@ -243,6 +243,22 @@ async def advance_due(
     return moved
 
 
+async def accept_escalation(
+    session: AsyncSession, *, alarm_id: str, by: str, at: datetime, now: datetime
+) -> None:
+    """The alarm's work order was accepted (接单) by `by`: no further step; who and when are
+    kept as the escalation's answer."""
+    row = await session.get(Escalation, alarm_id, with_for_update=True)
+    if row is None:
+        return
+    state = row.state()
+    accepted = domain.accept(state)
+    if accepted is not state:
+        row.acknowledged_at, row.acknowledged_by = at, by
+        row.apply(accepted, now=now)
+        await session.flush()
+
+
 async def clear_escalation(session: AsyncSession, *, alarm_id: str, now: datetime) -> None:
     """The alarm is over: no further step. (An acknowledgement stops it in
     notifications.service.acknowledge_notification.)"""

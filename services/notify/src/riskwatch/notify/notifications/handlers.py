@@ -18,7 +18,11 @@ from riskwatch.common.events.workorders import (
 )
 from riskwatch.common.inbox import EventHandler
 from riskwatch.notify.duty.handover import project_alarm, project_work_order
-from riskwatch.notify.escalation.service import clear_escalation, start_escalation
+from riskwatch.notify.escalation.service import (
+    accept_escalation,
+    clear_escalation,
+    start_escalation,
+)
 from riskwatch.notify.notifications.storm import StormCaps
 
 
@@ -31,13 +35,21 @@ def alarm_handler(
 ) -> EventHandler:
     """Alarms and work orders: every event keeps the open items a handover attaches; a raised
     alarm, or one raised to a higher level, starts its escalation (whose first step goes to
-    whoever is on duty now); a cleared alarm stops it."""
+    whoever is on duty now); its work order accepted (接单), or the alarm cleared, stops it."""
 
     async def on_alarm(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
         now = clock()
         if isinstance(data, WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue):
             await project_work_order(session, data=data, now=now)
+            if isinstance(data, WorkOrderStateChanged) and data.action == "accept":
+                await accept_escalation(
+                    session,
+                    alarm_id=data.work_order.alarm_id,
+                    by=data.actor,
+                    at=data.changed_at,
+                    now=now,
+                )
             return
         await project_alarm(session, data=data, now=now)
         # Level is a StrEnum: compare ranks, never the strings.
