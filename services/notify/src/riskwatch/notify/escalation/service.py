@@ -18,6 +18,7 @@ from riskwatch.common.errors import Invalid
 from riskwatch.common.events.alarms import AlarmSnapshot
 from riskwatch.common.events.base import Level
 from riskwatch.common.events.duty import DISTRICT_CENTER_ID, sector_center_id, street_center_id
+from riskwatch.common.retry import is_transient
 from riskwatch.notify.duty import service as duty_service
 from riskwatch.notify.duty.domain import AlarmPlace, AlertKind, Attendance
 from riskwatch.notify.duty.models import DutyCenter, Person
@@ -46,6 +47,9 @@ from riskwatch.notify.templates.domain import Locale, TemplateKey, Templates, al
 from riskwatch.notify.templates.service import load_templates
 
 log = structlog.get_logger(__name__)
+
+# A step that failed for a reason of its own is tried again this much later.
+STEP_RETRY = timedelta(minutes=1)
 
 
 # -- policies -----------------------------------------------------------------------------------
@@ -200,46 +204,53 @@ async def advance(
     return plans
 
 
+async def advance_one(
+    session: AsyncSession, *, now: datetime, grace: timedelta, caps: StormCaps
+) -> bool:
+    """Fire the due steps of the escalation whose timer ran out first, if any; one that another
+    escalator holds is skipped (SKIP LOCKED). Whether one moved.
+
+    One escalation per transaction, so the storm-control locks its notices take are all taken
+    in one sorted call and held briefly. A failure of the infrastructure (a deadlock, a lost
+    connection) is raised: the transaction rolls back and the next pass tries again. Any other
+    failure of a step puts it off by a minute, logged, so one bad escalation holds up none."""
+    row = await session.scalar(
+        select(Escalation)
+        .where(Escalation.status == EscalationStatus.ACTIVE.value, Escalation.next_step_at <= now)
+        .order_by(Escalation.next_step_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if row is None:
+        return False
+    policies = await policies_of_version(session, version=row.policy_version)
+    try:
+        async with session.begin_nested():
+            await advance(
+                session,
+                row=row,
+                policy=policies[Level(row.level)],
+                now=now,
+                grace=grace,
+                caps=caps,
+            )
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.exception("escalation_step_failed", alarm_id=row.alarm_id, step=row.next_step)
+        row.next_step_at = now + STEP_RETRY
+        await session.flush()
+    return True
+
+
 async def advance_due(
     session: AsyncSession, *, now: datetime, limit: int, grace: timedelta, caps: StormCaps
 ) -> int:
-    """Fire the due steps of up to `limit` escalations whose timer has run out; others
-    running the same are skipped (SKIP LOCKED). Each escalation in a savepoint: one that fails
-    is retried a minute later and holds up no other. How many escalations moved."""
-    rows = (
-        await session.scalars(
-            select(Escalation)
-            .where(
-                Escalation.status == EscalationStatus.ACTIVE.value,
-                Escalation.next_step_at <= now,
-            )
-            .order_by(Escalation.next_step_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    """`advance_one` up to `limit` times in the caller's transaction; how many moved (tests
+    and a caller that wants one transaction; the escalator commits each)."""
     moved = 0
-    policies: dict[int, dict[Level, Policy]] = {}
-    for row in rows:
-        if row.policy_version not in policies:
-            policies[row.policy_version] = await policies_of_version(
-                session, version=row.policy_version
-            )
-        try:
-            async with session.begin_nested():
-                await advance(
-                    session,
-                    row=row,
-                    policy=policies[row.policy_version][Level(row.level)],
-                    now=now,
-                    grace=grace,
-                    caps=caps,
-                )
-            moved += 1
-        except Exception:
-            log.exception("escalation_step_failed", alarm_id=row.alarm_id, step=row.next_step)
-            row.next_step_at = now + timedelta(minutes=1)
-            await session.flush()
+    while moved < limit and await advance_one(session, now=now, grace=grace, caps=caps):
+        moved += 1
     return moved
 
 

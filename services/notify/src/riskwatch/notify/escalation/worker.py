@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from riskwatch.notify.escalation.service import advance_due
+from riskwatch.notify.escalation.service import advance_one
 from riskwatch.notify.notifications.storm import StormCaps
 
 
@@ -22,20 +22,20 @@ def escalator(
     caps: StormCaps,
     batch_size: int = 50,
 ) -> Callable[[], Awaitable[None]]:
-    """One pass: batches of due escalations, each batch in its own transaction, until none is
-    due; then wake the dispatcher for the notifications they created."""
+    """One pass: the due escalations, each in its own transaction, until none is due (at most
+    `batch_size` before the dispatcher is woken for what they created, then on)."""
 
     async def run() -> None:
-        moved_any = False
         while True:
-            async with sessions() as session, session.begin():
-                moved = await advance_due(
-                    session, now=clock(), limit=batch_size, grace=grace, caps=caps
-                )
-            moved_any = moved_any or moved > 0
+            moved = 0
+            while moved < batch_size:
+                async with sessions() as session, session.begin():
+                    if not await advance_one(session, now=clock(), grace=grace, caps=caps):
+                        break
+                moved += 1
+            if moved:
+                after()
             if moved < batch_size:
-                break
-        if moved_any:
-            after()
+                return
 
     return run
