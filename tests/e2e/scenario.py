@@ -1,5 +1,6 @@
 """The one path, end to end, over HTTP only: a reading goes in at ingest and comes out as an
-alarm, a work order, notifications and report counts; closing the work order clears the alarm.
+alarm, a work order, notifications and report counts; closing the work order clears the alarm,
+which stops its escalation in notify.
 
 The same scenario runs against the distributed stack (one OS process per service, Kafka) and
 the embedded platform (one process, in-process bus): only the base URLs differ.
@@ -187,6 +188,15 @@ async def run_one_path(urls: Urls, headers: dict[str, str]) -> str:
             return bool(body["status"] == "cleared")
 
         await eventually(cleared, timeout=TIMEOUT)
+
+        # The alarm's escalation (its first step was the notifications above) stops with it:
+        # no reminder, no head of department for an alarm that is over.
+        async def escalation_stopped() -> bool:
+            response = await notify.get(f"/api/v1/escalations/{alarm_id}")
+            assert response.status_code == 200, response.text
+            return bool(response.json()["status"] == "cleared")
+
+        await eventually(escalation_stopped, timeout=TIMEOUT)
 
         async def report_sees_closure() -> bool:
             now_report = await report(reporting)

@@ -3,8 +3,10 @@ wait until the platform settles and the exact counts, read straight from Postgre
 
 `run_case` checks the stack is healthy, registers the case's devices, runs the gateways and
 the case's fault side by side, waits (bounded) until every breach has its alarm, work order,
-six delivered notifications, three SMS lines and its reporting projections, and collects the
-figures. Nothing is asserted there: every discrepancy becomes a line of `Case.problems`, and
+six delivered first notices, three SMS lines and its reporting projections, and collects the
+figures. The notices counted are an alarm's first ones (its escalation's step 0, round 0): the
+later steps of its escalation notify again, minutes later, and are no part of these counts.
+Nothing is asserted there: every discrepancy becomes a line of `Case.problems`, and
 `Results.finish` records the case (results file, terminal line) and then fails it if any.
 
 Times: the load starts at 0; `inject` and `end` mark when the fault began and when it was
@@ -42,6 +44,7 @@ from .gateway import (
 )
 from .rig import (
     DB_ERRORS,
+    FIRST_NOTICE,
     NOTIFICATIONS_PER_ALARM,
     SERVICE_NAMES,
     SMS_PER_ALARM,
@@ -223,21 +226,23 @@ async def _load_and_fault(case: Case, fault: Fault | None) -> None:
 
 # -- settling and counting --------------------------------------------------------------------
 
+# Notifications of the case's alarms: their first notices only ($2 step, $3 round; reporting's
+# projection has no step, so its rows are matched to notify's by id).
 _COUNTS = """
-WITH a AS (SELECT alarm_id FROM alerting.alarm WHERE device_id = ANY($1::text[]))
+WITH a AS (SELECT alarm_id FROM alerting.alarm WHERE device_id = ANY($1::text[])),
+     n AS (SELECT notify.notification.* FROM notify.notification JOIN a USING (alarm_id)
+           WHERE step = $2 AND round = $3)
 SELECT
   (SELECT count(*) FROM a) AS alarms,
   (SELECT count(*) FROM workorder.work_order WHERE device_id = ANY($1::text[])) AS work_orders,
-  (SELECT count(*) FROM notify.notification JOIN a USING (alarm_id)) AS notifications,
-  (SELECT count(*) FROM notify.notification JOIN a USING (alarm_id)
-    WHERE status = 'delivered') AS delivered,
-  (SELECT count(DISTINCT (alarm_id, person_id, channel))
-    FROM notify.notification JOIN a USING (alarm_id)) AS distinct_notifications,
+  (SELECT count(*) FROM n) AS notifications,
+  (SELECT count(*) FROM n WHERE status = 'delivered') AS delivered,
+  (SELECT count(DISTINCT (alarm_id, person_id, channel)) FROM n) AS distinct_notifications,
   (SELECT count(*) FROM reporting.alarm_view WHERE device_id = ANY($1::text[])) AS report_alarms,
   (SELECT count(*) FROM reporting.work_order_view
     WHERE device_id = ANY($1::text[])) AS report_work_orders,
-  (SELECT count(*) FROM reporting.notification_view JOIN a USING (alarm_id)
-    WHERE status = 'delivered') AS report_delivered
+  (SELECT count(*) FROM reporting.notification_view v JOIN n USING (notification_id)
+    WHERE v.status = 'delivered') AS report_delivered
 """
 
 _PER_ALARM = """
@@ -248,7 +253,7 @@ SELECT a.alarm_id, a.device_id, a.level,
        count(n.notification_id) FILTER (WHERE n.channel = 'sms') AS sms,
        EXTRACT(EPOCH FROM max(n.delivered_at))::float8 AS last_delivered
 FROM alerting.alarm a
-LEFT JOIN notify.notification n USING (alarm_id)
+LEFT JOIN notify.notification n ON n.alarm_id = a.alarm_id AND n.step = $2 AND n.round = $3
 WHERE a.device_id = ANY($1::text[])
 GROUP BY a.alarm_id, a.device_id, a.level, a.raised_at
 """
@@ -274,7 +279,7 @@ def _expected(case: Case) -> dict[str, int]:
 
 async def _counts(case: Case, db: Database) -> dict[str, int]:
     devices = case.devices + case.extra_devices
-    row = await db.fetchrow(_COUNTS, devices)
+    row = await db.fetchrow(_COUNTS, devices, *FIRST_NOTICE)
     assert row is not None
     counts = {k: int(v) for k, v in dict(row).items()}
     alarm_ids = [
@@ -283,25 +288,27 @@ async def _counts(case: Case, db: Database) -> dict[str, int]:
             "SELECT alarm_id FROM alerting.alarm WHERE device_id = ANY($1::text[])", devices
         )
     ]
-    lines, keys = sms_lines(case.rig.sms_file, set(alarm_ids))
-    counts["sms_lines"], counts["sms_keys"] = lines, keys
+    keys = outbox_keys(case.rig.sms_file, set(alarm_ids), FIRST_NOTICE)
+    counts["sms_lines"], counts["sms_keys"] = len(keys), len(set(keys))
     return counts
 
 
-def sms_lines(path: Path, alarm_ids: set[str]) -> tuple[int, int]:
-    """Lines of the SMS file for these alarms, and their distinct idempotency keys (a key
-    is `alarm:level:person:channel`)."""
-    lines, keys = 0, set()
+def outbox_keys(path: Path, alarm_ids: set[str], stage: tuple[int, int]) -> list[str]:
+    """The idempotency keys of the lines of a file provider's outbox (SMS, voice) for these
+    alarms at `stage` (step, round), one per line, repeats kept. A key is
+    `alarm:level:round.step:person:channel` (notifications.domain.idempotency_key)."""
+    step, round_ = stage
+    keys: list[str] = []
     with contextlib.suppress(FileNotFoundError), path.open(encoding="utf-8") as fh:
         for line in fh:
             try:
                 key = str(json.loads(line)["idempotency_key"])
             except (ValueError, KeyError, TypeError):
                 continue
-            if key.split(":", 1)[0] in alarm_ids:
-                lines += 1
-                keys.add(key)
-    return lines, len(keys)
+            parts = key.split(":", 3)
+            if len(parts) == 4 and parts[0] in alarm_ids and parts[2] == f"{round_}.{step}":
+                keys.append(key)
+    return keys
 
 
 async def _settle(case: Case) -> None:
@@ -347,7 +354,7 @@ async def _settle(case: Case) -> None:
 async def _exact(
     case: Case, db: Database, counts: dict[str, int], expected: dict[str, int]
 ) -> None:
-    """Every count exact, every alarm with its own work order, six notifications, three SMS."""
+    """Every count exact, every alarm with its own work order, six first notices, three SMS."""
     ledger = case.ledger
     case.figures["counts"] = counts
     case.figures["expected"] = expected
@@ -367,7 +374,7 @@ async def _exact(
     )
     try:
         stored = await db.fetchrow(_READINGS, case.devices + case.extra_devices)
-        rows = await db.fetch(_PER_ALARM, case.devices + case.extra_devices)
+        rows = await db.fetch(_PER_ALARM, case.devices + case.extra_devices, *FIRST_NOTICE)
     except DB_ERRORS as exc:
         case.problems.append(f"could not read the final figures: {exc!r}")
         return
@@ -395,14 +402,14 @@ async def _exact(
     ]
     case.expect(
         not odd,
-        f"{len(odd)} alarms without exactly 1 work order, 6 notifications "
+        f"{len(odd)} alarms without exactly 1 work order, 6 first notices "
         f"(3 SMS) at red: {odd[:5]}",
     )
     _timing(case, rows)
 
 
 def _timing(case: Case, rows: list[Any]) -> None:
-    """Latency of each breach (measured -> its last notification delivered) and recovery."""
+    """Latency of each breach (measured -> its last first notice delivered) and recovery."""
     last = {r["device_id"]: r["last_delivered"] for r in rows if r["last_delivered"]}
     latencies = sorted(
         last[d] - measured for d, measured in case.ledger.breaches.items() if d in last

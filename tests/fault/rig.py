@@ -3,9 +3,9 @@
 `Rig` is one distributed stack started as the benchmark starts it (devstack's `Stack` on free
 ports: PostgreSQL, a KRaft Kafka broker, the five services as OS processes, with
 RW_ENV=development, RW_SEED_DEMO_ROSTER=true, a random admin and demo password, RW_LOG_LEVEL=WARNING
-and RW_SECTORS=construction), except that the services reach PostgreSQL through a `PgFaultProxy`
-that the suite can turn into a database refusing connections. The rig logs in as `simulator` and
-puts the suite's rule on gas/ch4_lel (blue 10, yellow 20, orange 25, red 50).
+and RW_SECTORS=construction, notify's storm caps lifted), except that the services reach PostgreSQL
+through a `PgFaultProxy` that the suite can turn into a database refusing connections. The rig logs
+in as `simulator` and puts the suite's rule on gas/ch4_lel (blue 10, yellow 20, orange 25, red 50).
 
 Blocking fault actions (starting a service, the broker, the server) run in one thread that
 lives as long as the rig: the stack's processes die with the thread that started them
@@ -53,11 +53,23 @@ RULE = {
     "orange": 25.0,
     "red": 50.0,
 }
-# The towns the demo roster staffs: each alarm reaches a street, the sector and the district
-# duty center, one person on duty in each, in the app and by SMS.
+# The towns the demo roster staffs: each alarm's first notices (step 0 of its escalation) reach
+# a street, the sector and the district duty center, one person on duty in each, in the app and
+# by SMS. The later steps of the default red policy (+3 min a call to the same people, +10 min the
+# department head, ...) add notifications of their own to the same alarm; the counts are of
+# step 0, round 0 (`FIRST_NOTICE`).
 TOWNS = ("lujiazui", "zhangjiang", "chuansha", "huinan")
 NOTIFICATIONS_PER_ALARM = 6
 SMS_PER_ALARM = 3
+FIRST_NOTICE = (0, 0)  # (step, round) of an alarm's first notices
+# A demo account holding duty:manage over the whole district: it edits escalation policies.
+POLICY_EDITOR = "operator"
+ESCALATION_POLICIES = "/api/v1/escalation-policies"
+# Notify's storm control caps SMS and calls per recipient (RW_STORM_*). The suite sends hundreds of
+# alarms to the three demo people on duty, so caps would hold back most later escalation steps,
+# depending on what earlier cases sent; the suite measures recovery and exactly-once delivery, not
+# storms (notify's own tests do), so each case's notifications are its own: caps out of reach.
+UNCAPPED = str(1_000_000)
 SERVICE_NAMES = tuple(s.name for s in SERVICES)
 
 
@@ -87,6 +99,10 @@ class Rig:
             # The suite logs in once: its token must outlast every scenario.
             "RW_AUTH__ACCESS_TOKEN_TTL_S": "14400",
             "RW_SECTORS": SECTOR,
+            "RW_STORM_SMS_PER_WINDOW": UNCAPPED,
+            "RW_STORM_SMS_PER_DAY": UNCAPPED,
+            "RW_STORM_VOICE_PER_WINDOW": UNCAPPED,
+            "RW_STORM_VOICE_PER_DAY": UNCAPPED,
         }
         self.stack = Stack(
             StackConfig(
@@ -116,7 +132,7 @@ class Rig:
         self.proxy.start()
         # Started from the actions thread too: the processes live as long as that thread.
         self._executor.submit(self.stack.start).result()
-        self.token = self._login()
+        self.token = self._login("simulator")
         # Every service knows the account once its snapshot arrived there (ADR 0015).
         probes = {n: self.stack.base_url(n) for n in SERVICE_NAMES}
         asyncio.run(admitted_by_all(probes, self.headers))
@@ -155,10 +171,18 @@ class Rig:
     @property
     def sms_file(self) -> Path:
         """Where notify's file SMS provider writes: RW_SMS_FILE, else in its RW_DATA_DIR."""
+        return self._notify_file("RW_SMS_FILE", "sms-outbox.jsonl")
+
+    @property
+    def voice_file(self) -> Path:
+        """Where notify's file voice provider writes: RW_VOICE_FILE, else in its RW_DATA_DIR."""
+        return self._notify_file("RW_VOICE_FILE", "voice-outbox.jsonl")
+
+    def _notify_file(self, setting: str, default_name: str) -> Path:
         notify = next(s for s in self.stack.config.services if s.name == "notify")
         env = self.stack.service_env(notify)
-        explicit = env.get("RW_SMS_FILE")
-        return Path(explicit) if explicit else Path(env["RW_DATA_DIR"]) / "sms-outbox.jsonl"
+        explicit = env.get(setting)
+        return Path(explicit) if explicit else Path(env["RW_DATA_DIR"]) / default_name
 
     def log_of(self, service: str) -> Path:
         return self.stack.logs_dir / f"{service}.log"
@@ -242,12 +266,42 @@ class Rig:
 
             await asyncio.gather(*(put(i, d) for i, d in enumerate(device_ids)))
 
+    async def editor_headers(self) -> dict[str, str]:
+        """Headers of `POLICY_EDITOR`, once notify knows the account (ADR 0015)."""
+        token = await asyncio.to_thread(self._login, POLICY_EDITOR)
+        headers = {"Authorization": f"Bearer {token}"}
+        await admitted_by_all({"notify": self.stack.base_url("notify")}, headers)
+        return headers
+
+    async def escalation_policies(self, headers: dict[str, str]) -> dict[str, Any]:
+        """The escalation policies in force (GET, as notify answers it)."""
+        async with httpx.AsyncClient(
+            base_url=self.stack.base_url("notify"), headers=headers, timeout=30, trust_env=False
+        ) as client:
+            response = await client.get(ESCALATION_POLICIES)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def put_escalation_policies(
+        self, headers: dict[str, str], policies: dict[str, Any]
+    ) -> int:
+        """A new version of the escalation policies (levels left out keep theirs); its number.
+        Escalations started before keep the version they started with."""
+        async with httpx.AsyncClient(
+            base_url=self.stack.base_url("notify"), headers=headers, timeout=30, trust_env=False
+        ) as client:
+            response = await client.put(ESCALATION_POLICIES, json={"policies": policies})
+        assert response.status_code == 200, response.text
+        version: int = response.json()["version"]
+        return version
+
     # -- set-up ---------------------------------------------------------------------------
 
-    def _login(self) -> str:
+    def _login(self, username: str) -> str:
         response = httpx.post(
             self.ingest_url + "/api/v1/auth/token",
-            data={"username": "simulator", "password": self.password},
+            data={"username": username, "password": self.password},
             timeout=30,
             trust_env=False,
         )

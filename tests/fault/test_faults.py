@@ -3,23 +3,27 @@
 Every case sends its own devices a steady load (two gateways, 600 readings/s) with a known
 number of red breaches spread before, during and after its fault, waits until the platform
 settles and checks, straight from PostgreSQL and the SMS file, that every breach became exactly
-one alarm, one work order, six delivered notifications and three SMS, and that nothing was
-restarted but what the case restarted itself (see case.py). The cases run in this order, least
-disruptive first, and each starts by checking that the stack is healthy, so the first case that
-breaks the stack is the one that fails on its counts and the next ones say the stack is broken.
+one alarm, one work order, six delivered first notices (its escalation's step 0) and three SMS,
+and that nothing was restarted but what the case restarted itself (see case.py); the escalation
+case also checks the step its escalations waited for across the kill (escalation.py). The cases
+run in this order, least disruptive first, and each starts by checking that the stack is
+healthy, so the first case that breaks the stack is the one that fails on its counts and the
+next ones say the stack is broken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
 
 from .case import Case, Plan, Results, run_case
+from .escalation import SHORT_RED, WAIT_S, step_one_settled, verify_step_one
 from .gateway import burst
 from .poison import dead_letters, produce_poison
-from .rig import ALERTING_DLQ, READINGS_TOPIC, Database, Rig
+from .rig import ALERTING_DLQ, DB_ERRORS, READINGS_TOPIC, Database, Rig
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e, pytest.mark.kafka, pytest.mark.timeout(900)]
 
@@ -112,6 +116,55 @@ async def test_kill_workorder(rig: Rig, results: Results) -> None:
 
 async def test_kill_notify(rig: Rig, results: Results) -> None:
     await _kill_and_restart(rig, results, "notify")
+
+
+async def test_kill_notify_during_escalation_waits(rig: Rig, results: Results) -> None:
+    """Red alarms whose second escalation step comes 20 s after the first (a policy version
+    for this case); notify is killed at 10 s into the load, while the escalations of the
+    alarms raised before wait for that step, and started again at 25 s, so the steps of the
+    earlier ones fall due while it is dead and those of the later ones after its restart.
+    Each second step must fire once: not lost with the process, not fired (or sent) twice
+    after the restart."""
+    editor = await rig.editor_headers()
+    before = await rig.escalation_policies(editor)
+    version = await rig.put_escalation_policies(editor, {"red": SHORT_RED})
+    db = Database(rig.dsn)
+    killed_at = ready_at = 0.0
+    try:
+
+        async def fault(case: Case) -> None:
+            nonlocal killed_at, ready_at
+            case.note("policy", f"version {version}: step 1 after {WAIT_S:.0f} s")
+            case.checks.append(step_one_settled(case, db))
+            await case.at(10)
+            case.inject("kill -9 notify")
+            killed_at = time.time()
+            await rig.kill("notify")
+            await case.at(25)
+            case.end("notify started again")
+            await rig.start_service("notify")
+            ready_at = time.time()
+            case.note("ready_s", case.elapsed())
+
+        plan = Plan(
+            "kill-notify-escalation",
+            "kill -9 notify during escalation waits",
+            load_s=30,
+            restarts=("notify",),
+        )
+        case = await run_case(rig, plan, fault)
+        if ready_at:
+            try:
+                await verify_step_one(
+                    case, db, version=version, killed_at=killed_at, ready_at=ready_at
+                )
+            except DB_ERRORS as exc:
+                case.problems.append(f"could not read the escalations: {exc!r}")
+    finally:
+        await db.close()
+        # Later cases' alarms escalate on the policy in force before this one.
+        await rig.put_escalation_policies(editor, {"red": before["policies"]["red"]})
+    results.finish(case)
 
 
 async def test_kill_alerting(rig: Rig, results: Results) -> None:
