@@ -189,12 +189,14 @@ async def run_one_path(urls: Urls, headers: dict[str, str]) -> str:
 
         await eventually(cleared, timeout=TIMEOUT)
 
-        # The alarm's escalation (its first step was the notifications above) stops with it:
-        # no reminder, no head of department for an alarm that is over.
+        # The alarm's escalation (its first step was the notifications above) stopped when its
+        # work order was accepted (接单): no reminder, no head of department for an alarm someone
+        # has taken up, nor after it is over.
         async def escalation_stopped() -> bool:
             response = await notify.get(f"/api/v1/escalations/{alarm_id}")
             assert response.status_code == 200, response.text
-            return bool(response.json()["status"] == "cleared")
+            body = response.json()
+            return bool(body["status"] == "accepted" and body["next_step_at"] is None)
 
         await eventually(escalation_stopped, timeout=TIMEOUT)
 

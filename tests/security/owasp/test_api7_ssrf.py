@@ -3,11 +3,14 @@ webhook, an avatar, an import "from URL", a token's `jku`/`x5u` key URL, an issu
 document), so that a client makes the server reach what the client cannot: the cluster's
 services, cloud metadata, the database's port.
 
-RiskWatch takes no URL from a client: no request body or parameter of any service is a URL, and
-what the platform fetches (the issuer's JWKS for services without it, a trusted external
-issuer's JWKS, the SMS gateway) is named by settings alone (RW_AUTH__JWKS_URL,
-RW_AUTH__TRUSTED_ISSUERS, RW_SMS_HTTP_URL); a token's key is looked up by `kid` among keys
-already trusted, never at a URL the token names. Here the document is scanned, and a server on
+RiskWatch takes one URL from a client: a duty center's WeCom / DingTalk group robot
+(`robot_url`), a webhook by nature. It is held to the hosts RW_ROBOT_ALLOWED_HOSTS names (the
+two platforms' by default) and to https, when it is written and again when it is posted to, and
+its posts follow no redirect. No other request body or parameter of any service is a URL, and
+what else the platform fetches (the issuer's JWKS for services without it, a trusted external
+issuer's JWKS, the SMS and voice gateways, the SMTP server) is named by settings alone
+(RW_AUTH__JWKS_URL, RW_AUTH__TRUSTED_ISSUERS, RW_SMS_HTTP_URL, RW_VOICE_HTTP_URL, RW_SMTP_HOST);
+a token's key is looked up by `kid` among keys already trusted, never at a URL the token names. Here the document is scanned, and a server on
 127.0.0.1 stands in for an internal target: URLs to it go everywhere a client can put text, and
 it must never be asked anything.
 """
@@ -44,6 +47,8 @@ pytestmark = [pytest.mark.postgres]
 
 URL_FORMATS = {"uri", "url", "iri", "uri-reference", "iri-reference", "uri-template"}
 URL_NAMES = re.compile(r"url|uri|href|link|callback|webhook|endpoint|host|redirect|jku|x5u", re.I)
+# The one URL a client gives, held to an allow-list of hosts (the module's docstring).
+ALLOWED_URL_INPUTS = frozenset({"robot_url"})
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +105,38 @@ def test_no_parameter_or_body_property_of_any_service_is_a_url(platform: Platfor
         for where, name, schema in inputs
         if isinstance(schema, dict)
         and (schema.get("format") in URL_FORMATS or URL_NAMES.search(name))
+        and name not in ALLOWED_URL_INPUTS
     ]
     assert url_like == []
+
+
+async def test_a_robot_url_to_a_host_not_allowed_is_refused_and_never_asked(
+    platform: Platform, client: httpx.AsyncClient, target: Remote
+) -> None:
+    """An internal host as a duty center's group robot: refused when written (422, the key
+    never echoed), and nothing ever asks it anything."""
+    admin = await login(client, "admin", ADMIN_PASSWORD)
+    everyone = await open_everyone(client, admin, "robot-tester")
+    path = "/api/v1/duty-centers"
+    for robot in (
+        f"wecom:{target.url}/cgi-bin/webhook/send?key=secret-key-1",
+        "dingtalk:https://169.254.169.254/latest/meta-data?access_token=secret-key-1",
+        "wecom:https://qyapi.weixin.qq.com@127.0.0.1/send?key=secret-key-1",
+    ):
+        answer = await client.post(
+            path,
+            json={
+                "duty_center_id": "street-ssrf",
+                "name": "SSRF street",
+                "kind": "street",
+                "town_id": "lujiazui",
+                "robot_url": robot,
+            },
+            headers=everyone.for_path(path),
+        )
+        assert_problem(answer, 422)
+        assert "secret-key-1" not in answer.text
+    assert target.requests == [], target.paths()
 
 
 def test_what_the_platform_fetches_is_named_by_settings_and_https_in_production() -> None:

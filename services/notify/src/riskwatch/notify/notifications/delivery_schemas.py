@@ -41,7 +41,10 @@ class SmsReceiptsRead(BaseModel):
 
 
 class VoiceCallbackIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """A call report of the voice gateway. Unknown fields are refused (422, naming them), like
+    every body of the platform (OWASP API3): the gateway's contract is this model."""
+
+    model_config = ConfigDict(extra="forbid")
 
     call_id: Key
     out_id: OutId | None = None
