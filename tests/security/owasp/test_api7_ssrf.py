@@ -10,9 +10,9 @@ its posts follow no redirect. No other request body or parameter of any service 
 what else the platform fetches (the issuer's JWKS for services without it, a trusted external
 issuer's JWKS, the SMS and voice gateways, the SMTP server) is named by settings alone
 (RW_AUTH__JWKS_URL, RW_AUTH__TRUSTED_ISSUERS, RW_SMS_HTTP_URL, RW_VOICE_HTTP_URL, RW_SMTP_HOST);
-a token's key is looked up by `kid` among keys already trusted, never at a URL the token names. Here the document is scanned, and a server on
-127.0.0.1 stands in for an internal target: URLs to it go everywhere a client can put text, and
-it must never be asked anything.
+a token's key is looked up by `kid` among keys already trusted, never at a URL the token names.
+Here the document is scanned, and a server on 127.0.0.1 stands in for an internal target: URLs
+to it go everywhere a client can put text, and it must never be asked anything.
 """
 
 from __future__ import annotations
