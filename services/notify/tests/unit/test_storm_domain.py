@@ -116,7 +116,7 @@ def test_the_day_cap_holds_whatever_room_the_window_has() -> None:
 def test_the_digest_key_names_recipient_channel_and_window() -> None:
     start, _ = window_of(T0, CAPS)
     assert digest_key("+8613800000000", ChannelKind.SMS, start) == (
-        "digest:+8613800000000:sms:20261101T1900Z"
+        "digest:+8613800000000:sms:20261101T190000Z"
     )
 
 
@@ -214,3 +214,16 @@ def test_five_hundred_alarms_in_a_minute_send_n_plus_the_red_firsts_and_one_dige
     assert len(digests) == 1  # T0 + 1 min is within one window
     # Every alarm is accounted for: sent, or counted in the digest.
     assert len(sent) + sum(1 for o in outcomes if o.digest) == 500
+
+
+@given(st.integers(1, 24 * 60 * 60 - 1))
+def test_windows_shorter_than_a_minute_have_digest_keys_of_their_own(offset_s: int) -> None:
+    """A 30 s window: two windows in one minute must not share a digest (the key once had the
+    minute only, and the second window's digest was lost to the first's)."""
+    caps = replace(CAPS, window=timedelta(seconds=30))
+    at = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=offset_s)
+    this, _ = window_of(at, caps)
+    previous, _ = window_of(this - timedelta(seconds=1), caps)
+    assert digest_key("+8613800000001", ChannelKind.SMS, this) != digest_key(
+        "+8613800000001", ChannelKind.SMS, previous
+    )

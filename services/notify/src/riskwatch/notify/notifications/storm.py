@@ -70,7 +70,7 @@ def window_of(at: datetime, caps: StormCaps) -> tuple[datetime, datetime]:
 
 def digest_key(recipient: str, channel: ChannelKind, window_start: datetime) -> str:
     """The idempotency key of the digest of one recipient, channel and window."""
-    return f"digest:{recipient}:{channel.value}:{window_start.astimezone(UTC):%Y%m%dT%H%MZ}"
+    return f"digest:{recipient}:{channel.value}:{window_start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 # -- decisions ----------------------------------------------------------------------------------
