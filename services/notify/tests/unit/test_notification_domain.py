@@ -1,4 +1,5 @@
-"""Planning notifications, their text, and retries: pure functions, no I/O."""
+"""Planning an escalation step's notifications, SMS lengths, and retries: pure functions, no
+I/O. (What a message says is the templates': test_templates_domain.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskwatch.common.events.base import DeviceRef, Level
 from riskwatch.notify.duty.domain import ShiftSpan, on_duty
 from riskwatch.notify.notifications.domain import (
     GSM_SEGMENT,
@@ -17,8 +17,6 @@ from riskwatch.notify.notifications.domain import (
     Recipient,
     Status,
     after_failure,
-    fits_one_sms,
-    message_text,
     plan_step,
     robot_person_id,
     sms_length,
@@ -141,65 +139,11 @@ def test_nobody_off_shift_is_ever_notified(shifts: list[tuple[str, int, int]], m
     assert {p.person_id for p in planned} == covering
 
 
-def test_the_message_says_what_where_and_which_alarm() -> None:
-    alarm = f.alarm(Level.RED, alarm_id="1a2b3c4d-aaaa-bbbb-cccc-dddddddddddd", value=55.0)
-    text = message_text(alarm, place="Lujiazui Street")
-    assert text == (
-        "[RiskWatch] RED alarm gas-lel: ch4_lel 55 at Gas well 1 (gas-001), Lujiazui Street. "
-        "Alarm 1a2b3c4d."
-    )
-    assert fits_one_sms(text)
-
-
-def test_a_long_message_drops_details_before_the_level_and_reference() -> None:
-    dev = DeviceRef(
-        device_id="gas-" + "9" * 60,
-        sector_id="construction",
-        scenario_id="gas",
-        town_id="lujiazui",
-        name="A very long device name " * 3,
-    )
-    alarm = f.alarm(Level.ORANGE, alarm_id="feedbeef-0000", dev=dev)
-    text = message_text(alarm, place="Lujiazui Street")
-    assert fits_one_sms(text)
-    assert text.startswith("[RiskWatch] ORANGE alarm gas-lel: ch4_lel 22 at gas-999")
-    assert text.endswith(". Alarm feedbeef.")
-    assert "very long" not in text
-
-
 def test_sms_length_counts_septets_and_switches_to_ucs2() -> None:
     assert sms_length("abc") == (3, GSM_SEGMENT)
     assert sms_length("[a]") == (5, GSM_SEGMENT)  # brackets are GSM extension characters
     assert sms_length("陆家嘴") == (3, UCS2_SEGMENT)
     assert sms_length("😀") == (2, UCS2_SEGMENT)  # a surrogate pair
-
-
-text_st = st.text(
-    alphabet=st.sampled_from([*"abcXYZ019 -_.[]€", "陆", "家", "嘴", "é"]), max_size=150
-)
-
-
-@given(
-    levels=st.sampled_from(list(Level)),
-    name=st.one_of(st.none(), text_st.filter(bool)),
-    device_id=text_st.filter(bool).map(lambda s: s[:128]),
-    place=st.one_of(st.none(), text_st),
-    alarm_id=st.uuids().map(str),
-    value=st.floats(allow_nan=False, allow_infinity=False),
-)
-def test_every_message_fits_one_segment_and_keeps_level_and_reference(
-    levels: Level,
-    name: str | None,
-    device_id: str,
-    place: str | None,
-    alarm_id: str,
-    value: float,
-) -> None:
-    dev = DeviceRef(device_id=device_id, sector_id="s", scenario_id="gas", name=name)
-    text = message_text(f.alarm(levels, alarm_id=alarm_id, dev=dev, value=value), place=place)
-    assert fits_one_sms(text)
-    assert text.startswith(f"[RiskWatch] {levels.value.upper()} alarm ")
-    assert text.endswith(f". Alarm {alarm_id[:8]}.")
 
 
 def test_failures_back_off_then_give_up() -> None:

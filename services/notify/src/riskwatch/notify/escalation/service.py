@@ -32,6 +32,7 @@ from riskwatch.notify.escalation.domain import (
     TargetKind,
 )
 from riskwatch.notify.escalation.models import Escalation, EscalationPolicyVersion
+from riskwatch.notify.escalation.store import stop_escalation
 from riskwatch.notify.models import SCHEMA, principals
 from riskwatch.notify.notifications.domain import (
     ChannelKind,
@@ -259,28 +260,15 @@ async def accept_escalation(
 ) -> None:
     """The alarm's work order was accepted (接单) by `by`: no further step; who and when are
     kept as the escalation's answer."""
-    row = await session.get(Escalation, alarm_id, with_for_update=True)
-    if row is None:
-        return
-    state = row.state()
-    accepted = domain.accept(state)
-    if accepted is not state:
-        row.acknowledged_at, row.acknowledged_by = at, by
-        row.apply(accepted, now=now)
-        await session.flush()
+    await stop_escalation(
+        session, alarm_id=alarm_id, transition=domain.accept, now=now, answered=(at, by, None)
+    )
 
 
 async def clear_escalation(session: AsyncSession, *, alarm_id: str, now: datetime) -> None:
     """The alarm is over: no further step. (An acknowledgement stops it in
     notifications.service.acknowledge_notification.)"""
-    row = await session.get(Escalation, alarm_id, with_for_update=True)
-    if row is None:
-        return
-    state = row.state()
-    cleared = domain.clear(state)
-    if cleared is not state:
-        row.apply(cleared, now=now)
-        await session.flush()
+    await stop_escalation(session, alarm_id=alarm_id, transition=domain.clear, now=now)
 
 
 # -- one step -----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from riskwatch.common.events.alarms import AlarmSnapshot
 from riskwatch.common.retry import backoff
 
 
@@ -56,8 +55,6 @@ CHANNELS = (ChannelKind.IN_APP, ChannelKind.SMS)
 # A person may acknowledge what is reaching or has reached them (a voice call's keypress can
 # come back before the dispatcher has settled the call).
 ACKNOWLEDGEABLE = frozenset({Status.SENDING, Status.SENT, Status.DELIVERED})
-# Channels that reach a person; a group robot reaches a center's group instead.
-PERSONAL = (ChannelKind.IN_APP, ChannelKind.SMS, ChannelKind.VOICE, ChannelKind.EMAIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +179,6 @@ _GSM_BASIC = frozenset(
 _GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
 GSM_SEGMENT = 160
 UCS2_SEGMENT = 70
-_ELLIPSIS = "..."
 
 
 def sms_length(text: str) -> tuple[int, int]:
@@ -192,46 +188,9 @@ def sms_length(text: str) -> tuple[int, int]:
     return len(text.encode("utf-16-le")) // 2, UCS2_SEGMENT
 
 
-def fits_one_sms(text: str) -> bool:
-    length, segment = sms_length(text)
-    return length <= segment
-
-
 def short_alarm_id(alarm_id: str) -> str:
+    """How messages name an alarm, and how an SMS reply names it back."""
     return alarm_id[:8]
-
-
-def message_text(alarm: AlarmSnapshot, *, place: str | None = None) -> str:
-    """What the person on duty reads, e.g. "[RiskWatch] RED alarm gas-lel: ch4_lel 55 at Gas
-    well 1 (gas-001), Lujiazui Street. Alarm 1a2b3c4d."
-
-    One SMS segment where it can be: the details give way (place, then device name, then the
-    rest is cut) before the level and the alarm reference do.
-    """
-    head = f"[RiskWatch] {alarm.level.value.upper()} alarm "
-    tail = f". Alarm {short_alarm_id(alarm.alarm_id)}."
-    device = alarm.device
-    reading = f"{alarm.rule_id}: {alarm.metric} {alarm.value:g} at "
-    named = f"{device.name} ({device.device_id})" if device.name else device.device_id
-    middles = [
-        reading + named + (f", {place}" if place else ""),
-        reading + named,
-        reading + device.device_id,
-    ]
-    for middle in middles:
-        text = head + middle + tail
-        if fits_one_sms(text):
-            return text
-    return head + _cut(middles[-1], head, tail) + tail
-
-
-def _cut(middle: str, head: str, tail: str) -> str:
-    """The longest prefix of `middle` (plus an ellipsis) that keeps the message in one segment."""
-    for end in range(len(middle), -1, -1):
-        candidate = middle[:end] + _ELLIPSIS
-        if fits_one_sms(head + candidate + tail):
-            return candidate
-    return ""
 
 
 # -- retries ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from riskwatch.notify import metrics
 from riskwatch.notify.duty.models import DutyCenter
 from riskwatch.notify.escalation import domain as escalation
 from riskwatch.notify.escalation.models import Escalation
+from riskwatch.notify.escalation.store import stop_escalation
 from riskwatch.notify.models import outbox
 from riskwatch.notify.notifications import storm_service
 from riskwatch.notify.notifications.channels import Outgoing, Receipt
@@ -481,29 +482,20 @@ async def acknowledge_notification(
     await session.flush()
     if row.topic != Topic.ALARM.value or row.alarm_id is None:
         return row
-    await _stop_escalation(session, alarm_id=row.alarm_id, by=by, via=via, now=now)
+    # The first acknowledgement of an alarm stops its escalation.
+    await stop_escalation(
+        session,
+        alarm_id=row.alarm_id,
+        transition=escalation.acknowledge,
+        now=now,
+        answered=(now, by, via.value),
+    )
     event = NotificationAcknowledged(
         notification=row.ref(), acknowledged_at=now, acknowledged_by=by, via=via.value
     )
     # traceparent None: the event continues the trace of the request that acknowledged.
     await outbox.add(session, NOTIFICATIONS, _event(event, row, None), key=row.alarm_id)
     return row
-
-
-async def _stop_escalation(
-    session: AsyncSession, *, alarm_id: str, by: str, via: AckVia, now: datetime
-) -> None:
-    """The first acknowledgement of an alarm stops its escalation (escalation.domain)."""
-    found = await session.get(Escalation, alarm_id, with_for_update=True)
-    if found is None:
-        return
-    state = found.state()
-    stopped = escalation.acknowledge(state)
-    if stopped is state:
-        return
-    found.acknowledged_at, found.acknowledged_by, found.acknowledged_via = now, by, via.value
-    found.apply(stopped, now=now)
-    await session.flush()
 
 
 @dataclass(frozen=True, slots=True)
