@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := ingest alerting workorder notify reporting
 
-.PHONY: help uv sync run test test-fast fault lint fmt bench up down status migrate kafka-jars simulate clean
+.PHONY: help uv sync run test test-fast fault lint fmt bench up down status migrate kafka-jars s3-server simulate clean
 
 help:
 	@echo "make run        start the whole platform in one process (embedded PostgreSQL, demo simulator)"
@@ -30,7 +30,12 @@ run: sync
 kafka-jars: sync
 	@$(UV) run riskwatch-devstack fetch-kafka >/dev/null
 
-test: sync kafka-jars
+# Versity's S3 gateway, the real S3-compatible server of the evidence store's tests (built once
+# with Go into ~/.cache/riskwatch, about 70-110 s on a fresh 2-core machine).
+s3-server:
+	@scripts/fetch-versitygw >/dev/null
+
+test: sync kafka-jars s3-server
 	$(UV) run pytest
 
 test-fast: sync

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
@@ -21,6 +21,7 @@ from riskwatch.common.events.notifications import (
     NotificationRef,
 )
 from riskwatch.common.events.workorders import (
+    Stage,
     WorkOrderAction,
     WorkOrderCreated,
     WorkOrderOverdue,
@@ -94,73 +95,100 @@ def cleared(alarm_id: str, *, at: datetime, level: Level = Level.YELLOW) -> Alar
     )
 
 
+# The limits of a default order, from its creation (the close limit is its due_at).
+LIMITS: dict[Stage, timedelta] = {
+    "accept": timedelta(minutes=15),
+    "on_site": timedelta(hours=1),
+    "clear": timedelta(hours=2),
+    "feedback": timedelta(hours=3),
+}
+
+
 def work_order(
     work_order_id: str,
     alarm_id: str,
     *,
-    status: WorkOrderStatus = "open",
+    status: WorkOrderStatus = "created",
     created_at: datetime = T0,
     due_at: datetime | None = None,
     level: Level = Level.YELLOW,
     sector_id: str = "construction",
+    town_id: str | None = "lujiazui",
+    unit_id: str | None = "street-lujiazui",
+    rule_id: str | None = "gas-rule",
+    assignee: str | None = None,
+    false_alarm: bool = False,
+    deadlines: dict[Stage, datetime] | None = None,
 ) -> WorkOrderSnapshot:
+    """An order from a gas alarm with every stage's limit: `LIMITS` from creation, unless
+    `deadlines` says otherwise; the close limit is `due_at` (4 hours by default)."""
+    due = due_at or created_at + timedelta(hours=4)
+    limits = {stage: created_at + limit for stage, limit in LIMITS.items()} | {"close": due}
     return WorkOrderSnapshot(
         work_order_id=work_order_id,
         alarm_id=alarm_id,
+        rule_id=rule_id,
         level=level,
         status=status,
         sector_id=sector_id,
         scenario_id="gas",
-        town_id="lujiazui",
+        town_id=town_id,
         device_id="gas-001",
         created_at=created_at,
-        due_at=due_at or created_at + timedelta(hours=4),
+        due_at=due,
+        unit_id=unit_id,
+        assignee=assignee,
+        deadlines=limits if deadlines is None else deadlines,
+        false_alarm=false_alarm,
     )
 
 
-def wo_created(
-    work_order_id: str,
-    alarm_id: str,
-    *,
-    created_at: datetime = T0,
-    due_at: datetime | None = None,
-    sector_id: str = "construction",
-) -> WorkOrderCreated:
-    return WorkOrderCreated(
-        work_order=work_order(
-            work_order_id, alarm_id, created_at=created_at, due_at=due_at, sector_id=sector_id
-        )
-    )
+def wo_created(work_order_id: str, alarm_id: str, **snapshot: Any) -> WorkOrderCreated:
+    """`snapshot`: the keyword arguments of `work_order`."""
+    return WorkOrderCreated(work_order=work_order(work_order_id, alarm_id, **snapshot))
 
 
-_FROM: dict[WorkOrderStatus, WorkOrderStatus] = {
-    "accepted": "open",
-    "disposed": "accepted",
-    "closed": "disposed",
-}
-_ACTION: dict[WorkOrderStatus, WorkOrderAction] = {
-    "accepted": "accept",
-    "disposed": "dispose",
-    "closed": "close",
+# The usual way into each status: from where, by which action.
+_INTO: dict[WorkOrderStatus, tuple[WorkOrderStatus, WorkOrderAction]] = {
+    "dispatched": ("created", "dispatch"),
+    "accepted": ("dispatched", "accept"),
+    "on_site": ("accepted", "arrive"),
+    "cleared": ("on_site", "clear"),
+    "feedback": ("cleared", "feedback"),
+    "reviewed": ("feedback", "review"),
+    "closed": ("reviewed", "close"),
+    "returned": ("dispatched", "return"),
 }
 
 
 def wo_moved(
-    work_order_id: str, alarm_id: str, to: WorkOrderStatus, *, at: datetime
+    work_order_id: str,
+    alarm_id: str,
+    to: WorkOrderStatus,
+    *,
+    at: datetime,
+    action: WorkOrderAction | None = None,
+    from_status: WorkOrderStatus | None = None,
+    **snapshot: Any,
 ) -> WorkOrderStateChanged:
+    """A move into `to`, by default the usual way (`_INTO`); `snapshot`: as `work_order`'s."""
+    usual_from, usual_action = _INTO[to]
     return WorkOrderStateChanged(
-        work_order=work_order(work_order_id, alarm_id, status=to),
-        action=_ACTION[to],
-        from_status=_FROM[to],
+        work_order=work_order(work_order_id, alarm_id, status=to, **snapshot),
+        action=action or usual_action,
+        from_status=from_status or usual_from,
         to_status=to,
         actor="handler-1",
         changed_at=at,
     )
 
 
-def wo_overdue(work_order_id: str, alarm_id: str, *, at: datetime) -> WorkOrderOverdue:
+def wo_overdue(
+    work_order_id: str, alarm_id: str, *, at: datetime, stage: Stage = "accept", **snapshot: Any
+) -> WorkOrderOverdue:
+    order = work_order(work_order_id, alarm_id, **snapshot)
     return WorkOrderOverdue(
-        work_order=work_order(work_order_id, alarm_id), stage="open", overdue_at=at
+        work_order=order, stage=stage, stage_due_at=order.deadlines[stage], overdue_at=at
     )
 
 

@@ -17,7 +17,12 @@ from riskwatch.common.events import EventPayload, Level, decode, new_event
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.readings import ReadingsAccepted
-from riskwatch.common.events.workorders import WorkOrderSnapshot, WorkOrderStateChanged
+from riskwatch.common.events.workorders import (
+    WorkOrderAction,
+    WorkOrderSnapshot,
+    WorkOrderStateChanged,
+    WorkOrderStatus,
+)
 
 from .. import factories as f
 
@@ -170,25 +175,28 @@ async def test_putting_the_same_rule_again_changes_nothing(session: AsyncSession
     assert await generations.current(session, RULES) != before
 
 
-def closed(alarm: Alarm, to_status: str = "closed") -> Envelope[EventPayload]:
+def step(
+    alarm: Alarm, action: WorkOrderAction, to_status: WorkOrderStatus
+) -> Envelope[EventPayload]:
     snapshot = WorkOrderSnapshot(
         work_order_id="wo-7",
         alarm_id=alarm.alarm_id,
         level=Level(alarm.level),
-        status=to_status,  # type: ignore[arg-type]
+        status=to_status,
         sector_id=alarm.sector_id,
         scenario_id=alarm.scenario_id,
         town_id=alarm.town_id,
         device_id=alarm.device_id,
         created_at=f.T0,
         due_at=f.T0,
+        false_alarm=action == "false_alarm",
     )
     return new_event(
         WorkOrderStateChanged(
             work_order=snapshot,
-            action="close" if to_status == "closed" else "accept",
-            from_status="accepted" if to_status == "closed" else "open",
-            to_status=to_status,  # type: ignore[arg-type]
+            action=action,
+            from_status="on_site" if action == "clear" else "dispatched",
+            to_status=to_status,
             actor="handler-1",
             changed_at=f.T0,
         ),
@@ -197,21 +205,34 @@ def closed(alarm: Alarm, to_status: str = "closed") -> Envelope[EventPayload]:
     )
 
 
-async def test_a_closed_work_order_clears_its_alarm_and_other_steps_do_not(
-    session: AsyncSession,
-) -> None:
+async def raised_alarm(session: AsyncSession) -> Alarm:
     await put_rule(session, catalog=default_catalog(), rule_id="gas-lel", data=f.gas_rule())
     await evaluate(session, f.batch(60.0))
-    alarm = (await session.scalars(select(Alarm))).one()
-    await on_work_order(session, closed(alarm, "accepted"))
+    return (await session.scalars(select(Alarm))).one()
+
+
+async def test_the_work_order_s_clear_step_clears_its_alarm_and_other_steps_do_not(
+    session: AsyncSession,
+) -> None:
+    alarm = await raised_alarm(session)
+    await on_work_order(session, step(alarm, "accept", "accepted"))
+    await on_work_order(session, step(alarm, "arrive", "on_site"))
     assert (await session.scalars(select(Alarm))).one().status == "active"
-    await on_work_order(session, closed(alarm))
-    await on_work_order(session, closed(alarm))  # redelivered: nothing more
+    await on_work_order(session, step(alarm, "clear", "cleared"))
+    await on_work_order(session, step(alarm, "clear", "cleared"))  # redelivered: nothing more
+    await on_work_order(session, step(alarm, "close", "closed"))  # already cleared: nothing
     cleared = (await session.scalars(select(Alarm))).one()
     assert (cleared.status, cleared.cleared_reason, cleared.work_order_id) == (
         "cleared",
-        "work_order_closed",
+        "disposed",
         "wo-7",
     )
     kinds = [type(e) for e in await outbox_events(session)]
     assert kinds == [AlarmRaised, AlarmCleared]
+
+
+async def test_a_false_alarm_clears_its_alarm_labelled_so(session: AsyncSession) -> None:
+    alarm = await raised_alarm(session)
+    await on_work_order(session, step(alarm, "false_alarm", "closed"))
+    cleared = (await session.scalars(select(Alarm))).one()
+    assert (cleared.status, cleared.cleared_reason) == ("cleared", "false_alarm")

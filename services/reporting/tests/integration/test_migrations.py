@@ -58,3 +58,52 @@ async def test_acknowledgements_projected_before_via_was_kept_came_over_the_api(
             assert rows.all() == [("n-acked", "api"), ("n-sent", None)]
     finally:
         await engine.dispose()
+
+
+async def test_work_orders_projected_in_the_old_vocabulary_speak_the_new_one(
+    make_database: Callable[[str], str],
+) -> None:
+    url = make_database("reporting_closed_loop")
+    created, due = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 1, 4, tzinfo=UTC)
+    disposed = datetime(2026, 10, 1, 2, tzinfo=UTC)
+    await asyncio.to_thread(upgrade, MIGRATIONS, url, "d9f2f32d371f")
+    engine = engine_for(url)
+    try:
+        async with engine.begin() as conn:
+            for work_order_id, status, disposed_at in (
+                ("wo-open", "open", None),
+                ("wo-accepted", "accepted", None),
+                ("wo-disposed", "disposed", disposed),
+                ("wo-closed", "closed", disposed),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO reporting.work_order_view (work_order_id, alarm_id, level,"
+                        " status, sector_id, scenario_id, device_id, created_at, due_at,"
+                        " disposed_at, updated_at) VALUES (:id, 'a', 'red', :status, 's', 'gas',"
+                        " 'd', :created, :due, :disposed, :created)"
+                    ),
+                    {
+                        "id": work_order_id,
+                        "status": status,
+                        "created": created,
+                        "due": due,
+                        "disposed": disposed_at,
+                    },
+                )
+        await migrate(url, [MIGRATIONS])
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT work_order_id, status, cleared_at, close_due_at, stage, origin, tier,"
+                    " false_alarm FROM reporting.work_order_view ORDER BY work_order_id"
+                )
+            )
+            assert rows.all() == [
+                ("wo-accepted", "accepted", None, due, "close", "alarm", "small", False),
+                ("wo-closed", "closed", disposed, due, None, "alarm", "small", False),
+                ("wo-disposed", "cleared", disposed, due, "close", "alarm", "small", False),
+                ("wo-open", "created", None, due, "close", "alarm", "small", False),
+            ]
+    finally:
+        await engine.dispose()

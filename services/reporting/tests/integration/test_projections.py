@@ -1,9 +1,11 @@
 """Projection upserts against real PostgreSQL: redelivered events, events out of order and
-across topics, cleared wins, forward-only work orders, best notification outcome, duty."""
+across topics, cleared wins, work orders as their newest event (returned, reopened, closed
+again), best notification outcome, duty."""
 
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -13,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from riskwatch.common.events import EventPayload, Level
 from riskwatch.common.events.notifications import AckVia
 from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
-from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
+from riskwatch.common.events.workorders import (
+    BulletinUnit,
+    WorkOrderBulletinPublished,
+    WorkOrderCreated,
+    WorkOrderDeadlineApproaching,
+    WorkOrderOverdue,
+    WorkOrderStateChanged,
+)
 from riskwatch.reporting.projections.handlers import on_event
 from riskwatch.reporting.projections.models import (
     AlarmView,
@@ -40,6 +49,13 @@ async def row(session: AsyncSession, model: type[M], key: str) -> M:
     found = await session.get(model, key, populate_existing=True)
     assert found is not None, f"no {model.__name__} {key}"
     return found
+
+
+def _renamed(event: EventPayload, work_order_id: str) -> EventPayload:
+    """The same event of another work order (so one test can run many orders of events)."""
+    assert isinstance(event, WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue)
+    order = event.work_order.model_copy(update={"work_order_id": work_order_id})
+    return event.model_copy(update={"work_order": order})
 
 
 def columns(obj: Any) -> dict[str, Any]:
@@ -92,30 +108,152 @@ async def test_a_late_raise_never_reopens_or_lowers_an_alarm(session: AsyncSessi
     assert (alarm.level, alarm.status, alarm.cleared_at) == ("red", "cleared", T0 + 2 * MIN)
 
 
-async def test_work_order_status_only_moves_forward(session: AsyncSession) -> None:
-    def events(wo: str) -> list[EventPayload]:
-        return [
-            f.wo_created(wo, "a-3"),
-            f.wo_moved(wo, "a-3", "accepted", at=T0 + 10 * MIN),
-            f.wo_moved(wo, "a-3", "disposed", at=T0 + 60 * MIN),
-            f.wo_moved(wo, "a-3", "closed", at=T0 + 90 * MIN),
-            f.wo_overdue(wo, "a-3", at=T0 + 20 * MIN),
-        ]
-
-    for n, order in enumerate(itertools.permutations(range(5))):
-        wo = f"wo-perm-{n}"
-        all_events = events(wo)
-        await apply(session, *(all_events[i] for i in order))
-        got = await row(session, WorkOrderView, wo)
-        assert got.status == "closed", order
-        assert (got.accepted_at, got.disposed_at, got.closed_at, got.overdue_at) == (
-            T0 + 10 * MIN,
-            T0 + 60 * MIN,
-            T0 + 90 * MIN,
-            T0 + 20 * MIN,
+def a_closed_loop(wo: str, *, reclosed: bool = True) -> list[EventPayload]:
+    """One order around the loop: dispatched the instant it is created, returned, dispatched
+    again and transferred to another unit, late to accept, closed, reopened, and (`reclosed`)
+    closed again."""
+    lujiazui = {"unit_id": "street-lujiazui"}
+    moved = {"unit_id": "street-zhangjiang", "assignee": "h2"}
+    events: list[EventPayload] = [
+        f.wo_created(wo, "a-loop", **lujiazui),
+        f.wo_moved(wo, "a-loop", "dispatched", at=T0, assignee="h1", **lujiazui),
+        f.wo_moved(wo, "a-loop", "returned", at=T0 + 5 * MIN, **lujiazui),
+        f.wo_moved(wo, "a-loop", "dispatched", at=T0 + 6 * MIN, from_status="returned", **lujiazui),
+        f.wo_moved(
+            wo,
+            "a-loop",
+            "dispatched",
+            at=T0 + 7 * MIN,
+            action="transfer",
+            from_status="dispatched",
+            **moved,
+        ),
+        f.wo_overdue(wo, "a-loop", at=T0 + 16 * MIN, stage="accept", status="dispatched", **moved),
+        f.wo_moved(wo, "a-loop", "accepted", at=T0 + 20 * MIN, **moved),
+        f.wo_moved(wo, "a-loop", "on_site", at=T0 + 30 * MIN, **moved),
+        f.wo_moved(wo, "a-loop", "cleared", at=T0 + 60 * MIN, **moved),
+        f.wo_moved(wo, "a-loop", "feedback", at=T0 + 80 * MIN, **moved),
+        f.wo_moved(wo, "a-loop", "reviewed", at=T0 + 90 * MIN, **moved),
+        f.wo_moved(wo, "a-loop", "closed", at=T0 + 100 * MIN, **moved),
+        f.wo_moved(
+            wo,
+            "a-loop",
+            "dispatched",
+            at=T0 + 120 * MIN,
+            action="reopen",
+            from_status="closed",
+            **moved,
+        ),
+        f.wo_moved(wo, "a-loop", "accepted", at=T0 + 130 * MIN, **moved),
+    ]
+    if reclosed:
+        events.append(
+            f.wo_moved(wo, "a-loop", "closed", at=T0 + 150 * MIN, from_status="accepted", **moved)
         )
-        assert got.created_at == T0
-        assert got.updated_at == T0 + 90 * MIN
+    return events
+
+
+def orders(events: list[EventPayload], tries: int) -> list[list[EventPayload]]:
+    """The events in order, reversed, and shuffled (a fixed seed), each shuffle redelivering
+    every event a second time somewhere later."""
+    rng = random.Random(10)
+    found = [events, events[::-1]]
+    for _ in range(tries):
+        shuffled = events * 2
+        rng.shuffle(shuffled)
+        found.append(shuffled)
+    return found
+
+
+async def test_a_work_order_is_its_newest_event_in_any_order(session: AsyncSession) -> None:
+    for n, events in enumerate(orders(a_closed_loop("wo"), tries=30)):
+        wo = f"wo-loop-{n}"
+        await apply(session, *(_renamed(e, wo) for e in events))
+        got = await row(session, WorkOrderView, wo)
+        assert (got.status, got.closed_at, got.updated_at) == (
+            "closed",
+            T0 + 150 * MIN,  # the last closing, not the first
+            T0 + 150 * MIN,
+        ), n
+        assert (got.dispatched_at, got.accepted_at, got.on_site_at, got.cleared_at) == (
+            T0,
+            T0 + 20 * MIN,  # the first acceptance, not the one after reopening
+            T0 + 30 * MIN,
+            T0 + 60 * MIN,
+        ), n
+        assert (got.feedback_at, got.reviewed_at, got.overdue_at) == (
+            T0 + 80 * MIN,
+            T0 + 90 * MIN,
+            T0 + 16 * MIN,
+        ), n
+        # The snapshot is the newest event's: the unit it was transferred to.
+        assert (got.unit_id, got.assignee, got.created_at) == ("street-zhangjiang", "h2", T0)
+        assert (got.accept_due_at, got.close_due_at, got.due_at) == (
+            T0 + 15 * MIN,
+            T0 + 4 * 60 * MIN,
+            T0 + 4 * 60 * MIN,
+        )
+        assert (got.rule_id, got.origin, got.tier, got.false_alarm) == (
+            "gas-rule",
+            "alarm",
+            "small",
+            False,
+        )
+
+
+async def test_a_reopened_order_not_closed_again_has_no_closed_at(
+    session: AsyncSession,
+) -> None:
+    for n, events in enumerate(orders(a_closed_loop("wo", reclosed=False), tries=20)):
+        wo = f"wo-reopened-{n}"
+        await apply(session, *(_renamed(e, wo) for e in events))
+        got = await row(session, WorkOrderView, wo)
+        assert (got.status, got.closed_at, got.accepted_at) == ("accepted", None, T0 + 20 * MIN), n
+
+
+async def test_created_and_dispatched_at_one_instant_is_dispatched(session: AsyncSession) -> None:
+    created = f.wo_created("wo-tie", "a-tie")
+    dispatched = f.wo_moved("wo-tie", "a-tie", "dispatched", at=T0)
+    for wo, events in (("wo-tie-1", [created, dispatched]), ("wo-tie-2", [dispatched, created])):
+        await apply(session, *(_renamed(e, wo) for e in events))
+        got = await row(session, WorkOrderView, wo)
+        assert (got.status, got.dispatched_at, got.updated_at) == ("dispatched", T0, T0)
+
+
+async def test_a_false_alarm_closes_the_order(session: AsyncSession) -> None:
+    events: list[EventPayload] = [
+        f.wo_created("wo", "a-false"),
+        f.wo_moved("wo", "a-false", "dispatched", at=T0 + MIN),
+        f.wo_moved("wo", "a-false", "accepted", at=T0 + 2 * MIN),
+        f.wo_moved(
+            "wo",
+            "a-false",
+            "closed",
+            at=T0 + 9 * MIN,
+            action="false_alarm",
+            from_status="accepted",
+            false_alarm=True,
+        ),
+    ]
+    for n, order in enumerate(orders(events, tries=5)):
+        wo = f"wo-false-{n}"
+        await apply(session, *(_renamed(e, wo) for e in order))
+        got = await row(session, WorkOrderView, wo)
+        assert (got.status, got.false_alarm, got.closed_at) == ("closed", True, T0 + 9 * MIN)
+        assert (got.on_site_at, got.cleared_at, got.stage) == (None, None, None)
+
+
+async def test_the_same_work_order_event_twice_changes_nothing(session: AsyncSession) -> None:
+    event = f.envelope(f.wo_moved("wo-twice", "a-twice", "accepted", at=T0 + MIN))
+    await on_event(session, event)
+    first = columns(await row(session, WorkOrderView, "wo-twice"))
+    await on_event(session, event)
+    assert columns(await row(session, WorkOrderView, "wo-twice")) == first
+    assert (first["status"], first["accepted_at"], first["closed_at"]) == (
+        "accepted",
+        T0 + MIN,
+        None,
+    )
 
 
 async def test_an_older_snapshot_does_not_undo_a_newer_deadline(session: AsyncSession) -> None:
@@ -123,7 +261,7 @@ async def test_an_older_snapshot_does_not_undo_a_newer_deadline(session: AsyncSe
     moved = WorkOrderStateChanged(
         work_order=extended,
         action="accept",
-        from_status="open",
+        from_status="dispatched",
         to_status="accepted",
         actor="h",
         changed_at=T0 + 30 * MIN,
@@ -132,6 +270,7 @@ async def test_an_older_snapshot_does_not_undo_a_newer_deadline(session: AsyncSe
     await apply(session, moved, original)
     got = await row(session, WorkOrderView, "wo-4")
     assert (got.status, got.due_at) == ("accepted", T0 + 8 * 60 * MIN)
+    assert got.close_due_at == T0 + 8 * 60 * MIN
     assert got.accepted_at == T0 + 30 * MIN
 
 
@@ -340,6 +479,20 @@ async def test_events_it_does_not_project_are_skipped(session: AsyncSession) -> 
         ],
         received_at=T0,
     )
-    await apply(session, reading)
+    order = f.work_order("wo-quiet", "a-quiet")
+    reminder = WorkOrderDeadlineApproaching(
+        work_order=order,
+        stage="accept",
+        stage_due_at=order.deadlines["accept"],
+        reminded_at=T0 + 12 * MIN,
+    )
+    bulletin = WorkOrderBulletinPublished(
+        bulletin_id="b-1",
+        week_start=T0 - 7 * 24 * 60 * MIN,
+        week_end=T0,
+        units=[BulletinUnit(unit_id="u", overdue_open=1, closed_late=0, work_order_ids=["w"])],
+        published_at=T0,
+    )
+    await apply(session, reading, reminder, bulletin)
     for model in (AlarmView, WorkOrderView, NotificationView, RosterView, DutyShiftView):
         assert await session.scalar(select(func.count()).select_from(model)) == 0

@@ -27,7 +27,12 @@ class Permission(enum.StrEnum):
     RULES_WRITE = "rules:write"
     ALARMS_READ = "alarms:read"
     WORKORDERS_READ = "workorders:read"
-    WORKORDERS_ACT = "workorders:act"
+    WORKORDERS_ACT = "workorders:act"  # act on an order of one's own or one's unit; report one
+    # Draft the command manual, dispatch and transfer orders, give a unit's orders a person.
+    WORKORDERS_MANAGE = "workorders:manage"
+    # Approve a command manual version, review closure data, reopen, escalate the loop tier.
+    WORKORDERS_REVIEW = "workorders:review"
+    WORKORDERS_SUPERVISE = "workorders:supervise"  # 督办: a note and a new deadline
     NOTIFICATIONS_READ = "notifications:read"
     NOTIFICATIONS_ACK = "notifications:ack"
     DUTY_READ = "duty:read"
@@ -87,13 +92,23 @@ ROLES: dict[str, RoleInfo] = {
             "leader",
             "分管责任人",
             "Leader in charge",
-            _OPERATIONS_READ | {P.NOTIFICATIONS_ACK, P.DUTY_ACT},
+            _OPERATIONS_READ
+            | {P.NOTIFICATIONS_ACK, P.DUTY_ACT, P.WORKORDERS_REVIEW, P.WORKORDERS_SUPERVISE},
         ),
         RoleInfo(
             "department_head",
             "部门责任人",
             "Department head",
-            _OPERATIONS_READ | {P.NOTIFICATIONS_ACK, P.WORKORDERS_ACT, P.DUTY_ACT, P.DUTY_MANAGE},
+            _OPERATIONS_READ
+            | {
+                P.NOTIFICATIONS_ACK,
+                P.WORKORDERS_ACT,
+                P.WORKORDERS_MANAGE,
+                P.WORKORDERS_REVIEW,
+                P.WORKORDERS_SUPERVISE,
+                P.DUTY_ACT,
+                P.DUTY_MANAGE,
+            },
         ),
         RoleInfo(
             "business_admin",
@@ -104,6 +119,7 @@ ROLES: dict[str, RoleInfo] = {
                 P.RULES_WRITE,
                 P.DEVICES_WRITE,
                 P.WORKORDERS_ACT,
+                P.WORKORDERS_MANAGE,
                 P.NOTIFICATIONS_ACK,
                 P.DUTY_ACT,
                 P.DUTY_MANAGE,

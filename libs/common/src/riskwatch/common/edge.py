@@ -308,13 +308,29 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, default: int, limits: BulkRoutes) -> None:
         self.app = app
         self.default = default
-        self.limits = dict(limits)
+        self.limits = {k: v for k, v in limits.items() if "{" not in k[1]}
+        # A route template ("/api/v1/workorders/{work_order_id}/attachments"): one path
+        # segment per parameter.
+        self.templates = [
+            (method, re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), limit)
+            for (method, path), limit in limits.items()
+            if "{" in path
+        ]
+
+    def _limit(self, method: str, path: str) -> int:
+        found = self.limits.get((method, path))
+        if found is not None:
+            return found
+        for template_method, pattern, limit in self.templates:
+            if template_method == method and pattern.match(path):
+                return limit
+        return self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get((scope["method"], scope["path"]), self.default)
+        limit = self._limit(scope["method"], scope["path"])
         if _content_length(scope) > limit:
             await _too_large(Request(scope), limit)(scope, receive, send)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -20,3 +21,11 @@ async def snapshot_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SnapshotSessionDep = Annotated[AsyncSession, Depends(snapshot_session)]
+
+
+def now() -> datetime:
+    """The instant a report is generated at: a dependency, so tests can set the clock."""
+    return datetime.now(UTC)
+
+
+NowDep = Annotated[datetime, Depends(now)]

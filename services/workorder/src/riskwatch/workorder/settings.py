@@ -9,13 +9,16 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from riskwatch.common.events.base import Level
 from riskwatch.common.settings import ServiceSettings
+from riskwatch.workorder.evidence.settings import EvidenceSettings
 from riskwatch.workorder.workorders.domain import DEFAULT_POLICY, DeadlinePolicy
 
 _POSITIVE = timedelta(seconds=1)
 
 
 class DisposalDeadlines(BaseModel):
-    """Closure deadline per level, counted from the work order's creation.
+    """Closure deadline per level, counted from the work order's creation, for an order no
+    command manual entry covers (its stages get fixed shares of it: accept 1/12, on site 1/4,
+    clear 1/2, feedback 3/4).
 
     Seconds or ISO 8601 durations: `RW_DISPOSAL_DEADLINES__RED=3600` or `=PT1H`.
     """
@@ -55,3 +58,13 @@ class WorkOrderSettings(ServiceSettings):
     service_name: str = "workorder"
     port: int = 8003
     disposal_deadlines: DisposalDeadlines = Field(default_factory=DisposalDeadlines)
+    # A stage's reminder goes out when this share of its time has passed (RW_STAGE_REMIND_AT).
+    stage_remind_at: float = Field(default=0.8, gt=0, lt=1)
+    # How often the timer worker looks for due reminders and overdue stages.
+    timer_poll_s: float = Field(default=1.0, gt=0, le=60)
+    timer_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # How often the bulletin job checks whether last week's bulletin is out (each Monday).
+    bulletin_check_s: float = Field(default=300.0, gt=0)
+    # The embedded demo: the shipped command manual, in force at once, when none exists.
+    seed_demo_manual: bool = False
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)

@@ -55,6 +55,20 @@ class Scenario(_Entry):
 
 class Town(_Entry):
     kind: Literal["street", "town"]
+    # Its bounding box (min lon, min lat, max lon, max lat, WGS 84), when the district gives
+    # one: a work order's on-site location is checked against it at closure.
+    bbox: tuple[float, float, float, float] | None = None
+
+    @field_validator("bbox")
+    @classmethod
+    def _ordered_box(
+        cls, value: tuple[float, float, float, float] | None
+    ) -> tuple[float, float, float, float] | None:
+        if value is not None:
+            lon0, lat0, lon1, lat1 = value
+            if not (-180 <= lon0 < lon1 <= 180 and -90 <= lat0 < lat1 <= 90):
+                raise ValueError("bbox is [min lon, min lat, max lon, max lat] with min < max")
+        return value
 
 
 class SpecialZone(_Entry):

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, FiniteFloat
 from riskwatch.common.events.base import DeviceRef, EventPayload, Level, Timestamp, event_type
 
 AlarmStatus = Literal["active", "cleared"]
-ClearReason = Literal["work_order_closed", "manual", "recovered"]
+# disposed: its work order's handler cleared it (销警); false_alarm: its work order found it
+# false; work_order_closed: its work order closed without a clear step before (an older loop).
+ClearReason = Literal["disposed", "false_alarm", "work_order_closed", "manual", "recovered"]
 
 
 class AlarmSnapshot(BaseModel):

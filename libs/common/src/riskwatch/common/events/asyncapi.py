@@ -60,8 +60,17 @@ CHANNELS = (
         "workorders",
         "rw.workorders",
         "alarm_id",
-        "Work orders opened, moved through accept/dispose/close, or overdue.",
-        ("rw.workorder.created.v1", "rw.workorder.state_changed.v1", "rw.workorder.overdue.v1"),
+        "Work orders opened, moved through the closed loop (dispatch, accept, on site, clear, "
+        "feedback, review, close; return, transfer, tier escalation, supervision), reminded "
+        "before a stage's limit, overdue at it; the weekly overdue bulletin (key `bulletin`). "
+        "An order made by hand is keyed by its own id.",
+        (
+            "rw.workorder.created.v1",
+            "rw.workorder.state_changed.v1",
+            "rw.workorder.deadline_approaching.v1",
+            "rw.workorder.overdue.v1",
+            "rw.workorder.bulletin_published.v1",
+        ),
         ("workorder",),
         ("alerting", "notify", "reporting"),
     ),
@@ -83,10 +92,11 @@ CHANNELS = (
         "duty",
         "rw.duty",
         "duty_center_id",
-        "Duty rosters published and check-ins at shift start.",
-        ("rw.duty.roster_published.v1", "rw.duty.checked_in.v1"),
+        "Duty rosters published, check-ins at shift start, and duty centers as they are after "
+        "each change (members, leader).",
+        ("rw.duty.roster_published.v1", "rw.duty.checked_in.v1", "rw.duty.center_changed.v1"),
         ("notify",),
-        ("reporting",),
+        ("reporting", "workorder"),
     ),
     Channel(
         "audit",

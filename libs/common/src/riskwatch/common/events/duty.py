@@ -57,3 +57,16 @@ class DutyCheckedIn(EventPayload):
     checked_in_at: Timestamp
     late: bool
     via: Literal["api", "sms"]
+
+
+@event_type("rw.duty.center_changed.v1")
+class DutyCenterChanged(EventPayload):
+    """A duty center as it is now, after any change of it or of its members: workorder keeps
+    who may act on a unit's orders from these. `active` false: the center was removed."""
+
+    duty_center_id: str
+    name: str
+    leader_id: str | None
+    member_ids: list[str]
+    active: bool = True
+    changed_at: Timestamp

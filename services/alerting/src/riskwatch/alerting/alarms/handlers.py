@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from riskwatch.alerting.alarms.service import clear_alarm, evaluate_readings
 from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.common.events import EventPayload
+from riskwatch.common.events.alarms import ClearReason
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.workorders import WorkOrderStateChanged
 from riskwatch.common.inbox import EventsHandler
@@ -21,14 +22,23 @@ def readings_handler(rules: RuleCache) -> EventsHandler:
     return on_readings
 
 
+# What a work order's step does to its alarm; an order made by hand has no alarm and its
+# alarm_id names none, so clearing finds nothing and does nothing.
+_CLEARING: dict[str, ClearReason] = {
+    "clear": "disposed",  # 处置销警
+    "false_alarm": "false_alarm",
+    "close": "work_order_closed",  # already cleared by the clear step: a no-op then
+}
+
+
 async def on_work_order(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
-    """A closed work order clears its alarm: the closed loop ends here."""
+    """The handler's clear (销警) clears the alarm; a false alarm clears it labelled so."""
     data = envelope.data
-    if isinstance(data, WorkOrderStateChanged) and data.to_status == "closed":
+    if isinstance(data, WorkOrderStateChanged) and data.action in _CLEARING:
         await clear_alarm(
             session,
             alarm_id=data.work_order.alarm_id,
-            reason="work_order_closed",
+            reason=_CLEARING[data.action],
             work_order_id=data.work_order.work_order_id,
             traceparent=envelope.traceparent,
         )

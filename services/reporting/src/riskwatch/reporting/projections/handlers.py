@@ -16,7 +16,9 @@ from riskwatch.common.events.notifications import (
     NotificationFailed,
 )
 from riskwatch.common.events.workorders import (
+    WorkOrderBulletinPublished,
     WorkOrderCreated,
+    WorkOrderDeadlineApproaching,
     WorkOrderOverdue,
     WorkOrderStateChanged,
 )
@@ -44,6 +46,10 @@ async def on_event(session: AsyncSession, envelope: Envelope[EventPayload]) -> N
             | NotificationAcknowledged() as notification
         ):
             await project_notification(session, event=notification)
+        case WorkOrderDeadlineApproaching() | WorkOrderBulletinPublished():
+            # A reminder changes no state, and the bulletin is computed from states reporting
+            # has already: read, and deliberately not projected.
+            log.debug("event_not_projected", event_type=envelope.type)
         case RosterPublished() as roster:
             await project_roster(session, event=roster)
         case DutyCheckedIn() as check_in:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Boolean, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.reporting.models import Base
@@ -35,23 +35,51 @@ class AlarmView(Base):
 
 
 class WorkOrderView(Base):
+    """A work order as its newest event left it (see projections.domain), with the first time
+    it reached each step of the loop. Its stage deadlines are the manual's, set at creation."""
+
     __tablename__ = "work_order_view"
 
     work_order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    alarm_id: Mapped[str] = mapped_column(String(64))
+    alarm_id: Mapped[str] = mapped_column(String(64))  # a hand-made order: its own id
+    origin: Mapped[str] = mapped_column(String(8))  # alarm | patrol | public
+    rule_id: Mapped[str | None] = mapped_column(String(64))
     level: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16))  # forward-only: open < ... < closed
+    # The newest event's (by its own time, ties by `snapshot_rank`): not forward-only, an order
+    # may be returned, reopened and dispatched again.
+    status: Mapped[str] = mapped_column(String(16))
     sector_id: Mapped[str] = mapped_column(String(48))
     scenario_id: Mapped[str] = mapped_column(String(48))
     town_id: Mapped[str | None] = mapped_column(String(48))
-    device_id: Mapped[str] = mapped_column(String(128))
+    device_id: Mapped[str | None] = mapped_column(String(128))
+    tier: Mapped[str] = mapped_column(String(8))  # small | medium | big
+    unit_id: Mapped[str | None] = mapped_column(String(64))  # the responsible duty center
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    false_alarm: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
-    due_at: Mapped[datetime]
+    due_at: Mapped[datetime]  # the close limit
+    # Each stage's limit, counted from creation; null on rows projected before they existed
+    # (but close_due_at, which is due_at).
+    accept_due_at: Mapped[datetime | None]
+    on_site_due_at: Mapped[datetime | None]
+    clear_due_at: Mapped[datetime | None]
+    feedback_due_at: Mapped[datetime | None]
+    close_due_at: Mapped[datetime | None]
+    stage: Mapped[str | None] = mapped_column(String(16))  # whose limit runs now; null closed
+    stage_due_at: Mapped[datetime | None]  # its limit, or the later one a supervision gave
+    # The first time the order became each status (its earliest WorkOrderStateChanged to it).
+    dispatched_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
-    disposed_at: Mapped[datetime | None]
+    on_site_at: Mapped[datetime | None]
+    cleared_at: Mapped[datetime | None]
+    feedback_at: Mapped[datetime | None]
+    reviewed_at: Mapped[datetime | None]
+    # When it last became closed, while it is closed; null when reopened and not closed again.
     closed_at: Mapped[datetime | None]
-    overdue_at: Mapped[datetime | None]  # first WorkOrderOverdue reminder
-    updated_at: Mapped[datetime]
+    overdue_at: Mapped[datetime | None]  # the first WorkOrderOverdue, of any stage
+    updated_at: Mapped[datetime]  # the newest event time applied
+    # Which of the events at `updated_at` the status and snapshot come from (domain.snapshot_rank).
+    snapshot_rank: Mapped[int] = mapped_column(SmallInteger)
 
     __table_args__ = (
         Index("ix_work_order_view_created_at", "created_at"),

@@ -1,9 +1,10 @@
 """Use cases of the projections: apply one consumed event to its read model.
 
 Each is an INSERT ... ON CONFLICT DO UPDATE whose SET only moves a row forward (highest level,
-furthest status, earliest time per stage, newest snapshot or version for mutable fields), so the
-same event twice, or an older event after a newer one, changes nothing; a roster's newer version
-also deletes the shifts it dropped. Callers own the transaction: the consumer's, one per event.
+furthest status, earliest time per stage, newest snapshot or version for mutable fields; a work
+order's status is its newest event's), so the same event twice, or an older event after a newer
+one, changes nothing; a roster's newer version also deletes the shifts it dropped. Callers own
+the transaction: the consumer's, one per event.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from riskwatch.common.events.notifications import (
     NotificationFailed,
 )
 from riskwatch.common.events.workorders import (
+    STAGES,
     WorkOrderCreated,
     WorkOrderOverdue,
     WorkOrderStateChanged,
@@ -35,8 +37,11 @@ from riskwatch.reporting.projections.domain import (
     LEVEL_RANK,
     NOTIFICATION_STAGES,
     NOTIFICATION_STATUS_BY_STAGE,
-    WORK_ORDER_RANK,
+    WORK_ORDER_CLOSED,
+    WORK_ORDER_STAMPED,
+    WorkOrderEventKind,
     notification_status,
+    snapshot_rank,
 )
 from riskwatch.reporting.projections.models import (
     AlarmView,
@@ -129,53 +134,79 @@ async def project_alarm(session: AsyncSession, *, event: AlarmEvent) -> None:
 
 
 async def project_work_order(session: AsyncSession, *, event: WorkOrderEvent) -> None:
+    """The newest event (by its own time, then `snapshot_rank`) gives the status and every
+    field of the snapshot; each step keeps the first time the order became it; `closed_at` is
+    the latest closing while the order is closed. Any arrival order gives the same row."""
     snap = event.work_order
-    stamps: dict[str, Any] = {
-        "accepted_at": None,
-        "disposed_at": None,
-        "closed_at": None,
-        "overdue_at": None,
-    }
-    status: str = snap.status
+    stamps: dict[str, datetime | None] = dict.fromkeys(
+        (*WORK_ORDER_STAMPED.values(), "closed_at", "overdue_at")
+    )
+    status = snap.status
+    false_alarm = snap.false_alarm
+    kind: WorkOrderEventKind
     if isinstance(event, WorkOrderCreated):
-        at = snap.created_at
+        kind, at = "created", snap.created_at
     elif isinstance(event, WorkOrderStateChanged):
-        at = event.changed_at
-        status = event.to_status
-        if event.to_status != "open":
-            stamps[f"{event.to_status}_at"] = at
+        kind, at, status = "state_changed", event.changed_at, event.to_status
+        false_alarm = false_alarm or event.action == "false_alarm"
+        # Only a move into a status is its reaching: closed -> closed (a note on a closed
+        # order) does not close it again.
+        if event.from_status != event.to_status:
+            if event.to_status == WORK_ORDER_CLOSED:
+                stamps["closed_at"] = at
+            elif event.to_status in WORK_ORDER_STAMPED:
+                stamps[WORK_ORDER_STAMPED[event.to_status]] = at
     else:
-        at = event.overdue_at
+        kind, at = "overdue", event.overdue_at
         stamps["overdue_at"] = at
+    deadlines = {f"{stage}_due_at": snap.deadlines.get(stage) for stage in STAGES}
+    deadlines["close_due_at"] = deadlines["close_due_at"] or snap.due_at
+    snapshot: dict[str, Any] = {
+        "origin": snap.origin,
+        "rule_id": snap.rule_id,
+        "level": snap.level.value,
+        "status": status,
+        "sector_id": snap.sector_id,
+        "scenario_id": snap.scenario_id,
+        "town_id": snap.town_id,
+        "device_id": snap.device_id,
+        "tier": snap.tier,
+        "unit_id": snap.unit_id,
+        "assignee": snap.assignee,
+        "false_alarm": false_alarm,
+        "due_at": snap.due_at,
+        **deadlines,
+        "stage": snap.stage,
+        "stage_due_at": snap.stage_due_at,
+        "snapshot_rank": snapshot_rank(kind, status),
+    }
     stmt = insert(WorkOrderView).values(
         work_order_id=snap.work_order_id,
         alarm_id=snap.alarm_id,
-        level=snap.level.value,
-        status=status,
-        sector_id=snap.sector_id,
-        scenario_id=snap.scenario_id,
-        town_id=snap.town_id,
-        device_id=snap.device_id,
         created_at=snap.created_at,
-        due_at=snap.due_at,
         updated_at=at,
+        **snapshot,
         **stamps,
     )
     new = stmt.excluded
-    newer = new.updated_at >= WorkOrderView.updated_at
+    wv = WorkOrderView
+    newer = (new.updated_at > wv.updated_at) | (
+        (new.updated_at == wv.updated_at) & (new.snapshot_rank > wv.snapshot_rank)
+    )
+    status_now = case((newer, new.status), else_=wv.status)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[WorkOrderView.work_order_id],
+        index_elements=[wv.work_order_id],
         set_={
-            "status": _further(WorkOrderView.status, new.status, WORK_ORDER_RANK),
-            # Fields a later snapshot may change (an SLA extended, a level raised): newest wins.
-            "level": case((newer, new.level), else_=WorkOrderView.level),
-            "due_at": case((newer, new.due_at), else_=WorkOrderView.due_at),
-            "created_at": func.least(WorkOrderView.created_at, new.created_at),
-            **{
-                name: func.least(getattr(WorkOrderView, name), getattr(new, name))
-                for name in stamps
-            },
-            "updated_at": func.greatest(WorkOrderView.updated_at, new.updated_at),
+            **{c: case((newer, getattr(new, c)), else_=getattr(wv, c)) for c in snapshot},
+            "created_at": func.least(wv.created_at, new.created_at),
+            **{c: func.least(getattr(wv, c), getattr(new, c)) for c in stamps if c != "closed_at"},
+            # Closed now: the newest closing seen is the one that closed it last (a closing
+            # older than a reopening arrives late only while the order is not closed).
+            "closed_at": case(
+                (status_now == WORK_ORDER_CLOSED, func.greatest(wv.closed_at, new.closed_at)),
+                else_=None,
+            ),
+            "updated_at": func.greatest(wv.updated_at, new.updated_at),
         },
     )
     await session.execute(stmt)

@@ -18,20 +18,32 @@ notifications was. Its TIME TO ACKNOWLEDGE is its first acknowledgement minus it
 level). Percentiles are by the nearest-rank method. Like every state, an acknowledgement counts
 only before the cut-off: an alarm raised in a month's last minutes and acknowledged in the next
 stays unacknowledged in its month's report, as a work order still open at the month's end does.
+
+Work orders (the `work_orders` section) are those created in the month, read as of the cut-off.
+A stage (accept, on_site, clear, feedback, close) is COMPLETED when the order first became
+accepted, on_site, cleared, feedback (close: when it last became closed, if it is closed now)
+before the cut-off; ON TIME when that was no later than the stage's deadline (close: `due_at`);
+its TIME TO COMPLETE is that instant minus `created_at` (every limit counts from creation).
+OVERDUE (超时处置) is closed after `due_at`, or not closed by the cut-off with `due_at` before it;
+the OVERDUE SHARE is overdue / created. A FALSE ALARM is an order closed as one before the
+cut-off; the FALSE-ALARM SHARE is false alarms / created. An order closed in a month and
+reopened later counts as open when its month is generated again: the projection keeps its
+current closing only, so this is the third state read as it is now.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final, get_args
 from zoneinfo import ZoneInfo
 
 from riskwatch.common.events.base import Level
 from riskwatch.common.events.notifications import AckVia, Channel
+from riskwatch.common.events.workorders import STAGES, Stage
 
 LEVELS: Final[tuple[str, ...]] = tuple(level.value for level in Level)  # blue .. red
 ALARM_STATUSES: Final[tuple[str, ...]] = ("active", "cleared")
@@ -50,6 +62,8 @@ UNKNOWN_VIA: Final = "unknown"
 PERCENTILES: Final[tuple[int, ...]] = (50, 90)
 MIN_YEAR, MAX_YEAR = 1970, 9998
 UNREACHED_IDS_LISTED: Final = 50
+# The key of work orders with no unit, town or rule in the work orders' breakdowns.
+NO_KEY: Final = "none"
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 
 _Cutoff = Callable[[datetime | None], bool]  # "had this happened by the cut-off?"
@@ -141,8 +155,38 @@ class AlarmFact:
 @dataclass(frozen=True, slots=True)
 class WorkOrderFact:
     created_at: datetime
-    due_at: datetime
-    closed_at: datetime | None = None
+    due_at: datetime  # the close limit
+    closed_at: datetime | None = None  # when it last became closed, if it is closed now
+    # The first time it became each status that completes a stage.
+    accepted_at: datetime | None = None
+    on_site_at: datetime | None = None
+    cleared_at: datetime | None = None
+    feedback_at: datetime | None = None
+    # Stage -> limit, as set at creation; may lack stages (orders from before they existed).
+    deadlines: Mapping[Stage, datetime] = field(default_factory=dict)
+    false_alarm: bool = False  # closed as a false alarm (when closed_at is set)
+    rule_id: str | None = None
+    unit_id: str | None = None  # the responsible duty center
+    sector_id: str | None = None
+    town_id: str | None = None
+
+    def completed_at(self, stage: Stage) -> datetime | None:
+        """When the order completed `stage` (see the module's definitions)."""
+        match stage:
+            case "accept":
+                return self.accepted_at
+            case "on_site":
+                return self.on_site_at
+            case "clear":
+                return self.cleared_at
+            case "feedback":
+                return self.feedback_at
+            case "close":
+                return self.closed_at
+
+    def deadline(self, stage: Stage) -> datetime | None:
+        """The limit `stage` is judged by; the close stage's is always `due_at`."""
+        return self.due_at if stage == "close" else self.deadlines.get(stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +226,20 @@ class AlarmSection:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkOrderSection:
+class StageStats:
+    """One stage of a set of work orders (see the module's definitions)."""
+
+    completed: int  # before the cut-off
+    on_time: int  # completed no later than the stage's deadline
+    late: int  # completed after it; completed - on_time - late had no deadline to judge by
+    on_time_rate: float | None  # on_time / (on_time + late); None when none was judged
+    # Nearest-rank percentiles of completion - created_at, in seconds; None when none completed.
+    time_to_complete_p50_s: float | None
+    time_to_complete_p90_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderStats:
     created: int
     closed: int  # of those created, closed before the cut-off
     open: int  # created - closed
@@ -190,6 +247,22 @@ class WorkOrderSection:
     closed_late: int
     overdue_open: int  # open with due_at before the cut-off
     on_time_rate: float | None  # closed_on_time / closed; None when nothing closed
+    overdue: int  # closed_late + overdue_open: 超时处置
+    overdue_share: float | None  # overdue / created; None when none was created
+    false_alarms: int  # closed as a false alarm before the cut-off
+    false_alarm_share: float | None  # false_alarms / created; None when none was created
+    false_alarms_by_rule: dict[str, int]  # by rule_id (NO_KEY: an order of no rule), sorted
+    stages: dict[str, StageStats]  # every stage, in the loop's order
+
+
+@dataclass(frozen=True, slots=True)
+class WorkOrderSection(WorkOrderStats):
+    """Every work order created in the month, then the same by responsible unit, by sector and
+    by town: each key seen, sorted; NO_KEY for orders with no unit or town."""
+
+    by_unit: dict[str, WorkOrderStats]
+    by_sector: dict[str, WorkOrderStats]
+    by_town: dict[str, WorkOrderStats]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,17 +391,73 @@ def _alarms(alarms: list[AlarmFact], sector_ids: Sequence[str], by_cutoff: _Cuto
 
 
 def _work_orders(created: list[WorkOrderFact], as_of: datetime) -> WorkOrderSection:
+    overall = work_order_stats(created, as_of)
+
+    def by(key: Callable[[WorkOrderFact], str | None]) -> dict[str, WorkOrderStats]:
+        groups: dict[str, list[WorkOrderFact]] = {}
+        for w in created:
+            groups.setdefault(key(w) or NO_KEY, []).append(w)
+        return {k: work_order_stats(groups[k], as_of) for k in sorted(groups)}
+
+    return WorkOrderSection(
+        **{f.name: getattr(overall, f.name) for f in fields(WorkOrderStats)},
+        by_unit=by(lambda w: w.unit_id),
+        by_sector=by(lambda w: w.sector_id),
+        by_town=by(lambda w: w.town_id),
+    )
+
+
+def work_order_stats(created: Sequence[WorkOrderFact], as_of: datetime) -> WorkOrderStats:
+    """Timeliness, overdue and false alarms of these work orders, read as of `as_of` (the
+    definitions are the module's)."""
     closed = [w for w in created if w.closed_at is not None and w.closed_at < as_of]
     on_time = sum(w.closed_at is not None and w.closed_at <= w.due_at for w in closed)
     still_open = [w for w in created if w.closed_at is None or w.closed_at >= as_of]
-    return WorkOrderSection(
-        created=len(created),
+    overdue_open = sum(w.due_at < as_of for w in still_open)
+    overdue = len(closed) - on_time + overdue_open
+    false_alarms = Counter(w.rule_id or NO_KEY for w in closed if w.false_alarm)
+    total = len(created)
+    return WorkOrderStats(
+        created=total,
         closed=len(closed),
         open=len(still_open),
         closed_on_time=on_time,
         closed_late=len(closed) - on_time,
-        overdue_open=sum(w.due_at < as_of for w in still_open),
+        overdue_open=overdue_open,
         on_time_rate=on_time / len(closed) if closed else None,
+        overdue=overdue,
+        overdue_share=overdue / total if total else None,
+        false_alarms=false_alarms.total(),
+        false_alarm_share=false_alarms.total() / total if total else None,
+        false_alarms_by_rule=dict(sorted(false_alarms.items())),
+        stages={stage: stage_stats(created, stage, as_of) for stage in STAGES},
+    )
+
+
+def stage_stats(created: Iterable[WorkOrderFact], stage: Stage, as_of: datetime) -> StageStats:
+    """How these work orders did at one stage by `as_of`."""
+    seconds: list[float] = []
+    on_time = late = 0
+    for w in created:
+        done = w.completed_at(stage)
+        if done is None or done >= as_of:
+            continue
+        # Creation and completion come from one service's clock, but a skew cannot make a stage
+        # finish before the order existed: such a time counts as immediate.
+        seconds.append(max((done - w.created_at).total_seconds(), 0.0))
+        deadline = w.deadline(stage)
+        if deadline is not None:
+            on_time += done <= deadline
+            late += done > deadline
+    p50, p90 = (nearest_rank(seconds, p) for p in PERCENTILES)
+    judged = on_time + late
+    return StageStats(
+        completed=len(seconds),
+        on_time=on_time,
+        late=late,
+        on_time_rate=on_time / judged if judged else None,
+        time_to_complete_p50_s=p50,
+        time_to_complete_p90_s=p90,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,7 +11,7 @@ from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import CatalogDep
 from riskwatch.common.errors import Forbidden, NotFound, problem_responses
 from riskwatch.common.inputs import Key
-from riskwatch.reporting.deps import SnapshotSessionDep
+from riskwatch.reporting.deps import NowDep, SnapshotSessionDep
 from riskwatch.reporting.reports import service
 from riskwatch.reporting.reports.schemas import AlarmTrailRead, MonthlyReportRead
 
@@ -26,6 +25,7 @@ async def get_monthly_report(
     caller: Reader,
     session: SnapshotSessionDep,
     catalog: CatalogDep,
+    now: NowDep,
     month: Annotated[
         str,
         Query(
@@ -40,8 +40,9 @@ async def get_monthly_report(
     and how the month's alarms were answered: reach rate (a notification delivered to a person,
     or acknowledged; a sent SMS without a delivery receipt does not count), acknowledgement
     rate, and time to acknowledge from the alarm's raise (p50 / p90 in seconds, nearest rank),
-    overall, by level and by duty center. A sector-scoped caller gets its sector's; town and
-    village reports are not built yet."""
+    overall, by level and by duty center; work orders' timeliness per stage, overdue share
+    (超时处置占比) and false-alarm share, overall and by unit, sector and town. A sector-scoped
+    caller gets its sector's; town and village reports are not built yet."""
     scope = caller.scope
     if scope.kind == "sector":
         if sector_id not in (None, scope.id):
@@ -55,7 +56,7 @@ async def get_monthly_report(
         tz=catalog.district.zone,
         month=month,
         sector_id=sector_id,
-        now=datetime.now(UTC),
+        now=now,
     )
     return MonthlyReportRead.model_validate(report).model_copy(update={"sector_id": sector_id})
 

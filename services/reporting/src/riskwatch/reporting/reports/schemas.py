@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from riskwatch.common.events.base import Level
+from riskwatch.common.events.workorders import WorkOrderStatus
 
 
 class _Read(BaseModel):
@@ -34,7 +35,44 @@ class AlarmSummary(_Read):
     unreached_ids: list[str]
 
 
-class WorkOrderSummary(_Read):
+class StageStatsRead(_Read):
+    """One stage of the loop (accept 接单, on_site 到场, clear 销警, feedback 闭环反馈, close 办结).
+
+    - `completed`: orders that completed the stage before `as_of`: first became accepted /
+      on_site / cleared / feedback; close: are closed, and `closed_at` (when they last became
+      closed) is before `as_of`.
+    - `on_time` / `late`: completed no later than / after the stage's deadline (set at the
+      order's creation, counted from it; close: `due_at`). Orders from before stage deadlines
+      existed have only the close one: completed but neither on time nor late.
+    - `on_time_rate`: on_time / (on_time + late); null when none was judged.
+    - `time_to_complete_p50_s` / `_p90_s`: completion minus `created_at`, in seconds, by the
+      nearest-rank method; null when none completed.
+    """
+
+    completed: int
+    on_time: int
+    late: int
+    on_time_rate: float | None
+    time_to_complete_p50_s: float | None
+    time_to_complete_p90_s: float | None
+
+
+class WorkOrderStatsRead(_Read):
+    """A set of work orders created in the month, read as of `as_of`.
+
+    - `closed`: closed before `as_of` (an order reopened and not closed again is open);
+      `open` = created - closed; `closed_on_time` / `closed_late`: `closed_at` no later than /
+      after `due_at`; `on_time_rate` = closed_on_time / closed (null when nothing closed);
+      `overdue_open`: open with `due_at` before `as_of`.
+    - `overdue` (超时处置): closed after `due_at`, or not closed by `as_of` with `due_at` before
+      it, i.e. closed_late + overdue_open; `overdue_share` = overdue / created, null when none
+      was created (the district's target: 0.30% of a month's alarms).
+    - `false_alarms`: closed as a false alarm (误报) before `as_of`; `false_alarm_share` =
+      false_alarms / created (null when none was created); `false_alarms_by_rule`: by the
+      alarm rule of the order, `none` for orders of no rule (made by hand).
+    - `stages`: accept, on_site, clear, feedback, close, in that order (see `StageStatsRead`).
+    """
+
     created: int
     closed: int
     open: int
@@ -42,6 +80,23 @@ class WorkOrderSummary(_Read):
     closed_late: int
     overdue_open: int
     on_time_rate: float | None
+    overdue: int
+    overdue_share: float | None
+    false_alarms: int
+    false_alarm_share: float | None
+    false_alarms_by_rule: dict[str, int]
+    stages: dict[str, StageStatsRead]
+
+
+class WorkOrderSummary(WorkOrderStatsRead):
+    """Every work order created in the month, then the same figures by responsible unit (the
+    duty center it was dispatched to), by sector and by town: one entry per key that has an
+    order, sorted; orders with no unit or no town are under `none`. The entries of a breakdown
+    add up to the whole."""
+
+    by_unit: dict[str, WorkOrderStatsRead]
+    by_sector: dict[str, WorkOrderStatsRead]
+    by_town: dict[str, WorkOrderStatsRead]
 
 
 class NotificationSummary(_Read):
@@ -119,7 +174,9 @@ class MonthlyReportRead(_Read):
     """One calendar month in the district's time zone. Alarms count by `raised_at`, work
     orders by `created_at`, notifications by when they went out, shifts by when they start;
     cleared / closed / delivered / checked in are read as of `as_of` = min(window_end,
-    generated_at). `alarms.unreached`: raised before `as_of` with no notification at all (the
+    generated_at). `work_orders`: per stage, timeliness and time to complete, the overdue and
+    false-alarm shares, and the same by unit, sector and town (definitions in
+    `WorkOrderSummary`). `alarms.unreached`: raised before `as_of` with no notification at all (the
     first 50 ids in `unreached_ids`). `duty`: one entry per duty center with a shift
     overlapping the month (a sector's report: its own center `sector-<sector_id>` only), the
     minutes of [window_start, as_of) no published shift covered, and its rosters, on time when
@@ -162,18 +219,39 @@ class AlarmViewRead(_Read):
 
 
 class WorkOrderViewRead(_Read):
+    """A work order as reporting knows it: `status` is its newest event's; `*_at` of a status,
+    the first time it became that status, but `closed_at`: when it last became closed, null
+    unless it is closed now; `*_due_at`, each stage's limit."""
+
     work_order_id: str
     alarm_id: str
+    origin: str
+    rule_id: str | None
     level: Level
-    status: str
+    status: WorkOrderStatus
     sector_id: str
     scenario_id: str
     town_id: str | None
-    device_id: str
+    device_id: str | None
+    tier: str
+    unit_id: str | None
+    assignee: str | None
+    false_alarm: bool
     created_at: datetime
     due_at: datetime
+    accept_due_at: datetime | None
+    on_site_due_at: datetime | None
+    clear_due_at: datetime | None
+    feedback_due_at: datetime | None
+    close_due_at: datetime | None
+    stage: str | None
+    stage_due_at: datetime | None
+    dispatched_at: datetime | None
     accepted_at: datetime | None
-    disposed_at: datetime | None
+    on_site_at: datetime | None
+    cleared_at: datetime | None
+    feedback_at: datetime | None
+    reviewed_at: datetime | None
     closed_at: datetime | None
     overdue_at: datetime | None
     updated_at: datetime

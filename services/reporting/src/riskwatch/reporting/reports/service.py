@@ -17,6 +17,7 @@ from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
 from riskwatch.common.events.duty import sector_center_id
+from riskwatch.common.events.workorders import STAGES
 from riskwatch.reporting.projections.models import (
     AlarmView,
     DutyShiftView,
@@ -126,13 +127,31 @@ async def alarm_facts(
 async def work_order_facts(
     session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
 ) -> list[WorkOrderFact]:
-    """Work orders created in [start, end)."""
-    stmt = select(WorkOrderView.created_at, WorkOrderView.due_at, WorkOrderView.closed_at).where(
-        WorkOrderView.created_at >= start, WorkOrderView.created_at < end
-    )
+    """Work orders created in [start, end), with their stage times, deadlines and keys."""
+    wv = WorkOrderView
+    stmt = select(wv).where(wv.created_at >= start, wv.created_at < end)
     if sector_id is not None:
-        stmt = stmt.where(WorkOrderView.sector_id == sector_id)
-    return [WorkOrderFact(*row) for row in await session.execute(stmt)]
+        stmt = stmt.where(wv.sector_id == sector_id)
+    return [work_order_fact(w) for w in await session.scalars(stmt)]
+
+
+def work_order_fact(w: WorkOrderView) -> WorkOrderFact:
+    deadlines = {stage: getattr(w, f"{stage}_due_at") for stage in STAGES}
+    return WorkOrderFact(
+        created_at=w.created_at,
+        due_at=w.due_at,
+        closed_at=w.closed_at,
+        accepted_at=w.accepted_at,
+        on_site_at=w.on_site_at,
+        cleared_at=w.cleared_at,
+        feedback_at=w.feedback_at,
+        deadlines={stage: at for stage, at in deadlines.items() if at is not None},
+        false_alarm=w.false_alarm,
+        rule_id=w.rule_id,
+        unit_id=w.unit_id,
+        sector_id=w.sector_id,
+        town_id=w.town_id,
+    )
 
 
 async def notification_facts(

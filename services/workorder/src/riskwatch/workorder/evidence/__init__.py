@@ -1,0 +1,1 @@
+"""Evidence of work orders: photos and documents, stored checksummed behind `EvidenceStore`."""
