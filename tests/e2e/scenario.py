@@ -1,6 +1,8 @@
 """The one path, end to end, over HTTP only: a reading goes in at ingest and comes out as an
-alarm, a work order, notifications and report counts; closing the work order clears the alarm,
-which stops its escalation in notify.
+alarm, a work order dispatched by the demo's command manual, notifications and report counts;
+the street's handler walks the loop (accept, on site, clear, a photo, feedback), clearing
+clears the alarm, accepting stopped its escalation in notify, the sector's head reviews and
+the handler closes it.
 
 The same scenario runs against the distributed stack (one OS process per service, Kafka) and
 the embedded platform (one process, in-process bus): only the base URLs differ.
@@ -8,7 +10,9 @@ the embedded platform (one process, in-process bus): only the base URLs differ.
 
 from __future__ import annotations
 
+import struct
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,8 +72,41 @@ async def report(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-async def run_one_path(urls: Urls, headers: dict[str, str]) -> str:
+def tiny_png() -> bytes:
+    """A real 1x1 PNG: a photo for the closure (the demo manual wants one for a red gas alarm)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@dataclass(frozen=True)
+class People:
+    """Who does what: the simulator registers and sends, the street's handler walks the loop,
+    the sector's department head reviews the closure."""
+
+    simulator: dict[str, str]
+    handler: dict[str, str]
+    reviewer: dict[str, str]
+
+    @classmethod
+    async def login(cls, urls: Urls, password: str) -> People:
+        return cls(
+            await login(urls, password),
+            await login(urls, password, "handler.lujiazui"),
+            await login(urls, password, "construction-head"),
+        )
+
+
+async def run_one_path(urls: Urls, people: People) -> str:
     """Drive one red reading through every service; returns the alarm id."""
+    headers = people.simulator
     suffix = uuid.uuid4().hex[:8]
     device_id, metric, rule_id = f"e2e-gas-{suffix}", f"ch4_lel_{suffix}", f"e2e-{suffix}"
 
@@ -128,7 +165,12 @@ async def run_one_path(urls: Urls, headers: dict[str, str]) -> str:
             return page["items"][0] if page["items"] else None
 
         order: Any = await eventually(the_work_order, timeout=TIMEOUT)
-        assert (order["alarm_id"], order["level"], order["status"]) == (alarm_id, "red", "open")
+        assert (order["alarm_id"], order["level"], order["status"]) == (
+            alarm_id,
+            "red",
+            "dispatched",
+        )
+        assert order["unit_id"] == "street-lujiazui"  # the street duty center first
 
         async def delivered() -> list[dict[str, Any]] | None:
             page = (await notify.get("/api/v1/notifications", params={"alarm_id": alarm_id})).json()
@@ -173,21 +215,49 @@ async def run_one_path(urls: Urls, headers: dict[str, str]) -> str:
 
         await eventually(repeated, timeout=TIMEOUT)
 
-        # Close the loop: accept, close with feedback; the alarm is cleared.
-        wo = order["work_order_id"]
-        accepted = await workorder.post(f"/api/v1/workorders/{wo}/accept", json={})
-        assert accepted.status_code == 200, accepted.text
-        closed = await workorder.post(
-            f"/api/v1/workorders/{wo}/close", json={"feedback": "Valve replaced, gas at 0 %LEL"}
-        )
-        assert closed.status_code == 200, closed.text
-        assert closed.json()["status"] == "closed"
+        # The street's handler walks the loop; clearing (销警) clears the alarm.
+        wo = f"/api/v1/workorders/{order['work_order_id']}"
+        hands = {"headers": people.handler}
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("accept", {}),
+            ("arrive", {"lon": 121.505, "lat": 31.238}),  # inside Lujiazui's box
+            ("clear", {"note": "Valve closed, gas at 0 %LEL"}),
+        ]
+        for path, body in steps:
+            answer = await workorder.post(f"{wo}/{path}", json=body, **hands)
+            assert answer.status_code == 200, (path, answer.text)
 
         async def cleared() -> bool:
             body = (await alerting.get(f"/api/v1/alarms/{alarm_id}")).json()
-            return bool(body["status"] == "cleared")
+            return bool(body["status"] == "cleared" and body["cleared_reason"] == "disposed")
 
         await eventually(cleared, timeout=TIMEOUT)
+
+        photo = await workorder.post(
+            f"{wo}/attachments",
+            files={"file": ("valve.png", tiny_png(), "image/png")},
+            data={"kind": "photo"},
+            **hands,
+        )
+        assert photo.status_code == 201, photo.text
+        fed_back = await workorder.post(
+            f"{wo}/feedback",
+            json={
+                "fields": {
+                    "cause": "Corroded flange gasket",
+                    "measures": "Gasket replaced, re-measured for 10 min",
+                    "gas_company_crew": "Crew 3",
+                }
+            },
+            **hands,
+        )
+        assert fed_back.status_code == 200, fed_back.text
+        assert fed_back.json()["status"] == "feedback", fed_back.json()["quality_problems"]
+        reviewed = await workorder.post(f"{wo}/review", json={}, headers=people.reviewer)
+        assert reviewed.status_code == 200, reviewed.text
+        closed = await workorder.post(f"{wo}/close", json={}, **hands)
+        assert closed.status_code == 200, closed.text
+        assert closed.json()["status"] == "closed"
 
         # The alarm's escalation (its first step was the notifications above) stopped when its
         # work order was accepted (接单): no reminder, no head of department for an alarm someone

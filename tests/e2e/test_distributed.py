@@ -10,7 +10,7 @@ from riskwatch.common.testing import eventually
 from riskwatch.devstack.supervisor import Stack
 
 from .conftest import urls_of
-from .scenario import login, run_one_path
+from .scenario import People, login, run_one_path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -27,8 +27,7 @@ async def test_one_reading_crosses_every_service_to_the_report(
     stack, password = distributed
     assert len({p.pid for p in stack.processes.values()}) == 5  # five separate processes
     urls = urls_of(stack)
-    headers = await login(urls, password)
-    await run_one_path(urls, headers)
+    await run_one_path(urls, await People.login(urls, password))
     for name, process in stack.processes.items():
         assert process.is_alive(), f"{name} died during the scenario"
 

@@ -15,7 +15,7 @@ import pytest
 from riskwatch.devstack._util import free_port
 from riskwatch.devstack.procs import ServiceProcess
 
-from .scenario import Urls, login, run_one_path
+from .scenario import People, Urls, login, run_one_path
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def embedded() -> Iterator[Embedded]:
 async def test_one_reading_crosses_every_service_in_one_process(embedded: Embedded) -> None:
     urls = Urls.single(embedded.url)
     headers = await login(urls, embedded.password)
-    alarm_id = await run_one_path(urls, headers)
+    alarm_id = await run_one_path(urls, await People.login(urls, embedded.password))
 
     # The demo data was seeded at start: devices and rules are there without a simulator.
     async with httpx.AsyncClient(base_url=embedded.url, headers=headers) as client:

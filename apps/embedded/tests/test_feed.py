@@ -68,7 +68,7 @@ def test_a_raise_and_a_work_order_read_well() -> None:
                 work_order_id="w9",
                 alarm_id="a1b2c3d4",
                 level=Level.RED,
-                status="open",
+                status="created",
                 sector_id="construction",
                 scenario_id="gas",
                 town_id="lujiazui",
@@ -117,7 +117,7 @@ def test_values_from_events_cannot_forge_lines_or_drive_the_terminal() -> None:
         WorkOrderStateChanged(
             work_order=order,
             action="accept",
-            from_status="open",
+            from_status="dispatched",
             to_status="accepted",
             actor="duty\r\u202eofficer",  # a carriage return, a right-to-left override
             changed_at=T0,
@@ -125,7 +125,7 @@ def test_values_from_events_cannot_forge_lines_or_drive_the_terminal() -> None:
         TZ,
     )
     assert changed is not None
-    assert changed.endswith("open -> accepted by duty\\r\\u202eofficer")
+    assert changed.endswith("dispatched -> accepted by duty\\r\\u202eofficer")
 
 
 def test_names_in_any_script_are_shown_as_they_are() -> None:

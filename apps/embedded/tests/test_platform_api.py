@@ -48,9 +48,53 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "red": 50.0,
         "unit": "%LEL",
     },
+    ("post", "/api/v1/workorders"): {
+        "origin": "patrol",
+        "scenario_id": "gas",
+        "town_id": "lujiazui",
+        "title": "Gas smell at Century Ave 88",
+        "description": "near the kiosk",
+    },
+    ("post", "/api/v1/workorders/{work_order_id}/dispatch"): {
+        "unit_id": "street-huamu",
+        "assignee": "he.ping",
+    },
     ("post", "/api/v1/workorders/{work_order_id}/accept"): {"note": "on my way"},
-    ("post", "/api/v1/workorders/{work_order_id}/dispose"): {"note": "valve closed"},
-    ("post", "/api/v1/workorders/{work_order_id}/close"): {"feedback": "leak fixed"},
+    ("post", "/api/v1/workorders/{work_order_id}/return"): {"reason": "not our street"},
+    ("post", "/api/v1/workorders/{work_order_id}/transfer"): {
+        "unit_id": "street-huamu",
+        "assignee": "he.ping",
+        "reason": "their street",
+    },
+    ("post", "/api/v1/workorders/{work_order_id}/arrive"): {
+        "lon": 121.5,
+        "lat": 31.23,
+        "at": "2026-12-01T00:00:00Z",
+    },
+    ("post", "/api/v1/workorders/{work_order_id}/clear"): {"note": "valve closed"},
+    ("post", "/api/v1/workorders/{work_order_id}/feedback"): {"fields": {"cause": "flange"}},
+    ("post", "/api/v1/workorders/{work_order_id}/review"): {"note": "checked"},
+    ("post", "/api/v1/workorders/{work_order_id}/close"): {"note": "leak fixed"},
+    ("post", "/api/v1/workorders/{work_order_id}/false-alarm"): {"reason": "detector wet"},
+    ("post", "/api/v1/workorders/{work_order_id}/reopen"): {"reason": "it leaks again"},
+    ("post", "/api/v1/workorders/{work_order_id}/supervise"): {
+        "note": "today please",
+        "deadline": "2026-12-31T00:00:00Z",
+    },
+    ("post", "/api/v1/workorders/{work_order_id}/escalate-tier"): {"reason": "two departments"},
+    ("post", "/api/v1/command-manual/versions"): {
+        "note": "district manual",
+        "entries": [
+            {
+                "scenario_id": "gas",
+                "unit": "street-{town_id}",
+                "disposal_standard": "cut the gas",
+                "limits": {"accept": 5, "on_site": 20, "clear": 60, "feedback": 90, "close": 120},
+            }
+        ],
+    },
+    ("post", "/api/v1/command-manual/versions/{version}/approve"): {"note": "checked"},
+    ("post", "/api/v1/overdue-bulletins"): {"week_of": "2026-11-20T00:00:00Z"},
     ("post", "/api/v1/accounts"): {
         "username": "huamu-handler-01",
         "display_name": "Huamu handler",

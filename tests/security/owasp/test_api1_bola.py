@@ -200,8 +200,8 @@ async def test_writes_on_another_towns_objects_are_not_found_and_change_nothing(
     account = world["account"][OTHER]
     writes = [
         (handler, "post", f"/api/v1/workorders/{order}/accept", {}),
-        (handler, "post", f"/api/v1/workorders/{order}/dispose", {"json": {"note": "x"}}),
-        (handler, "post", f"/api/v1/workorders/{order}/close", {"json": {"feedback": "x"}}),
+        (handler, "post", f"/api/v1/workorders/{order}/return", {"json": {"reason": "x"}}),
+        (handler, "post", f"/api/v1/workorders/{order}/false-alarm", {"json": {"reason": "x"}}),
         (handler, "post", f"/api/v1/notifications/{note}/ack", {}),
         (town_admin, "patch", f"/api/v1/accounts/{account}", {"json": {"disabled": True}}),
         (town_admin, "patch", f"/api/v1/accounts/{account}", {"json": {"scope": f"town:{OWN}"}}),
@@ -220,7 +220,7 @@ async def test_writes_on_another_towns_objects_are_not_found_and_change_nothing(
     # As the district sees them, nothing changed.
     sim, admin = world["sim"], world["admin"]
     seen = (await client.get(f"/api/v1/workorders/{order}", headers=sim)).json()
-    assert (seen["status"], seen["accepted_by"], seen["closed_by"]) == ("open", None, None)
+    assert (seen["status"], seen["accepted_by"], seen["closed_by"]) == ("dispatched", None, None)
     seen = (await client.get(f"/api/v1/notifications/{note}", headers=sim)).json()
     assert seen["acknowledged_by"] is None
     seen = (await client.get(f"/api/v1/accounts/{account}", headers=admin)).json()

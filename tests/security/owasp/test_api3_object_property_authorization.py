@@ -203,8 +203,8 @@ async def test_business_writes_refuse_server_managed_properties(
         assert_problem(put, 422)
     for path, body in (
         ("accept", {"note": "on my way", "accepted_by": "handler.zhangjiang"}),
-        ("dispose", {"note": "done", "status": "closed"}),
-        ("close", {"feedback": "done", "closed_by": "leader"}),
+        ("clear", {"note": "done", "status": "closed"}),
+        ("close", {"note": "done", "closed_by": "leader"}),
     ):
         refused = await client.post(f"/api/v1/workorders/any-id/{path}", json=body, headers=sim)
         assert_problem(refused, 422)  # before the id is even looked up

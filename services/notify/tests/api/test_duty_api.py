@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import Level, decode
-from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
+from riskwatch.common.events.duty import DutyCenterChanged, DutyCheckedIn, RosterPublished
 from riskwatch.common.events.topics import ALARMS, DUTY
 from riskwatch.common.settings import DatabaseSettings
 from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
@@ -603,3 +603,70 @@ async def test_routing_is_versioned_data(platform: Platform) -> None:
         "/api/v1/routing", json={"rules": rules}, headers=p.headers["zhang.san"]
     )
     assert denied.status_code == 403
+
+
+# -- DutyCenterChanged --------------------------------------------------------------------------
+
+
+async def center_changes(duty_db: str, center: str) -> list[DutyCenterChanged]:
+    """The DutyCenterChanged events staged for the center, in order."""
+    engine = create_async_engine(duty_db)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT topic, headers, value FROM notify.outbox WHERE key = :c"
+                    " AND headers->>'ce_type' = :t ORDER BY id"
+                ),
+                {"c": center, "t": DutyCenterChanged.event_type},
+            )
+            found = rows.all()
+    finally:
+        await engine.dispose()
+    out: list[DutyCenterChanged] = []
+    for topic, headers, value in found:
+        assert topic == DUTY
+        data = decode([(k, str(v).encode()) for k, v in headers.items()], value).data
+        assert isinstance(data, DutyCenterChanged)
+        out.append(data)
+    return out
+
+
+async def test_every_change_of_a_center_its_members_or_leader_stages_one_event(
+    platform: Platform, duty_db: str
+) -> None:
+    p = platform
+    center = "/api/v1/duty-centers/street-lujiazui"
+
+    async def last(expected: int) -> tuple[list[str], str | None, bool]:
+        events = await center_changes(duty_db, "street-lujiazui")
+        assert len(events) == expected
+        e = events[-1]
+        return e.member_ids, e.leader_id, e.active
+
+    await set_up_centers(p)  # create, three members, the leader
+    assert await last(5) == (["li.si", "wang.leader", "zhang.san"], "wang.leader", True)
+    district = await center_changes(duty_db, "district")  # created, then d.officer added
+    assert [(e.name, e.member_ids) for e in district] == [
+        ("Pudong duty center", []),
+        ("Pudong duty center", ["d.officer"]),
+    ]
+
+    await p.call("admin", "PUT", center, json={"name": "Lujiazui street duty center"})
+    assert await last(6) == (["li.si", "wang.leader", "zhang.san"], "wang.leader", True)
+    assert (await center_changes(duty_db, "street-lujiazui"))[-1].name == (
+        "Lujiazui street duty center"
+    )
+    await p.call("admin", "PUT", center, json={"leader_id": "li.si"})
+    assert await last(7) == (["li.si", "wang.leader", "zhang.san"], "li.si", True)
+    await p.call("admin", "DELETE", f"{center}/members/wang.leader", expect=204)
+    assert await last(8) == (["li.si", "zhang.san"], "li.si", True)
+    # A refused change stages nothing.
+    await p.call("admin", "PUT", center, json={"leader_id": "nobody"}, expect=422)
+    await p.call("admin", "DELETE", "/api/v1/duty-centers/district", expect=409)
+    assert len(await center_changes(duty_db, "street-lujiazui")) == 8
+    assert len(await center_changes(duty_db, "district")) == 2
+    # Removed: no members, no leader, not active.
+    await p.call("admin", "DELETE", center, expect=204)
+    assert await last(9) == ([], None, False)
+    await p.call("admin", "GET", center, expect=404)

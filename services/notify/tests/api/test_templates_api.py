@@ -22,6 +22,7 @@ from riskwatch.common.testing import account_bearer, app_client, eventually, mig
 from riskwatch.notify.app import create_app
 from riskwatch.notify.module import MIGRATIONS
 from riskwatch.notify.settings import NotifySettings
+from riskwatch.notify.templates.domain import TemplateKey
 
 BASE = "/api/v1/templates"
 SMS_ZH = f"{BASE}/alarm/sms/zh-CN"
@@ -77,7 +78,7 @@ async def api(make_database: Callable[[str], str], bus: MemoryBus) -> AsyncItera
 async def test_every_key_channel_and_locale_is_listed_with_its_variables(api: Api) -> None:
     listed = await api.call("handler", "GET", BASE)
     items = listed["items"]
-    assert len(items) == 4 * 5 * 2
+    assert len(items) == len(TemplateKey) * 5 * 2
     assert {(i["key"], i["channel"], i["locale"]) for i in items} >= {
         ("alarm", "voice", "zh-CN"),
         ("digest", "email", "en"),

@@ -17,7 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.catalog import default_catalog
-from riskwatch.common.events import Level
+from riskwatch.common.events import Level, decode
+from riskwatch.common.events.duty import DutyCenterChanged
+from riskwatch.common.events.topics import DUTY
 from riskwatch.common.settings import AuthSettings, DatabaseSettings
 from riskwatch.common.testing import account_bearer, app_client, migrate
 from riskwatch.notify.app import create_app
@@ -196,6 +198,71 @@ async def test_applying_the_same_document_twice_changes_nothing_and_tells_nobody
         staffing = await staffing_at(session, duty_center_ids=["district"], at=at, grace=GRACE)
         assert len(staffing["district"].people) == 1, at
         at += timedelta(minutes=30)
+
+
+async def center_events(session: AsyncSession) -> list[DutyCenterChanged]:
+    """The DutyCenterChanged events staged so far, in order."""
+    t = outbox.table
+    rows = await session.execute(
+        select(t.c.topic, t.c.key, t.c.headers, t.c.value)
+        .where(t.c.headers["ce_type"].astext == DutyCenterChanged.event_type)
+        .order_by(t.c.id)
+    )
+    out: list[DutyCenterChanged] = []
+    for topic, key, headers, value in rows:
+        data = decode([(k, str(v).encode()) for k, v in headers.items()], value).data
+        assert isinstance(data, DutyCenterChanged)
+        assert (topic, key) == (DUTY, data.duty_center_id)
+        out.append(data)
+    return out
+
+
+async def test_an_import_announces_each_center_it_changes_once_with_its_members(
+    session: AsyncSession,
+) -> None:
+    document = entries(
+        district(),
+        street(
+            "lujiazui", person("he.ping", "+8610000000301"), person("lin.yan", "+8610000000302")
+        ),
+    )
+    await apply_all(session, document)
+    events = await center_events(session)
+    assert [(e.duty_center_id, e.member_ids, e.leader_id, e.active) for e in events] == [
+        ("district", ["li.na", "operator", "zhang.wei"], "zhang.wei", True),
+        ("street-lujiazui", ["he.ping", "lin.yan"], None, True),
+    ]
+    assert {e.changed_at for e in events} == {NOW}
+    # The same document again changes nothing and announces nothing.
+    await apply_all(session, document, now=NOW + timedelta(hours=6))
+    assert len(await center_events(session)) == 2
+    # A member added: the street center again, with everyone.
+    changed = entries(
+        district(),
+        street(
+            "lujiazui",
+            person("he.ping", "+8610000000301"),
+            person("lin.yan", "+8610000000302"),
+            person("xu.bo", "+8610000000303"),
+        ),
+    )
+    await apply_all(session, changed, now=NOW + timedelta(hours=7))
+    latest = (await center_events(session))[2:]
+    assert [(e.duty_center_id, e.member_ids) for e in latest] == [
+        ("street-lujiazui", ["he.ping", "lin.yan", "xu.bo"])
+    ]
+
+
+async def test_the_demo_seed_announces_every_center_it_creates(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    outcomes = await seed_demo(sessions, CATALOG, NOW)
+    async with sessions() as session:
+        events = await center_events(session)
+    assert sorted(e.duty_center_id for e in events) == sorted(
+        o.duty_center_id for o in outcomes if o.status == "created"
+    )
+    assert len(events) == len(outcomes)
 
 
 async def test_a_refused_center_is_rolled_back_alone_and_says_why(session: AsyncSession) -> None:

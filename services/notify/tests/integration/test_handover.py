@@ -29,6 +29,7 @@ from riskwatch.common.events.workorders import (
 from riskwatch.notify.duty.handover import (
     TOMBSTONE_KEEP,
     acknowledge_handover,
+    attachment,
     list_handovers,
     open_items_of,
     project_alarm,
@@ -81,7 +82,7 @@ def cleared(snap: AlarmSnapshot, *, at: timedelta) -> AlarmCleared:
 def work_order(
     level: Level = Level.YELLOW,
     *,
-    status: WorkOrderStatus = "open",
+    status: WorkOrderStatus = "created",
     town_id: str | None = "lujiazui",
     sector_id: str = "construction",
     work_order_id: str | None = None,
@@ -103,7 +104,16 @@ def work_order(
 def moved(
     snap: WorkOrderSnapshot, to: WorkOrderStatus, *, at: timedelta, level: Level | None = None
 ) -> WorkOrderStateChanged:
-    action = {"accepted": "accept", "disposed": "dispose", "closed": "close"}[to]
+    action = {
+        "dispatched": "dispatch",
+        "accepted": "accept",
+        "on_site": "arrive",
+        "cleared": "clear",
+        "feedback": "feedback",
+        "reviewed": "review",
+        "closed": "close",
+        "returned": "return",
+    }[to]
     return WorkOrderStateChanged(
         work_order=snap.model_copy(update={"status": to, "level": level or snap.level}),
         action=action,  # type: ignore[arg-type]
@@ -251,6 +261,51 @@ async def test_a_work_order_is_open_until_it_closes_in_any_order(session: AsyncS
     await project_work_order(session, data=moved(snap, "accepted", at=T), now=NOW)  # late
     assert await open_item(session, "work_order", snap.work_order_id) is None
     assert await rows(session) == 1  # its tombstone, until nothing can come about it again
+
+
+async def test_a_work_order_goes_back_and_reopens_by_its_latest_event_in_any_order(
+    session: AsyncSession,
+) -> None:
+    """Unlike an alarm, a work order's status goes back (returned, reopened after closing):
+    the latest event's status wins, whatever order the events come in."""
+    snap = work_order(Level.YELLOW)
+    accepted = snap.model_copy(update={"status": "accepted"})
+    returned = moved(accepted, "returned", at=2 * T)
+    await project_work_order(session, data=returned, now=NOW)
+    await project_work_order(session, data=moved(snap, "accepted", at=T), now=NOW)  # late
+    row = await open_item(session, "work_order", snap.work_order_id)
+    assert row is not None
+    assert row.status == "returned"  # open: it waits for a new dispatch
+
+    closed = moved(accepted, "closed", at=3 * T)
+    reopened = WorkOrderStateChanged(
+        work_order=snap.model_copy(update={"status": "dispatched", "unit_id": "street-gaoqiao"}),
+        action="reopen",
+        from_status="closed",
+        to_status="dispatched",
+        actor="leader",
+        changed_at=NOW + 4 * T,
+    )
+    await project_work_order(session, data=reopened, now=NOW)
+    await project_work_order(session, data=closed, now=NOW)  # the older close, late
+    row = await open_item(session, "work_order", snap.work_order_id)
+    assert row is not None
+    assert (row.status, row.unit_id) == ("dispatched", "street-gaoqiao")
+
+
+async def test_a_work_order_made_by_hand_has_no_device_and_its_unit_holds_it(
+    session: AsyncSession,
+) -> None:
+    snap = work_order(Level.BLUE, town_id="gaoqiao", sector_id="emergency").model_copy(
+        update={"device_id": None, "origin": "patrol", "unit_id": "sector-gas"}
+    )
+    await project_work_order(session, data=WorkOrderCreated(work_order=snap), now=NOW)
+    unit = await center(session, "sector-gas", "sector", sector_id="gas")
+    alarms, orders = await open_items_of(session, center=unit.ref())
+    assert alarms == []
+    assert [o.item_id for o in orders] == [snap.work_order_id]
+    assert attachment(orders[0])["unit_id"] == "sector-gas"
+    assert attachment(orders[0])["device_id"] is None
 
 
 async def test_a_work_orders_level_follows_its_newest_snapshot_up_only(

@@ -198,7 +198,7 @@ async def test_accepting_the_work_order_stops_the_escalation(session: AsyncSessi
     moved = WorkOrderStateChanged(
         work_order=order,
         action="accept",
-        from_status="open",
+        from_status="dispatched",
         to_status="accepted",
         actor="l1",
         changed_at=accepted_at,

@@ -36,7 +36,7 @@ def item(
         item_id=item_id,
         alarm_id=f"a-{item_id}",
         level=level.value,
-        status="active" if kind == "alarm" else "open",
+        status="active" if kind == "alarm" else "dispatched",
         sector_id="gas",
         town_id="lujiazui",
         device_id="gas-001",
@@ -49,6 +49,13 @@ def test_a_street_center_holds_the_items_of_its_town_whatever_their_sector_or_le
     assert covers(STREET, level=Level.BLUE, sector_id="water", town_id="lujiazui")
     assert not covers(STREET, level=Level.RED, sector_id="gas", town_id="gaoqiao")
     assert not covers(STREET, level=Level.RED, sector_id="gas", town_id=None)
+
+
+def test_a_center_holds_the_work_orders_it_is_the_responsible_unit_of() -> None:
+    assert covers(SECTOR, level=Level.BLUE, sector_id="water", town_id=None, unit_id="sector-gas")
+    unit = STREET.duty_center_id
+    assert covers(STREET, level=Level.BLUE, sector_id="gas", town_id=None, unit_id=unit)
+    assert not covers(STREET, level=Level.BLUE, sector_id="gas", town_id=None, unit_id="other")
 
 
 def test_a_sector_center_holds_the_items_of_its_sector_in_every_town() -> None:
@@ -132,4 +139,4 @@ def test_an_attachment_keeps_the_item_as_json() -> None:
     order = attachment(item("wo-1", Level.ORANGE, kind="work_order"))
     assert order["work_order_id"] == "wo-1"
     assert order["alarm_id"] == "a-wo-1"
-    assert order["status"] == "open"
+    assert order["status"] == "dispatched"

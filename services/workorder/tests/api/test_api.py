@@ -307,7 +307,7 @@ async def test_the_command_manual_is_drafted_then_approved_by_another_head(
 ) -> None:
     dispatcher, head = headers(client, "dispatcher"), headers(client, "head")
     drafted = await client.post(
-        "/api/v1/command-manual/versions",
+        "/api/v1/command-manual/versions/import",
         content=MANUAL_YAML.encode(),
         headers={**dispatcher, "Content-Type": "application/yaml"},
     )
@@ -316,7 +316,7 @@ async def test_the_command_manual_is_drafted_then_approved_by_another_head(
     assert drafted.json()["status"] == "draft"
     # The handler cannot draft; the drafter (not a department head) cannot approve.
     assert (
-        await client.post("/api/v1/command-manual/versions", content=MANUAL_YAML.encode())
+        await client.post("/api/v1/command-manual/versions/import", content=MANUAL_YAML.encode())
     ).status_code == 403
     approve = f"/api/v1/command-manual/versions/{version}/approve"
     assert (await client.post(approve, headers=dispatcher)).status_code == 403
@@ -327,8 +327,17 @@ async def test_the_command_manual_is_drafted_then_approved_by_another_head(
     assert current["version"] == version
     assert current["entries"][0]["tier"] == "medium"
     assert (await client.post(approve, headers=head)).status_code == 409
-    bad = await client.post(
+    # The same as JSON: a new draft, the approved version stays in force.
+    as_json = await client.post(
         "/api/v1/command-manual/versions",
+        json={"entries": current["entries"], "note": "as JSON"},
+        headers=dispatcher,
+    )
+    assert as_json.status_code == 201, as_json.json()
+    assert (as_json.json()["version"], as_json.json()["status"]) == (version + 1, "draft")
+    assert (await client.get("/api/v1/command-manual")).json()["version"] == version
+    bad = await client.post(
+        "/api/v1/command-manual/versions/import",
         content=b"entries:\n  - scenario_id: nowhere\n",
         headers={**dispatcher, "Content-Type": "application/yaml"},
     )
@@ -355,7 +364,7 @@ async def test_stage_timers_fire_at_their_times_once_across_a_restart(
     app = create_app(settings, bus=bus)
     async with app_client(app) as c:
         draft = await c.post(
-            "/api/v1/command-manual/versions",
+            "/api/v1/command-manual/versions/import",
             content=manual.encode(),
             headers={
                 **(await as_(app, settings, "disp.wang", "business_admin")),

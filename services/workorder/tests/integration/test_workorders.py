@@ -213,7 +213,7 @@ async def test_the_whole_loop_by_the_unit_s_staff(session: AsyncSession) -> None
     await step(
         session, order, Feedback({"cause": "flange", "measures": "tightened"}), he, NOW + 30 * MIN
     )
-    await step(session, order, Review(), person("zhang.wei", "handler"), NOW + 40 * MIN)
+    await step(session, order, Review(), person("head.zhou", "department_head"), NOW + 40 * MIN)
     await step(session, order, Close(note="done"), he, NOW + 41 * MIN)
     assert order.status == "closed"
     assert order.closed_by == "he.ping"
@@ -227,7 +227,7 @@ async def test_the_whole_loop_by_the_unit_s_staff(session: AsyncSession) -> None
         ("arrive", "he.ping"),
         ("clear", "yang.lei"),
         ("feedback", "he.ping"),
-        ("review", "zhang.wei"),
+        ("review", "head.zhou"),
         ("close", "he.ping"),
     ]
 

@@ -17,7 +17,12 @@ from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdat
 from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
 from riskwatch.common.events.notifications import NotificationAcknowledged, NotificationDelivered
 from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, WORKORDERS
-from riskwatch.common.events.workorders import WorkOrderCreated, WorkOrderStateChanged
+from riskwatch.common.events.workorders import (
+    WorkOrderCreated,
+    WorkOrderDeadlineApproaching,
+    WorkOrderOverdue,
+    WorkOrderStateChanged,
+)
 from riskwatch.common.settings import ServiceSettings
 
 _COLOURS = {"blue": "\033[34m", "yellow": "\033[33m", "orange": "\033[38;5;208m", "red": "\033[31m"}
@@ -68,10 +73,20 @@ def _compose(data: EventPayload, tz: ZoneInfo) -> str | None:
         )
     if isinstance(data, WorkOrderStateChanged):
         w = data.work_order
+        to = f" to {w.unit_id}" + (f", {w.assignee}" if w.assignee else "")
         return (
             f"{clock(data.changed_at)}  work order {w.work_order_id[:8]} {data.action}: "
             f"{data.from_status} -> {data.to_status} by {data.actor}"
+            + (to if data.action in ("dispatch", "transfer") and w.unit_id else "")
         )
+    if isinstance(data, WorkOrderDeadlineApproaching | WorkOrderOverdue):
+        w = data.work_order
+        due = data.stage_due_at.astimezone(tz).strftime("%H:%M:%S")
+        if isinstance(data, WorkOrderDeadlineApproaching):
+            at, what = data.reminded_at, f"reminder: {data.stage} due at {due}"
+        else:
+            at, what = data.overdue_at, f"OVERDUE: {data.stage} was due at {due}"
+        return f"{clock(at)}  work order {w.work_order_id[:8]} {what} ({w.unit_id})"
     if isinstance(data, NotificationDelivered):
         n = data.notification
         return (

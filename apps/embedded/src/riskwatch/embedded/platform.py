@@ -67,7 +67,9 @@ def modules(
         IdentityModule(service_settings(ServiceSettings, base, database_url), announce=False),
         IngestModule(service_settings(IngestSettings, base, database_url)),
         AlertingModule(service_settings(AlertingSettings, base, database_url)),
-        WorkOrderModule(service_settings(WorkOrderSettings, base, database_url)),
+        WorkOrderModule(
+            service_settings(WorkOrderSettings, base, database_url, seed_demo_manual=True)
+        ),
         NotifyModule(
             service_settings(
                 NotifySettings,

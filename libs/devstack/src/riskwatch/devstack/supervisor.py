@@ -293,6 +293,8 @@ class Stack:
                 "RW_DATA_DIR": str(self.state_dir / "data"),
                 # A development stack: notify seeds duty centers and a roster to route to.
                 "RW_SEED_DEMO_ROSTER": "true",
+                # ... and workorder the demo's command manual, in force at once.
+                "RW_SEED_DEMO_MANUAL": "true",
             }
         )
         issuer = self.issuer_spec

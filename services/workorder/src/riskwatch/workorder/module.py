@@ -64,6 +64,7 @@ class WorkOrderModule:
         return {
             ("POST", evidence_router.prefix): self.settings.evidence.max_bytes + 64 * 1024,
             ("POST", "/api/v1/command-manual/versions"): MAX_MANUAL_BYTES,
+            ("POST", "/api/v1/command-manual/versions/import"): MAX_MANUAL_BYTES,
         }
 
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, case, delete, false, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,9 @@ from riskwatch.common.errors import Forbidden, Invalid, NotFound
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
 from riskwatch.common.events.base import EventPayload, Level
 from riskwatch.common.events.workorders import (
+    WORK_ORDER_STATUSES,
     WorkOrderCreated,
+    WorkOrderDeadlineApproaching,
     WorkOrderOverdue,
     WorkOrderStateChanged,
 )
@@ -30,19 +32,20 @@ from riskwatch.notify.duty.service import is_member
 ALARM: Final = "alarm"
 WORK_ORDER: Final = "work_order"
 
-# Statuses only move forward (alerting never reopens an alarm: a new breach after the clear is a
-# new alarm_id; a work order goes open -> accepted -> disposed -> closed) and levels only rise
-# (alarms escalate, never de-escalate). So merging by the furthest status and the highest level
-# gives the same row whatever order the events come in, and a replay changes nothing.
+# Alarm statuses only move forward (alerting never reopens an alarm: a new breach after the clear
+# is a new alarm_id) and levels only rise (alarms escalate, never de-escalate; a work order's
+# level follows its alarm's). So merging alarms by the furthest status and both by the highest
+# level gives the same row whatever order the events come in, and a replay changes nothing.
 ALARM_STATUS_RANK: Final[Mapping[str, int]] = {"active": 0, "cleared": 1}
+# A work order's status does go back (returned, corrected, reopened after closing): the status
+# of the latest event wins; at the same instant, the later one in the loop (closed last).
 WORK_ORDER_STATUS_RANK: Final[Mapping[str, int]] = {
-    "open": 0,
-    "accepted": 1,
-    "disposed": 2,
-    "closed": 3,
+    status: rank
+    for rank, status in enumerate([s for s in WORK_ORDER_STATUSES if s != "closed"] + ["closed"])
 }
 LEVEL_RANK: Final[Mapping[str, int]] = {level.value: level.rank for level in Level}
-# The last status of each kind: the item is no longer open.
+# The last status of each kind: the item is no longer open (a work order is open in every
+# other status, returned included: it waits for a new dispatch).
 TERMINAL: Final[Mapping[str, str]] = {ALARM: "cleared", WORK_ORDER: "closed"}
 
 # A cleared alarm or closed work order stays as a tombstone this long, so that an older snapshot
@@ -55,10 +58,19 @@ PRUNE_BATCH: Final = 200
 # -- pure rules -----------------------------------------------------------------------------------
 
 
-def covers(center: DutyCenterRef, *, level: Level, sector_id: str, town_id: str | None) -> bool:
-    """Whether an open item at this place and level is the center's to hand over: a street
-    center's items are those of its town, a sector center's those of its sector, the district
-    center's every item of level orange or above."""
+def covers(
+    center: DutyCenterRef,
+    *,
+    level: Level,
+    sector_id: str,
+    town_id: str | None,
+    unit_id: str | None = None,
+) -> bool:
+    """Whether an open item at this place and level is the center's to hand over: a work order
+    whose responsible unit it is; a street center's items are those of its town, a sector
+    center's those of its sector, the district center's every item of level orange or above."""
+    if unit_id is not None and unit_id == center.duty_center_id:
+        return True
     match center.kind:
         case CenterKind.STREET:
             return center.town_id is not None and town_id == center.town_id
@@ -83,6 +95,7 @@ def attachment(item: OpenItem) -> dict[str, Any]:
     entry: dict[str, Any] = {"alarm_id": item.alarm_id}
     if item.item_kind == WORK_ORDER:
         entry["work_order_id"] = item.item_id
+        entry["unit_id"] = item.unit_id
     entry |= {
         "level": item.level,
         "status": item.status,
@@ -136,14 +149,18 @@ async def project_alarm(session: AsyncSession, *, data: EventPayload, now: datet
 
 
 async def project_work_order(session: AsyncSession, *, data: EventPayload, now: datetime) -> None:
-    """Keep the work order's open item: created, moved or overdue puts it, closed closes it.
-    Any order, any number of times; other payloads are ignored."""
+    """Keep the work order's open item: created, moved, reminded or overdue puts it, closed
+    closes it, reopened opens it again. Any order, any number of times; other payloads are
+    ignored."""
     if isinstance(data, WorkOrderCreated):
         at = data.work_order.created_at
     elif isinstance(data, WorkOrderStateChanged):
         at = data.changed_at
-    elif isinstance(data, WorkOrderOverdue):  # no change of status, but a fresher snapshot
+    # No change of status, but a fresher snapshot.
+    elif isinstance(data, WorkOrderOverdue):
         at = data.overdue_at
+    elif isinstance(data, WorkOrderDeadlineApproaching):
+        at = data.reminded_at
     else:
         return
     snap = data.work_order
@@ -159,20 +176,37 @@ async def project_work_order(session: AsyncSession, *, data: EventPayload, now: 
             "sector_id": snap.sector_id,
             "town_id": snap.town_id,
             "device_id": snap.device_id,
+            "unit_id": snap.unit_id,
             "opened_at": snap.created_at,
             "updated_at": at,
         },
         status_rank=WORK_ORDER_STATUS_RANK,
+        latest_wins=True,
     )
     if status == TERMINAL[WORK_ORDER]:
         await _prune(session, kind=WORK_ORDER, now=now)
 
 
-def _further(existing: Any, incoming: Any, ranks: Mapping[str, int]) -> ColumnElement[Any]:
-    def rank(column: Any) -> ColumnElement[int]:
-        return case(dict(ranks), value=column, else_=-1)
+def _rank(column: Any, ranks: Mapping[str, int]) -> ColumnElement[int]:
+    return case(dict(ranks), value=column, else_=-1)
 
-    return case((rank(incoming) > rank(existing), incoming), else_=existing)
+
+def _further(existing: Any, incoming: Any, ranks: Mapping[str, int]) -> ColumnElement[Any]:
+    return case((_rank(incoming, ranks) > _rank(existing, ranks), incoming), else_=existing)
+
+
+def _latest(
+    existing: Any, incoming: Any, ranks: Mapping[str, int], *, existing_at: Any, incoming_at: Any
+) -> ColumnElement[Any]:
+    """The incoming status if its event is later, or at the same instant further on."""
+    return case(
+        (incoming_at > existing_at, incoming),
+        (
+            (incoming_at == existing_at) & (_rank(incoming, ranks) > _rank(existing, ranks)),
+            incoming,
+        ),
+        else_=existing,
+    )
 
 
 async def _merge(
@@ -182,16 +216,33 @@ async def _merge(
     item_id: str,
     values: dict[str, Any],
     status_rank: Mapping[str, int],
+    latest_wins: bool = False,
 ) -> None:
     stmt = insert(OpenItem).values(item_kind=kind, item_id=item_id, **values)
     new = stmt.excluded
+    moved: dict[str, Any] = {}
+    if latest_wins:
+        # Also the unit (a transfer moves it): the latest event's.
+        status = _latest(
+            OpenItem.status,
+            new.status,
+            status_rank,
+            existing_at=OpenItem.updated_at,
+            incoming_at=new.updated_at,
+        )
+        moved["unit_id"] = case(
+            (new.updated_at >= OpenItem.updated_at, new.unit_id), else_=OpenItem.unit_id
+        )
+    else:
+        # The terminal status ranks highest: a late snapshot never reopens the item.
+        status = _further(OpenItem.status, new.status, status_rank)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[OpenItem.item_kind, OpenItem.item_id],
             set_={
                 "level": _further(OpenItem.level, new.level, LEVEL_RANK),
-                # The terminal status ranks highest: a late snapshot never reopens the item.
-                "status": _further(OpenItem.status, new.status, status_rank),
+                "status": status,
+                **moved,
                 "opened_at": func.least(OpenItem.opened_at, new.opened_at),
                 "updated_at": func.greatest(OpenItem.updated_at, new.updated_at),
             },
@@ -222,13 +273,19 @@ async def _prune(session: AsyncSession, *, kind: str, now: datetime) -> None:
 
 def _covered_clause(center: DutyCenterRef) -> ColumnElement[bool]:
     """`covers` as SQL, to fetch only the center's items."""
+    by_place: ColumnElement[bool]
     match center.kind:
         case CenterKind.STREET:
-            return false() if center.town_id is None else OpenItem.town_id == center.town_id
+            by_place = false() if center.town_id is None else OpenItem.town_id == center.town_id
         case CenterKind.SECTOR:
-            return false() if center.sector_id is None else OpenItem.sector_id == center.sector_id
+            by_place = (
+                false() if center.sector_id is None else OpenItem.sector_id == center.sector_id
+            )
         case CenterKind.DISTRICT:
-            return OpenItem.level.in_([lv.value for lv in Level if lv.rank >= DISTRICT_FROM.rank])
+            by_place = OpenItem.level.in_(
+                [lv.value for lv in Level if lv.rank >= DISTRICT_FROM.rank]
+            )
+    return or_(OpenItem.unit_id == center.duty_center_id, by_place)
 
 
 async def open_items_of(
@@ -249,7 +306,13 @@ async def open_items_of(
     mine = in_handover_order(
         r
         for r in rows
-        if covers(center, level=Level(r.level), sector_id=r.sector_id, town_id=r.town_id)
+        if covers(
+            center,
+            level=Level(r.level),
+            sector_id=r.sector_id,
+            town_id=r.town_id,
+            unit_id=r.unit_id,
+        )
     )
     return (
         [i for i in mine if i.item_kind == ALARM],

@@ -509,8 +509,10 @@ async def _apply(
             sector_id=entry.sector_id,
             town_id=entry.town_id,
             fallback_id=entry.fallback_id,
+            now=now,
             robot_url=entry.robot_url,
             robot_hosts=robot_hosts,
+            announce=False,
         )
     else:
         _check_same_coverage(center, entry)
@@ -521,13 +523,18 @@ async def _apply(
         changes = {k: v for k, v in wanted.items() if getattr(center, k) != v}
         if changes:
             await service.update_duty_center(
-                session, center=center, changes=changes, robot_hosts=robot_hosts
+                session,
+                center=center,
+                changes=changes,
+                now=now,
+                robot_hosts=robot_hosts,
+                announce=False,
             )
             changed += sorted(changes)
     added, updated = await _put_members(session, center=center, members=entry.members, now=now)
     if entry.leader is not None and center.leader_id != entry.leader:
         await service.update_duty_center(
-            session, center=center, changes={"leader_id": entry.leader}
+            session, center=center, changes={"leader_id": entry.leader}, now=now, announce=False
         )
         if not created:
             changed.append("leader_id")
@@ -538,6 +545,9 @@ async def _apply(
         members_added=added,
         members_updated=updated,
     )
+    if created or changed or added or updated:
+        # Once per center and import, as it stands after its members and leader.
+        await service.announce_center(session, center=center, now=now)
     if entry.roster is not None:
         await _apply_roster(
             session, center=center, entry=entry, by=by, now=now, tz=tz, into=outcome
@@ -606,6 +616,7 @@ async def _put_members(
             now=now,
             email=contact.get("email", service.KEEP),
             locale=contact.get("locale", service.KEEP),
+            announce=False,
         )
         if m.person_id not in current:
             added += 1

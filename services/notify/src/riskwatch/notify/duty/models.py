@@ -241,11 +241,14 @@ class OpenItem(Base):
     status: Mapped[str] = mapped_column(String(24))
     sector_id: Mapped[str] = mapped_column(String(48))
     town_id: Mapped[str | None] = mapped_column(String(48))
-    device_id: Mapped[str] = mapped_column(String(128))
+    device_id: Mapped[str | None] = mapped_column(String(128))  # None: an order made by hand
+    # A work order's responsible unit (a duty center id), as its latest event says.
+    unit_id: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_open_item_sector", "sector_id"),
         Index("ix_open_item_town", "town_id"),
+        Index("ix_open_item_unit", "unit_id"),
     )

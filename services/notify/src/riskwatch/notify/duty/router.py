@@ -135,6 +135,7 @@ async def create_duty_center(
         sector_id=body.sector_id,
         town_id=body.town_id,
         fallback_id=body.fallback_id,
+        now=datetime.now(UTC),
         robot_url=body.robot_url,
         robot_hosts=settings.robot_allowed_hosts,
     )
@@ -179,12 +180,32 @@ async def update_duty_center(
         session,
         center=center,
         changes=body.model_dump(exclude_unset=True),
+        now=datetime.now(UTC),
         robot_hosts=settings.robot_allowed_hosts,
     )
     read = DutyCenterRead.model_validate(center)
     if audit is not None:
         audit.changed(before, read.model_dump(mode="json"))
     return read
+
+
+@router.delete(
+    f"{CENTERS}/{{duty_center_id}}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 409),
+)
+async def delete_duty_center(
+    duty_center_id: Key, session: SessionDep, caller: Manager, audit: AuditDep
+) -> None:
+    """Remove a center that never held duty (no rosters, no handovers), is not the district's
+    and is no other center's fallback (409 otherwise); its memberships go with it."""
+    center = await service.get_duty_center_or_raise(
+        session, duty_center_id=duty_center_id, for_update=True, scope=caller.scope
+    )
+    before = DutyCenterRead.model_validate(center).model_dump(mode="json")
+    await service.delete_duty_center(session, center=center, now=datetime.now(UTC))
+    if audit is not None:
+        audit.changed(before, None)
 
 
 @router.get(

@@ -23,7 +23,12 @@ from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Conflict, Forbidden, Invalid, InvalidState, NotFound
 from riskwatch.common.events import new_event
 from riskwatch.common.events.base import Level
-from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRef
+from riskwatch.common.events.duty import (
+    DutyCenterChanged,
+    DutyCheckedIn,
+    RosterPublished,
+    ShiftRef,
+)
 from riskwatch.common.events.topics import DUTY
 from riskwatch.common.pagination import keyset, page_of
 from riskwatch.notify.duty import rostering
@@ -52,6 +57,7 @@ from riskwatch.notify.duty.models import (
     DutyAlert,
     DutyCenter,
     DutyMember,
+    Handover,
     Person,
     Roster,
     RoutingPolicy,
@@ -134,11 +140,14 @@ async def create_duty_center(
     sector_id: str | None,
     town_id: str | None,
     fallback_id: str | None,
+    now: datetime,
     robot_url: str | None = None,
     robot_hosts: Collection[str] = (),
+    announce: bool = True,
 ) -> DutyCenter:
     """A new center; its `robot_url` (checked in form by the API models) must name one of
-    `robot_hosts` (RW_ROBOT_ALLOWED_HOSTS)."""
+    `robot_hosts` (RW_ROBOT_ALLOWED_HOSTS). With `announce`, DutyCenterChanged is staged (an
+    import announces each center once, after its members and leader)."""
     check_coverage(catalog, kind=kind, sector_id=sector_id, town_id=town_id)
     if robot_url is not None:
         check_robot_host(robot_url, robot_hosts)
@@ -163,6 +172,8 @@ async def create_duty_center(
     )
     session.add(center)
     await session.flush()
+    if announce:
+        await announce_center(session, center=center, now=now)
     return center
 
 
@@ -196,10 +207,13 @@ async def update_duty_center(
     *,
     center: DutyCenter,
     changes: dict[str, Any],
+    now: datetime,
     robot_hosts: Collection[str] = (),
+    announce: bool = True,
 ) -> DutyCenter:
     """Apply `changes` (name, leader_id, fallback_id, robot_url; only those given). The leader
-    must be a member of the center; a robot's host one of `robot_hosts`."""
+    must be a member of the center; a robot's host one of `robot_hosts`. With `announce`,
+    DutyCenterChanged is staged."""
     leader_id = changes.get("leader_id")
     if leader_id is not None and not await is_member(
         session, duty_center_id=center.duty_center_id, person_id=leader_id
@@ -218,7 +232,70 @@ async def update_duty_center(
         if field in changes:
             setattr(center, field, changes[field])
     await session.flush()
+    if announce:
+        await announce_center(session, center=center, now=now)
     return center
+
+
+async def announce_center(session: AsyncSession, *, center: DutyCenter, now: datetime) -> None:
+    """Stage DutyCenterChanged: the center as it is now in this transaction, with all its
+    members and its leader (workorder keeps who may act on a unit's orders from it)."""
+    members = await session.scalars(
+        select(DutyMember.person_id)
+        .where(DutyMember.duty_center_id == center.duty_center_id)
+        .order_by(DutyMember.person_id)
+    )
+    event = DutyCenterChanged(
+        duty_center_id=center.duty_center_id,
+        name=center.name,
+        leader_id=center.leader_id,
+        member_ids=list(members),
+        changed_at=now,
+    )
+    await outbox.add(
+        session,
+        DUTY,
+        new_event(event, source=SOURCE, subject=center.duty_center_id),
+        key=center.duty_center_id,
+    )
+
+
+async def delete_duty_center(session: AsyncSession, *, center: DutyCenter, now: datetime) -> None:
+    """Remove a center that never held duty: refused while it is the district's (every
+    fallback ends there), another center's fallback, or has rosters or handovers (their history
+    stays). Its memberships go with it; DutyCenterChanged (active false) is staged."""
+    center_id = center.duty_center_id
+    if center.kind == CenterKind.DISTRICT.value:
+        raise InvalidState(f"{center_id!r} is the district's center; every fallback ends there.")
+    leaning = await session.scalar(
+        select(DutyCenter.duty_center_id).where(DutyCenter.fallback_id == center_id).limit(1)
+    )
+    if leaning is not None:
+        raise InvalidState(f"{leaning!r} falls back to {center_id!r}; change its fallback first.")
+    history = await session.scalar(
+        select(Roster.roster_id).where(Roster.duty_center_id == center_id).limit(1)
+    ) or await session.scalar(
+        select(Handover.handover_id).where(Handover.duty_center_id == center_id).limit(1)
+    )
+    if history is not None:
+        raise InvalidState(
+            f"{center_id!r} has rosters or handovers (e.g. {history!r}); it stays, with its "
+            "history."
+        )
+    await session.execute(delete(DutyMember).where(DutyMember.duty_center_id == center_id))
+    await session.delete(center)
+    await session.flush()
+    event = DutyCenterChanged(
+        duty_center_id=center_id,
+        name=center.name,
+        leader_id=None,
+        member_ids=[],
+        active=False,
+        changed_at=now,
+    )
+    await outbox.add(
+        session, DUTY, new_event(event, source=SOURCE, subject=center_id), key=center_id
+    )
 
 
 async def is_member(session: AsyncSession, *, duty_center_id: str, person_id: str) -> bool:
@@ -243,6 +320,7 @@ async def put_member(
     now: datetime,
     email: str | Literal[_Keep.KEEP] | None = KEEP,
     locale: str | Literal[_Keep.KEEP] = KEEP,
+    announce: bool = True,
 ) -> Person:
     """Add someone (by their account's username) to a center, or update how to reach them. A
     phone is one person's: an SMS reply (报到) names its sender by it. `email` and `locale`
@@ -275,6 +353,8 @@ async def put_member(
     person = await session.get(Person, person_id, populate_existing=True)
     if person is None:  # inserted or updated just above, in this transaction
         raise RuntimeError(f"person {person_id!r} vanished")
+    if announce:
+        await announce_center(session, center=center, now=now)
     return person
 
 
@@ -307,6 +387,7 @@ async def remove_member(
             DutyMember.duty_center_id == center.duty_center_id, DutyMember.person_id == person_id
         )
     )
+    await announce_center(session, center=center, now=now)
 
 
 async def list_members(session: AsyncSession, *, duty_center_id: str) -> list[Person]:

@@ -458,12 +458,12 @@ async def _recipients(
                         out.append(Recipient(center_id, leader))
             case TargetKind.DEPARTMENT_HEAD:
                 scope = f"sector:{device.sector_id}"
-                for username in await _holders(session, Role.DEPARTMENT_HEAD, scope):
+                for username in await role_holders(session, Role.DEPARTMENT_HEAD, scope):
                     center = sector_center_id(device.sector_id)
                     wanted.append((center, username))
                     out.append(Recipient(center, username))
             case TargetKind.DISTRICT_LEADER:
-                for username in await _holders(session, Role.LEADER, "district"):
+                for username in await role_holders(session, Role.LEADER, "district"):
                     wanted.append((DISTRICT_CENTER_ID, username))
                     out.append(Recipient(DISTRICT_CENTER_ID, username))
             case TargetKind.ROLE:
@@ -473,7 +473,7 @@ async def _recipients(
                 if found is None:
                     continue
                 scope, center = found
-                for username in await _holders(session, target.role, scope):
+                for username in await role_holders(session, target.role, scope):
                     wanted.append((center, username))
                     out.append(Recipient(center, username))
     if not wanted:
@@ -512,7 +512,7 @@ def _scope_over(over: Over, alarm: AlarmSnapshot) -> tuple[str, str] | None:
             return f"town:{device.town_id}", street_center_id(device.town_id)
 
 
-async def _holders(session: AsyncSession, role: Role, scope: str) -> Sequence[str]:
+async def role_holders(session: AsyncSession, role: Role, scope: str) -> Sequence[str]:
     """Usernames of the enabled accounts holding `role` over exactly `scope`, sorted."""
     t = principals.table
     return list(

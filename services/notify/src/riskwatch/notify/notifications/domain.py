@@ -37,6 +37,9 @@ class Topic(StrEnum):
     ROSTER = "roster"  # a person's shifts in a roster just published
     CHECK_IN = "check_in"  # to a leader: nobody at their center checked in
     DIGEST = "digest"  # what a per-recipient cap held back, summed up in one message
+    # A work order dispatched, near or past a stage's limit, raised to a higher loop tier; the
+    # weekly overdue bulletin. Not escalated, never acknowledged by reply.
+    WORK_ORDER = "work_order"
 
 
 class Status(StrEnum):

@@ -12,7 +12,9 @@ from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.workorders import (
+    WorkOrderBulletinPublished,
     WorkOrderCreated,
+    WorkOrderDeadlineApproaching,
     WorkOrderOverdue,
     WorkOrderStateChanged,
 )
@@ -24,6 +26,11 @@ from riskwatch.notify.escalation.service import (
     start_escalation,
 )
 from riskwatch.notify.notifications.storm import StormCaps
+from riskwatch.notify.workorders.notices import notify_bulletin, notify_work_order
+
+WorkOrderEvent = (
+    WorkOrderCreated | WorkOrderStateChanged | WorkOrderDeadlineApproaching | WorkOrderOverdue
+)
 
 
 def alarm_handler(
@@ -35,12 +42,19 @@ def alarm_handler(
 ) -> EventHandler:
     """Alarms and work orders: every event keeps the open items a handover attaches; a raised
     alarm, or one raised to a higher level, starts its escalation (whose first step goes to
-    whoever is on duty now); its work order accepted (接单), or the alarm cleared, stops it."""
+    whoever is on duty now); its work order accepted (接单), or the alarm cleared, stops it. A
+    work order handed to someone, near or past a stage's limit, or raised to a higher loop
+    tier, and the weekly overdue bulletin, notify the people concerned (workorders.notices)."""
 
     async def on_alarm(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
         now = clock()
-        if isinstance(data, WorkOrderCreated | WorkOrderStateChanged | WorkOrderOverdue):
+        if isinstance(data, WorkOrderBulletinPublished):
+            await notify_bulletin(
+                session, data=data, catalog=catalog, now=now, traceparent=envelope.traceparent
+            )
+            return
+        if isinstance(data, WorkOrderEvent):
             await project_work_order(session, data=data, now=now)
             if isinstance(data, WorkOrderStateChanged) and data.action == "accept":
                 await accept_escalation(
@@ -50,6 +64,15 @@ def alarm_handler(
                     at=data.changed_at,
                     now=now,
                 )
+            await notify_work_order(
+                session,
+                data=data,
+                catalog=catalog,
+                now=now,
+                grace=grace,
+                caps=caps,
+                traceparent=envelope.traceparent,
+            )
             return
         await project_alarm(session, data=data, now=now)
         # Level is a StrEnum: compare ranks, never the strings.

@@ -87,7 +87,9 @@ class Notification(Base):
 
     __table_args__ = (
         CheckConstraint(f"channel IN ({_CHANNELS_SQL})", name="channel"),
-        CheckConstraint("topic IN ('alarm', 'roster', 'check_in', 'digest')", name="topic"),
+        CheckConstraint(
+            "topic IN ('alarm', 'roster', 'check_in', 'digest', 'work_order')", name="topic"
+        ),
         CheckConstraint(
             "topic <> 'alarm' OR (alarm_id IS NOT NULL AND level IS NOT NULL"
             " AND alarm_received_at IS NOT NULL)",

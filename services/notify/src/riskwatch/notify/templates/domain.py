@@ -46,11 +46,60 @@ class TemplateKey(StrEnum):
     DIGEST = "digest"  # what a storm cap held back, summed up per recipient and window
     ROSTER = "roster"
     CHECK_IN = "check_in"
+    WORK_ORDER = "work_order"  # dispatched, transferred or reopened to a person or a unit
+    WORK_ORDER_DUE = "work_order_due"  # a stage's limit is near
+    WORK_ORDER_OVERDUE = "work_order_overdue"  # a stage's limit passed
+    WORK_ORDER_TIER = "work_order_tier"  # raised to the medium or big loop
+    BULLETIN = "bulletin"  # the weekly overdue bulletin
+
+
+# The keys about one work order share their variables (work_order_variables).
+WORK_ORDER_KEYS = frozenset(
+    {
+        TemplateKey.WORK_ORDER,
+        TemplateKey.WORK_ORDER_DUE,
+        TemplateKey.WORK_ORDER_OVERDUE,
+        TemplateKey.WORK_ORDER_TIER,
+    }
+)
 
 
 # -- variables ----------------------------------------------------------------------------------
 
+_WORK_ORDER_VARIABLES: Mapping[str, str] = {
+    "order_ref": "the work order's short reference (first 8 characters of its id)",
+    "level": "the level, by name (红色 ... / red ...)",
+    "place": "the town, or the sector when the order has no town",
+    "sector": "the sector's name",
+    "unit": "the responsible unit (duty center) by name",
+    "to": "whom it went to: 您 / you, or the unit's name",
+    "action": "派给 / 转派给 / 重新打开并交给 (dispatched to / transferred to / reopened for)",
+    "stage": "the stage whose limit runs (接单, 到场, 销警, 反馈, 办结 / accepting, ...)",
+    "due": "that stage's limit, local MM-DD HH:MM",
+    "left": "the time left until the limit (25分钟 / 25 min)",
+    "tier": "the loop tier (小闭环, 中闭环, 大闭环 / small loop, ...)",
+    "assignee": "the person it is dispatched to (未指派 / unassigned)",
+}
+
 VARIABLES: Mapping[TemplateKey, Mapping[str, str]] = {
+    **dict.fromkeys(
+        (
+            TemplateKey.WORK_ORDER,
+            TemplateKey.WORK_ORDER_DUE,
+            TemplateKey.WORK_ORDER_OVERDUE,
+            TemplateKey.WORK_ORDER_TIER,
+        ),
+        _WORK_ORDER_VARIABLES,
+    ),
+    TemplateKey.BULLETIN: {
+        "week": "the week reported, local dates (12-07至12-13 / 12-07 to 12-13)",
+        "count": "orders past a limit and still open at the week's end",
+        "late": "orders closed in the week after their close limit",
+        "unit_count": "how many units the bulletin names",
+        "units": "the units with their counts, most overdue first (at most 10)",
+        "units_short": "the first three units, and how many more",
+        "units_first": "the first unit, and how many more",
+    },
     TemplateKey.ALARM: {
         "level": "the level, by name (红色, 橙色, 黄色, 蓝色 / red, orange, yellow, blue)",
         "alarm_ref": "the alarm's short reference (first 8 characters of its id)",
@@ -235,6 +284,142 @@ def check_in_variables(
     }
 
 
+_STAGE_NAMES: Mapping[Locale, Mapping[str, str]] = {
+    Locale.ZH_CN: {
+        "accept": "接单",
+        "on_site": "到场",
+        "clear": "销警",
+        "feedback": "反馈",
+        "close": "办结",
+    },
+    Locale.EN: {
+        "accept": "accepting",
+        "on_site": "arrival on site",
+        "clear": "clearing",
+        "feedback": "feedback",
+        "close": "closing",
+    },
+}
+_TIER_NAMES: Mapping[Locale, Mapping[str, str]] = {
+    Locale.ZH_CN: {"small": "小闭环", "medium": "中闭环", "big": "大闭环"},
+    Locale.EN: {"small": "small loop", "medium": "medium loop", "big": "big loop"},
+}
+_ACTIONS: Mapping[Locale, Mapping[str, str]] = {
+    Locale.ZH_CN: {"dispatch": "派给", "transfer": "转派给", "reopen": "重新打开并交给"},
+    Locale.EN: {
+        "dispatch": "dispatched to",
+        "transfer": "transferred to",
+        "reopen": "reopened for",
+    },
+}
+
+
+def _minutes(delta: timedelta, locale: Locale) -> str:
+    minutes = max(0, math.ceil(delta.total_seconds() / 60))
+    if minutes >= 120:
+        hours, rest = divmod(minutes, 60)
+        if locale is Locale.ZH_CN:
+            return f"{hours}小时{rest}分钟" if rest else f"{hours}小时"
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes}分钟" if locale is Locale.ZH_CN else f"{minutes} min"
+
+
+def work_order_variables(
+    *,
+    work_order_id: str,
+    level: str,
+    tier: str,
+    assignee: str | None,
+    place: str,
+    sector: str,
+    unit: str,
+    to_me: bool,
+    action: str | None,
+    stage: str | None,
+    due: datetime | None,
+    now: datetime,
+    tz: ZoneInfo,
+    channel: ChannelKind,
+    locale: str,
+) -> dict[str, str]:
+    """The variables of a notice about one work order. `to_me`: the recipient is its assignee
+    (`to` reads "you"), else `to` is the unit. `action`: dispatch, transfer or reopen."""
+    loc = locale_of(locale)
+    zh = loc is Locale.ZH_CN
+    ref = work_order_id[:8]
+    voice = channel is ChannelKind.VOICE
+    return {
+        "order_ref": " ".join(ref) if voice else ref,
+        "level": level_name(level, loc),
+        "place": place,
+        "sector": sector,
+        "unit": unit,
+        "to": ("您" if zh else "you") if to_me else unit,
+        "action": _ACTIONS[loc].get(action or "dispatch", _ACTIONS[loc]["dispatch"]),
+        "stage": _STAGE_NAMES[loc].get(stage or "", stage or ""),
+        "due": f"{due.astimezone(tz):%m-%d %H:%M}" if due is not None else "",
+        "left": _minutes(due - now, loc) if due is not None else "",
+        "tier": _TIER_NAMES[loc].get(tier, tier),
+        "assignee": assignee or ("未指派" if zh else "unassigned"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCount:
+    """One unit of an overdue bulletin: its name, orders overdue and open, orders closed late."""
+
+    name: str
+    overdue_open: int
+    closed_late: int
+
+
+BULLETIN_UNITS_LISTED = 10
+BULLETIN_UNITS_SHORT = 3
+
+
+def bulletin_variables(
+    *,
+    week_start: datetime,
+    week_end: datetime,
+    units: Sequence[UnitCount],
+    tz: ZoneInfo,
+    locale: str,
+) -> dict[str, str]:
+    """The variables of the weekly overdue bulletin; units listed most overdue first."""
+    loc = locale_of(locale)
+    zh = loc is Locale.ZH_CN
+    ordered = sorted(units, key=lambda u: (-u.overdue_open, -u.closed_late, u.name))
+
+    def one(u: UnitCount) -> str:
+        if zh:
+            return f"{u.name}未结{u.overdue_open}迟结{u.closed_late}"
+        return f"{u.name} {u.overdue_open} open, {u.closed_late} late"
+
+    def listed(n: int) -> str:
+        shown = [one(u) for u in ordered[:n]]
+        more = len(ordered) - len(shown)
+        text = ("、" if zh else "; ").join(shown)
+        if more > 0:
+            text += f"等{len(ordered)}个单位" if zh else f" and {more} more"
+        return text
+
+    # The week is [start, end): its last day is the one before `week_end`.
+    last = week_end - timedelta(microseconds=1)
+    return {
+        "week": (
+            f"{week_start.astimezone(tz):%m-%d}至{last.astimezone(tz):%m-%d}"
+            if zh
+            else f"{week_start.astimezone(tz):%m-%d} to {last.astimezone(tz):%m-%d}"
+        ),
+        "count": str(sum(u.overdue_open for u in units)),
+        "late": str(sum(u.closed_late for u in units)),
+        "unit_count": str(len(units)),
+        "units": listed(BULLETIN_UNITS_LISTED),
+        "units_short": listed(BULLETIN_UNITS_SHORT),
+        "units_first": listed(1),
+    }
+
+
 # -- built-in texts ----------------------------------------------------------------------------
 
 
@@ -256,6 +441,13 @@ class Template:
 # Short names for the table below.
 _Z, _E = Locale.ZH_CN, Locale.EN
 _A, _D, _R, _C = TemplateKey.ALARM, TemplateKey.DIGEST, TemplateKey.ROSTER, TemplateKey.CHECK_IN
+_WO, _DUE, _OVER, _TIER, _BUL = (
+    TemplateKey.WORK_ORDER,
+    TemplateKey.WORK_ORDER_DUE,
+    TemplateKey.WORK_ORDER_OVERDUE,
+    TemplateKey.WORK_ORDER_TIER,
+    TemplateKey.BULLETIN,
+)
 _APP, _SMS, _VOICE, _HOOK, _MAIL = (
     ChannelKind.IN_APP,
     ChannelKind.SMS,
@@ -438,6 +630,222 @@ DEFAULTS: Mapping[tuple[TemplateKey, ChannelKind, Locale], Template] = {
         " up." + _EN_SIGNATURE,
         subject="[RiskWatch] Nobody at {center} has checked in",
     ),
+    # -- work order: dispatched, transferred or reopened
+    (_WO, _APP, _Z): Template(
+        "工单{order_ref}（{level}，{tier}）已{action}{to}：{place}，责任单位{unit}，"
+        "{stage}时限{due}。请在值班应用中接单处置。"
+    ),
+    (_WO, _SMS, _Z): Template(
+        "【RiskWatch】工单{order_ref}（{level}）已{action}{to}：{place}，{stage}时限{due}。"
+        "请在值班应用中接单处置。"
+    ),
+    (_WO, _VOICE, _Z): Template(
+        "RiskWatch提醒。{level}工单{order_ref}已{action}{to}，地点{place}，{stage}时限{due}。"
+        "请在值班应用中接单处置。按1确认签收"
+    ),
+    (_WO, _HOOK, _Z): Template(
+        "【RiskWatch】工单已{action}{to}\n工单：{order_ref}（{level}，{tier}）\n地点：{place}\n"
+        "责任单位：{unit}\n时限：{stage} {due}"
+    ),
+    (_WO, _MAIL, _Z): Template(
+        "工单{order_ref}（{level}，{tier}）已{action}{to}。\n\n地点：{place}\n责任单位：{unit}\n"
+        "{stage}时限：{due}\n\n请在值班应用中接单处置。" + _ZH_SIGNATURE,
+        subject="【RiskWatch】工单{order_ref}已{action}{to}",
+    ),
+    (_WO, _APP, _E): Template(
+        "Work order {order_ref} ({level}, {tier}) {action} {to}: {place}, unit {unit},"
+        " {stage} due {due}. Accept it in the duty app."
+    ),
+    (_WO, _SMS, _E): Template(
+        "[RiskWatch] Work order {order_ref} ({level}) {action} {to}: {place}, {stage} due {due}."
+        " Accept it in the duty app."
+    ),
+    (_WO, _VOICE, _E): Template(
+        "RiskWatch reminder. {level} work order {order_ref} {action} {to}, at {place},"
+        " {stage} due {due}. Accept it in the duty app. Please press 1 to acknowledge"
+    ),
+    (_WO, _HOOK, _E): Template(
+        "[RiskWatch] Work order {action} {to}\nOrder: {order_ref} ({level}, {tier})\n"
+        "Place: {place}\nUnit: {unit}\nDue: {stage} by {due}"
+    ),
+    (_WO, _MAIL, _E): Template(
+        "Work order {order_ref} ({level}, {tier}) was {action} {to}.\n\nPlace: {place}\n"
+        "Unit: {unit}\n{stage} due: {due}\n\nPlease accept it in the duty app." + _EN_SIGNATURE,
+        subject="[RiskWatch] Work order {order_ref} {action} {to}",
+    ),
+    # -- work order: a stage's limit is near
+    (_DUE, _APP, _Z): Template(
+        "工单{order_ref}（{level}）{stage}时限将至：须在{due}前完成，还剩{left}。"
+        "地点{place}，责任单位{unit}，处置人{assignee}。"
+    ),
+    (_DUE, _SMS, _Z): Template(
+        "【RiskWatch】工单{order_ref}（{level}）{stage}时限将至：须在{due}前完成，还剩{left}。"
+        "地点{place}，处置人{assignee}。"
+    ),
+    (_DUE, _VOICE, _Z): Template(
+        "RiskWatch提醒。工单{order_ref}{stage}时限将至，须在{due}前完成，还剩{left}。"
+        "地点{place}。按1确认签收"
+    ),
+    (_DUE, _HOOK, _Z): Template(
+        "【RiskWatch】工单{stage}时限将至\n工单：{order_ref}（{level}）\n时限：{due}（还剩{left}）\n"
+        "地点：{place}\n责任单位：{unit}\n处置人：{assignee}"
+    ),
+    (_DUE, _MAIL, _Z): Template(
+        "工单{order_ref}（{level}）{stage}时限将至：须在{due}前完成，还剩{left}。\n\n"
+        "地点：{place}\n责任单位：{unit}\n处置人：{assignee}" + _ZH_SIGNATURE,
+        subject="【RiskWatch】工单{order_ref}{stage}时限将至",
+    ),
+    (_DUE, _APP, _E): Template(
+        "Work order {order_ref} ({level}): {stage} due at {due}, {left} left. {place},"
+        " unit {unit}, handler {assignee}."
+    ),
+    (_DUE, _SMS, _E): Template(
+        "[RiskWatch] Work order {order_ref} ({level}): {stage} due at {due}, {left} left."
+        " {place}, handler {assignee}."
+    ),
+    (_DUE, _VOICE, _E): Template(
+        "RiskWatch reminder. Work order {order_ref}: {stage} is due at {due}, {left} left,"
+        " at {place}. Please press 1 to acknowledge"
+    ),
+    (_DUE, _HOOK, _E): Template(
+        "[RiskWatch] Work order {stage} due soon\nOrder: {order_ref} ({level})\n"
+        "Due: {due} ({left} left)\nPlace: {place}\nUnit: {unit}\nHandler: {assignee}"
+    ),
+    (_DUE, _MAIL, _E): Template(
+        "Work order {order_ref} ({level}): {stage} is due at {due}, {left} left.\n\n"
+        "Place: {place}\nUnit: {unit}\nHandler: {assignee}" + _EN_SIGNATURE,
+        subject="[RiskWatch] Work order {order_ref}: {stage} due at {due}",
+    ),
+    # -- work order: a stage's limit passed
+    (_OVER, _APP, _Z): Template(
+        "工单{order_ref}（{level}）{stage}已超时（时限{due}）。地点{place}，责任单位{unit}，"
+        "处置人{assignee}。请立即处置。"
+    ),
+    (_OVER, _SMS, _Z): Template(
+        "【RiskWatch】工单{order_ref}（{level}）{stage}已超时（时限{due}）。地点{place}，"
+        "责任单位{unit}，处置人{assignee}。请立即处置。"
+    ),
+    (_OVER, _VOICE, _Z): Template(
+        "RiskWatch提醒。工单{order_ref}{stage}已超时，时限{due}，地点{place}，"
+        "责任单位{unit}。请立即处置。按1确认签收"
+    ),
+    (_OVER, _HOOK, _Z): Template(
+        "【RiskWatch】工单{stage}超时\n工单：{order_ref}（{level}）\n时限：{due}\n地点：{place}\n"
+        "责任单位：{unit}\n处置人：{assignee}"
+    ),
+    (_OVER, _MAIL, _Z): Template(
+        "工单{order_ref}（{level}）{stage}已超时（时限{due}）。\n\n地点：{place}\n"
+        "责任单位：{unit}\n处置人：{assignee}\n\n请立即处置。" + _ZH_SIGNATURE,
+        subject="【RiskWatch】工单{order_ref}{stage}已超时",
+    ),
+    (_OVER, _APP, _E): Template(
+        "Work order {order_ref} ({level}) is overdue for {stage} (due {due}). {place},"
+        " unit {unit}, handler {assignee}. Act now."
+    ),
+    (_OVER, _SMS, _E): Template(
+        "[RiskWatch] Work order {order_ref} ({level}) is overdue for {stage} (due {due})."
+        " {place}, unit {unit}, handler {assignee}. Act now."
+    ),
+    (_OVER, _VOICE, _E): Template(
+        "RiskWatch reminder. Work order {order_ref} is overdue for {stage}, due {due}, at"
+        " {place}, unit {unit}. Please act now. Please press 1 to acknowledge"
+    ),
+    (_OVER, _HOOK, _E): Template(
+        "[RiskWatch] Work order overdue for {stage}\nOrder: {order_ref} ({level})\nDue: {due}\n"
+        "Place: {place}\nUnit: {unit}\nHandler: {assignee}"
+    ),
+    (_OVER, _MAIL, _E): Template(
+        "Work order {order_ref} ({level}) is overdue for {stage} (due {due}).\n\n"
+        "Place: {place}\nUnit: {unit}\nHandler: {assignee}\n\nPlease act now." + _EN_SIGNATURE,
+        subject="[RiskWatch] Work order {order_ref} overdue for {stage}",
+    ),
+    # -- work order: raised to a higher loop tier
+    (_TIER, _APP, _Z): Template(
+        "工单{order_ref}（{level}）已升级为{tier}：{place}，责任单位{unit}，处置人{assignee}，"
+        "{stage}时限{due}。请协调处置。"
+    ),
+    (_TIER, _SMS, _Z): Template(
+        "【RiskWatch】工单{order_ref}（{level}）已升级为{tier}：{place}，责任单位{unit}，"
+        "{stage}时限{due}。请协调处置。"
+    ),
+    (_TIER, _VOICE, _Z): Template(
+        "RiskWatch提醒。{level}工单{order_ref}已升级为{tier}，地点{place}，责任单位{unit}。"
+        "请协调处置。按1确认签收"
+    ),
+    (_TIER, _HOOK, _Z): Template(
+        "【RiskWatch】工单升级为{tier}\n工单：{order_ref}（{level}）\n地点：{place}\n"
+        "责任单位：{unit}\n处置人：{assignee}\n时限：{stage} {due}"
+    ),
+    (_TIER, _MAIL, _Z): Template(
+        "工单{order_ref}（{level}）已升级为{tier}。\n\n地点：{place}\n责任单位：{unit}\n"
+        "处置人：{assignee}\n{stage}时限：{due}\n\n请协调处置。" + _ZH_SIGNATURE,
+        subject="【RiskWatch】工单{order_ref}已升级为{tier}",
+    ),
+    (_TIER, _APP, _E): Template(
+        "Work order {order_ref} ({level}) raised to the {tier}: {place}, unit {unit},"
+        " handler {assignee}, {stage} due {due}. Please coordinate."
+    ),
+    (_TIER, _SMS, _E): Template(
+        "[RiskWatch] Work order {order_ref} ({level}) raised to the {tier}: {place},"
+        " unit {unit}, {stage} due {due}. Please coordinate."
+    ),
+    (_TIER, _VOICE, _E): Template(
+        "RiskWatch reminder. {level} work order {order_ref} was raised to the {tier}, at"
+        " {place}, unit {unit}. Please coordinate. Please press 1 to acknowledge"
+    ),
+    (_TIER, _HOOK, _E): Template(
+        "[RiskWatch] Work order raised to the {tier}\nOrder: {order_ref} ({level})\n"
+        "Place: {place}\nUnit: {unit}\nHandler: {assignee}\nDue: {stage} by {due}"
+    ),
+    (_TIER, _MAIL, _E): Template(
+        "Work order {order_ref} ({level}) was raised to the {tier}.\n\nPlace: {place}\n"
+        "Unit: {unit}\nHandler: {assignee}\n{stage} due: {due}\n\nPlease coordinate."
+        + _EN_SIGNATURE,
+        subject="[RiskWatch] Work order {order_ref} raised to the {tier}",
+    ),
+    # -- the weekly overdue bulletin
+    (_BUL, _APP, _Z): Template(
+        "超时处置通报（{week}）：超时未结{count}件，超时办结{late}件，涉及{unit_count}个单位：{units}。"
+    ),
+    (_BUL, _SMS, _Z): Template(
+        "【RiskWatch】超时处置通报（{week}）：超时未结{count}件，超时办结{late}件：{units}。"
+        "详见值班应用。"
+    ),
+    (_BUL, _VOICE, _Z): Template(
+        "RiskWatch提醒。{week}超时处置通报：超时未结{count}件，超时办结{late}件，"
+        "涉及{unit_count}个单位。详情请在值班应用中查看。按1确认签收"
+    ),
+    (_BUL, _HOOK, _Z): Template(
+        "【RiskWatch】超时处置通报（{week}）\n超时未结：{count}件\n超时办结：{late}件\n"
+        "单位：{units}"
+    ),
+    (_BUL, _MAIL, _Z): Template(
+        "超时处置通报（{week}）\n\n超时未结：{count}件\n超时办结：{late}件\n"
+        "涉及{unit_count}个单位：{units}" + _ZH_SIGNATURE,
+        subject="【RiskWatch】超时处置通报（{week}）",
+    ),
+    (_BUL, _APP, _E): Template(
+        "Overdue bulletin ({week}): {count} orders overdue and open, {late} closed late,"
+        " {unit_count} units: {units}."
+    ),
+    (_BUL, _SMS, _E): Template(
+        "[RiskWatch] Overdue bulletin ({week}): {count} overdue and open, {late} closed late:"
+        " {units}. See the duty app."
+    ),
+    (_BUL, _VOICE, _E): Template(
+        "RiskWatch reminder. Overdue bulletin for {week}: {count} orders overdue and open,"
+        " {late} closed late, in {unit_count} units. See the duty app."
+        " Please press 1 to acknowledge"
+    ),
+    (_BUL, _HOOK, _E): Template(
+        "[RiskWatch] Overdue bulletin ({week})\nOverdue and open: {count}\n"
+        "Closed late: {late}\nUnits: {units}"
+    ),
+    (_BUL, _MAIL, _E): Template(
+        "Overdue bulletin ({week})\n\nOverdue and open: {count}\nClosed late: {late}\n"
+        "{unit_count} units: {units}" + _EN_SIGNATURE,
+        subject="[RiskWatch] Overdue bulletin ({week})",
+    ),
 }
 
 
@@ -492,6 +900,35 @@ def sample_variables(key: TemplateKey, channel: ChannelKind, locale: str) -> dic
             since=_SAMPLE_AT,
             until=_SAMPLE_AT + timedelta(minutes=10),
             first_refs=["1a2b3c4d", "5e6f7a8b", "9c0d1e2f"],
+            tz=_SAMPLE_ZONE,
+            locale=loc,
+        )
+    if key in WORK_ORDER_KEYS:
+        return work_order_variables(
+            work_order_id="5e6f7a8b-0000-4000-8000-000000000000",
+            level="red",
+            tier="medium" if key is TemplateKey.WORK_ORDER_TIER else "small",
+            assignee="zhang.san",
+            place="陆家嘴街道" if zh else "Lujiazui Street",
+            sector="建设" if zh else "Construction",
+            unit=center,
+            to_me=key is TemplateKey.WORK_ORDER,
+            action="dispatch",
+            stage="on_site",
+            due=_SAMPLE_AT + timedelta(minutes=30),
+            now=_SAMPLE_AT,
+            tz=_SAMPLE_ZONE,
+            channel=channel,
+            locale=loc,
+        )
+    if key is TemplateKey.BULLETIN:
+        return bulletin_variables(
+            week_start=datetime(2026, 11, 30, tzinfo=_SAMPLE_ZONE),
+            week_end=datetime(2026, 12, 7, tzinfo=_SAMPLE_ZONE),
+            units=[
+                UnitCount("花木街道" if zh else "Huamu", 3, 1),
+                UnitCount("燃气分平台" if zh else "Gas sub-platform", 2, 0),
+            ],
             tz=_SAMPLE_ZONE,
             locale=loc,
         )
@@ -648,6 +1085,8 @@ def sms_segments(text: str) -> int:
 _SHRINK: Mapping[TemplateKey, Sequence[tuple[str, str | None]]] = {
     TemplateKey.ALARM: [("place", None), ("device", "device_id"), ("device_name", None)],
     TemplateKey.DIGEST: [("first_refs", None)],
+    **dict.fromkeys(WORK_ORDER_KEYS, (("place", "sector"), ("place", None), ("unit", None))),
+    TemplateKey.BULLETIN: (("units", "units_short"), ("units", "units_first"), ("units", None)),
 }
 
 

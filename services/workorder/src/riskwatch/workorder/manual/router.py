@@ -7,13 +7,16 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import Permission
+from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.auth import Principal, require
+from riskwatch.common.catalog import Catalog
 from riskwatch.common.deps import AuditDep, CatalogDep, ReadSessionDep, SessionDep
 from riskwatch.common.errors import Forbidden, Invalid, problem_responses
 from riskwatch.workorder.manual import service
-from riskwatch.workorder.manual.schemas import ApproveBody, ManualRead, ManualSummary
+from riskwatch.workorder.manual.schemas import ApproveBody, ManualBody, ManualRead, ManualSummary
 
 router = APIRouter(prefix="/api/v1/command-manual", tags=["command manual"])
 
@@ -42,34 +45,54 @@ async def version(version: int, session: ReadSessionDep, caller: Reader) -> Manu
 
 
 @router.post(
-    "/versions",
+    "/versions", response_model=ManualRead, status_code=201, responses=problem_responses(422)
+)
+async def draft(
+    body: ManualBody,
+    session: SessionDep,
+    caller: Drafter,
+    audit: AuditDep,
+    catalog: CatalogDep,
+) -> ManualRead:
+    """Save a new version as a draft. Every problem is listed; nothing applies until a
+    department head approves it."""
+    return await _draft(body, session, caller, audit, catalog)
+
+
+@router.post(
+    "/versions/import",
     response_model=ManualRead,
     status_code=201,
     responses=problem_responses(413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ManualBody"}},
-                "application/yaml": {"schema": {"type": "string"}},
-            },
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
         }
     },
 )
-async def draft(
+async def import_file(
     request: Request,
     session: SessionDep,
     caller: Drafter,
     audit: AuditDep,
     catalog: CatalogDep,
 ) -> ManualRead:
-    """Save a new version as a draft, from JSON or an imported YAML file
-    (`Content-Type: application/yaml`). Every problem is listed; nothing applies until a
-    department head approves it."""
+    """Import a manual file (YAML, the format of the demo's `manual/demo.yaml`; JSON is YAML
+    too) as a new draft version."""
     raw = await request.body()
     if len(raw) > MAX_MANUAL_BYTES:
         raise Invalid(f"A manual is at most {MAX_MANUAL_BYTES} bytes.")
-    body = service.parse_manual(raw)
+    return await _draft(service.parse_manual(raw), session, caller, audit, catalog)
+
+
+async def _draft(
+    body: ManualBody,
+    session: AsyncSession,
+    caller: Principal,
+    audit: AuditContext | None,
+    catalog: Catalog,
+) -> ManualRead:
     row = await service.draft(
         session,
         body=body,

@@ -1,8 +1,8 @@
 """Who may do what to a work order (issue 10, item 8): its assignee or its unit's duty staff
 act on it; dispatchers (workorders:manage) route it within their scope; reviewers and
-supervisors (workorders:review / :supervise) judge it within theirs. The unit's leader may
-review and escalate its own unit's orders. Outside the caller's scope an order does not exist
-(404, decided before this); inside it, a refusal is a 403 that says who may."""
+supervisors (workorders:review / :supervise) judge it within theirs. Outside the caller's
+scope an order does not exist (404, decided before this); inside it, a refusal is a 403 that
+says who may."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _HANDS_ON: frozenset[Action] = frozenset(
 )
 # Routing: a dispatcher in scope, or the unit's duty staff passing it on (and closing it).
 _ROUTING: frozenset[Action] = frozenset({"dispatch", "transfer"})
-# Judging the closure and the loop: a reviewer in scope, or the unit's leader.
+# Judging the closure and the loop: a reviewer in scope.
 _JUDGING: frozenset[Action] = frozenset({"review", "correct", "reopen", "escalate_tier"})
 
 
@@ -67,12 +67,7 @@ async def ensure_allowed(
     if action in _JUDGING:
         if Permission.WORKORDERS_REVIEW in granted:
             return
-        if await membership(session, unit_id=order.unit_id, person=principal.subject):
-            return
-        raise Forbidden(
-            f"Only a reviewer (workorders:review) or the leader of {order.unit_id or 'its unit'} "
-            f"may {action} this work order."
-        )
+        raise Forbidden(f"Only a reviewer (workorders:review) may {action} a work order.")
     if action == "supervise":
         if Permission.WORKORDERS_SUPERVISE in granted:
             return

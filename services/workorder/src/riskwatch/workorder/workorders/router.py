@@ -22,7 +22,7 @@ from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import AuditDep, CatalogDep, ReadSessionDep, SessionDep
 from riskwatch.common.errors import Invalid, NotFound, problem_responses
 from riskwatch.common.events.base import Level
-from riskwatch.common.inputs import Key
+from riskwatch.common.inputs import Key, Line
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.workorder.loop import LoopDep
 from riskwatch.workorder.workorders import service
@@ -91,7 +91,7 @@ async def list_work_orders(
     status: Status | None = None,
     sector_id: Key | None = None,
     unit_id: Key | None = None,
-    assignee: Annotated[str | None, Query(max_length=255, description="a username, or me")] = None,
+    assignee: Annotated[Line | None, Query(max_length=255, description="a username, or me")] = None,
     overdue: Annotated[
         bool | None, Query(description="true: open and past its running stage's limit now")
     ] = None,
@@ -177,6 +177,9 @@ class _Step:
     command: Callable[[Any], Command]
     doc: str
     optional: bool = False  # the body may be left out
+    # Acting on an order (the assignee, its unit's staff: checked per order); judging it is a
+    # reviewer's, supervising a leader's.
+    permission: Permission = Permission.WORKORDERS_ACT
 
 
 _STEPS = (
@@ -229,6 +232,7 @@ _STEPS = (
         "Review the closure data: feedback -> reviewed (checked again: a failing order goes "
         "back to the handler).",
         optional=True,
+        permission=Permission.WORKORDERS_REVIEW,
     ),
     _Step(
         "close",
@@ -248,7 +252,8 @@ _STEPS = (
         "reopen",
         ReasonBody,
         lambda b: Reopen(b.reason),
-        "Reopen a closed order (a reviewer or the unit's leader): closed -> dispatched.",
+        "Reopen a closed order (a reviewer): closed -> dispatched.",
+        permission=Permission.WORKORDERS_REVIEW,
     ),
     _Step(
         "supervise",
@@ -256,12 +261,14 @@ _STEPS = (
         lambda b: Supervise(note=b.note, deadline=b.deadline),
         "Supervise (督办): a leader's note with a new deadline for the running stage; its "
         "reminder and overdue timers start again. Timeliness is still judged by the manual.",
+        permission=Permission.WORKORDERS_SUPERVISE,
     ),
     _Step(
         "escalate-tier",
         ReasonBody,
         lambda b: EscalateTier(b.reason),
         "Raise the loop's tier (small -> medium -> big): the next level is notified.",
+        permission=Permission.WORKORDERS_REVIEW,
     ),
 )
 
@@ -270,7 +277,7 @@ def _route(step: _Step) -> None:
     async def endpoint(
         work_order_id: Key,
         session: SessionDep,
-        caller: Actor,
+        caller: Principal,
         audit: AuditDep,
         loop: LoopDep,
         body: Any = None,
@@ -286,14 +293,18 @@ def _route(step: _Step) -> None:
         )
         return await _detail(session, order)
 
-    # FastAPI reads the body's model from the signature: each step's own, required or not.
+    # FastAPI reads the body's model and the caller's permission from the signature.
     signature = inspect.signature(endpoint)
-    body = signature.parameters["body"].replace(
+    parameters = dict(signature.parameters)
+    parameters["caller"] = parameters["caller"].replace(
+        annotation=Annotated[Principal, Depends(require(step.permission))]
+    )
+    parameters["body"] = parameters["body"].replace(
         annotation=step.body | None if step.optional else step.body,
         default=None if step.optional else inspect.Parameter.empty,
     )
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*list(signature.parameters.values())[:-1], body]
+        parameters=list(parameters.values())
     )
     endpoint.__name__ = step.path.replace("-", "_")
     endpoint.__doc__ = step.doc

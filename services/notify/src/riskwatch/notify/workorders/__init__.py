@@ -1,0 +1,2 @@
+"""Notices about work orders: dispatches, stage limits near and passed, loop tiers, the weekly
+overdue bulletin."""
