@@ -65,15 +65,31 @@ def snapshot(**fields: object) -> WorkOrderSnapshot:
     )
 
 
-def move(action: WorkOrderAction, **fields: object) -> WorkOrderStateChanged:
+def move(action: WorkOrderAction, actor: str = "boss", **fields: object) -> WorkOrderStateChanged:
     return WorkOrderStateChanged(
         work_order=snapshot(**fields),
         action=action,
         from_status="created",
         to_status="dispatched",
-        actor="boss",
+        actor=actor,
         changed_at=NOW,
     )
+
+
+def test_the_manual_s_own_dispatch_of_an_alarm_s_order_is_in_the_app_only() -> None:
+    """The unit's people had the alarm's SMS already; a patrol's order, or a person's
+    dispatch, goes by SMS too."""
+    automatic = plan_notice(move("dispatch", actor="system", origin="alarm"))
+    assert automatic is not None
+    assert automatic.channels == (ChannelKind.IN_APP,)
+    for other in (
+        move("dispatch", actor="system", origin="patrol"),
+        move("dispatch", actor="disp.wang", origin="alarm"),
+        move("transfer", actor="system", origin="alarm"),
+    ):
+        plan = plan_notice(other)
+        assert plan is not None
+        assert plan.channels == (ChannelKind.IN_APP, ChannelKind.SMS)
 
 
 @pytest.mark.parametrize("action", ["dispatch", "transfer", "reopen"])

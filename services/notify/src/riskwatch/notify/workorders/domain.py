@@ -24,7 +24,7 @@ from riskwatch.common.events.workorders import (
     WorkOrderSnapshot,
     WorkOrderStateChanged,
 )
-from riskwatch.notify.notifications.domain import ChannelKind, Recipient
+from riskwatch.notify.notifications.domain import CHANNELS, ChannelKind, Recipient
 from riskwatch.notify.templates.domain import TemplateKey
 
 
@@ -64,6 +64,7 @@ class NoticePlan:
     at: datetime  # when it happened: what "time left" counts from
     actor: str | None = None  # who made the move: not told of their own action
     capped: frozenset[Audience] = frozenset()
+    channels: tuple[ChannelKind, ...] = CHANNELS
 
 
 def _stamp(at: datetime) -> str:
@@ -110,9 +111,17 @@ def plan_notice(data: EventPayload) -> NoticePlan | None:
     return None
 
 
+# Who the history names for the command manual's own dispatch (workorder's SYSTEM_ACTOR).
+SYSTEM = "system"
+
+
 def _plan_move(data: WorkOrderStateChanged) -> NoticePlan | None:
     order = data.work_order
     if data.action in HANDED_OVER:
+        # An alarm's order dispatched by the manual as it opens: the unit's people on duty have
+        # the alarm's own notice by SMS already (its escalation's first step); the order is in
+        # their app, one SMS per alarm is enough.
+        automatic = data.actor == SYSTEM and order.origin == "alarm" and data.action == "dispatch"
         return NoticePlan(
             key=TemplateKey.WORK_ORDER,
             audiences=(Audience.ASSIGNEE,) if order.assignee else (Audience.UNIT_ON_DUTY,),
@@ -122,6 +131,7 @@ def _plan_move(data: WorkOrderStateChanged) -> NoticePlan | None:
             due=order.stage_due_at,
             at=data.changed_at,
             actor=data.actor,
+            channels=(ChannelKind.IN_APP,) if automatic else CHANNELS,
         )
     if data.action == "escalate_tier" and order.tier != "small":
         audiences = (

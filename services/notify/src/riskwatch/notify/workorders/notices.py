@@ -78,7 +78,7 @@ async def notify_work_order(
     for audience in plan.audiences:
         found += await _audience(session, audience, order=order, unit=unit, now=now, grace=grace)
     people = addressees(found, actor=plan.actor, assignee=order.assignee)
-    planned = plan_rows(plan.occasion, people, CHANNELS)
+    planned = plan_rows(plan.occasion, people, plan.channels)
     if not people:
         log.warning(
             "work_order_notice_reached_nobody",
