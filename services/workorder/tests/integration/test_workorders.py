@@ -461,3 +461,35 @@ async def test_the_unit_s_staff_follow_the_newest_center_change(session: AsyncSe
     assert await staff() == [("c", True)]
     await change(NOW + 2 * MIN, "c", active=False)
     assert await staff() == []
+
+
+async def test_a_higher_level_follows_that_level_s_manual_entry(session: AsyncSession) -> None:
+    red = ManualEntry.model_validate(
+        {
+            "scenario_id": "gas",
+            "level": "red",
+            "unit": "district",
+            "disposal_standard": "evacuate 50 m, call the gas company",
+            "tier": "big",
+            "limits": {"accept": 5, "on_site": 20, "clear": 60, "feedback": 90, "close": 120},
+            "required_fields": ["cause", "gas_company_crew"],
+            "photos_required": 1,
+        }
+    )
+    any_level = red.model_copy(
+        update={"level": None, "unit": "street-{town_id}", "tier": "small", "photos_required": 0}
+    )
+    row = await manual.draft(
+        session, body=ManualBody(entries=[red, any_level]), catalog=CATALOG, actor="a", now=NOW
+    )
+    await manual.approve(session, version=row.version, actor="head", note=None, now=NOW)
+    handle = on_alarm(make_loop(), lambda: NOW)
+    alarm = f.alarm(Level.YELLOW)
+    await handle(session, f.raised(alarm))
+    await handle(session, f.updated(alarm, Level.RED))
+    (order,) = (await session.scalars(select(WorkOrder))).all()
+    assert (order.level, order.tier, order.unit_id) == ("red", "big", "street-lujiazui")
+    assert order.disposal_standard == "evacuate 50 m, call the gas company"
+    assert (order.required_fields, order.photos_required) == (["cause", "gas_company_crew"], 1)
+    rows = await service.list_history(session, work_order_id=order.work_order_id)
+    assert rows[-1].note == "level yellow -> red, loop small -> big"

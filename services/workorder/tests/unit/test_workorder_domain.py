@@ -363,3 +363,13 @@ def test_a_failed_check_sends_the_order_back_and_feedback_again_clears_the_flags
     again = decide(back, Feedback({"cause": "leak"}), T0 + 12 * MIN).order
     assert again.status == "feedback"
     assert again.quality_problems == ()
+
+
+def test_a_higher_level_widens_the_loop_never_narrows_it() -> None:
+    order = walk(fresh(Level.YELLOW), Dispatch("u"), EscalateTier("two departments"))
+    assert order.tier == "medium"
+    narrower = decide(order, EscalateLevel(Level.ORANGE, LIMITS, tier="small"), T0 + 5 * MIN)
+    assert narrower.order.tier == "medium"
+    wider = decide(narrower.order, EscalateLevel(Level.RED, LIMITS, tier="big"), T0 + 6 * MIN)
+    assert wider.order.tier == "big"
+    assert wider.note == "level orange -> red, loop medium -> big"

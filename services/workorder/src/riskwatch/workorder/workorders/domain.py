@@ -321,6 +321,7 @@ class EscalateTier:
 class EscalateLevel:
     level: Level
     limits: StageLimits  # of the new level, counted from the order's creation
+    tier: LoopTier | None = None  # the new level's entry's loop tier, if the manual has one
     action: Literal["escalate_level"] = "escalate_level"
 
 
@@ -424,14 +425,18 @@ def decide(order: Order, command: Command, now: datetime) -> Decision:
                 raise CommandRejected("the order is already in the big loop (大闭环)")
             changes["tier"] = tier
             note = f"{order.tier} -> {tier}: {reason}"
-        case EscalateLevel(level=level, limits=limits):
+        case EscalateLevel(level=level, limits=limits, tier=tier):
             if level.rank <= order.level.rank:
                 raise CommandRejected("an alarm's level only escalates upwards")
-            # Deadlines only move earlier: an escalation never gives a handler more time.
+            # Deadlines only move earlier and the loop only grows: an escalation never gives a
+            # handler more time, nor takes a coordinating level away.
             raised = limits.deadlines(order.created_at)
             deadlines = {s: min(order.deadlines[s], raised[s]) for s in STAGES}
-            changes |= {"level": level, "deadlines": deadlines}
+            wider = tier if tier and LOOP_TIERS.index(tier) > LOOP_TIERS.index(order.tier) else None
+            changes |= {"level": level, "deadlines": deadlines} | ({"tier": wider} if wider else {})
             note = f"level {order.level.value} -> {level.value}"
+            if wider:
+                note += f", loop {order.tier} -> {wider}"
     new = dataclasses.replace(order, **changes)  # type: ignore[arg-type]
     new = _restage(order, new)
     return Decision(order=new, action=action, from_status=order.status, note=note)

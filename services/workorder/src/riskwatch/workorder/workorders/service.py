@@ -320,7 +320,7 @@ async def escalate_work_order(
     state = order.state()
     if "escalate_level" not in state.allowed or alarm.level.rank <= state.level.rank:
         return None
-    _, entry, _ = await _plan(
+    version, entry, _ = await _plan(
         session,
         loop,
         scenario_id=order.scenario_id,
@@ -333,12 +333,17 @@ async def escalate_work_order(
     await _apply(
         session,
         order,
-        EscalateLevel(level=alarm.level, limits=limits),
+        EscalateLevel(level=alarm.level, limits=limits, tier=entry.tier if entry else None),
         actor=SYSTEM_ACTOR,
         loop=loop,
         now=now,
         traceparent=traceparent,
     )
+    if entry is not None:
+        # The new level's entry says how to dispose of it now (a red gas leak needs the gas
+        # company's crew and a photo); the unit that holds the order keeps it.
+        _follow(order, entry, version)
+        await session.flush()
     return order
 
 
@@ -441,6 +446,16 @@ async def _apply(
     )
     await _stage(session, event, order, traceparent)
     return decision
+
+
+def _follow(order: WorkOrder, entry: ManualEntry, version: int | None) -> None:
+    """What an order keeps of the manual entry it follows."""
+    order.manual_version = version
+    order.disposal_standard = entry.disposal_standard
+    order.disposal_type = entry.disposal_type
+    order.handler_role = entry.handler_role
+    order.required_fields = list(entry.required_fields)
+    order.photos_required = entry.photos_required
 
 
 def _timer_at(order: Order, fraction: float) -> datetime | None:
