@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 SERVICES := ingest alerting workorder notify reporting
 
-.PHONY: help uv sync run test test-fast fault lint fmt bench up down status migrate kafka-jars s3-server simulate clean
+.PHONY: help uv sync run test test-fast fault lint fmt bench up down status migrate kafka-jars s3-server mosquitto simulate clean
 
 help:
 	@echo "make run        start the whole platform in one process (embedded PostgreSQL, demo simulator)"
@@ -35,7 +35,12 @@ kafka-jars: sync
 s3-server:
 	@scripts/fetch-versitygw >/dev/null
 
-test: sync kafka-jars s3-server
+# Debian's Mosquitto, the real MQTT broker of the MQTT tests (apt-get when missing; `make run`
+# uses it when present and runs without MQTT otherwise).
+mosquitto:
+	@scripts/fetch-mosquitto >/dev/null
+
+test: sync kafka-jars s3-server mosquitto
 	$(UV) run pytest
 
 test-fast: sync
@@ -43,7 +48,7 @@ test-fast: sync
 
 # Kills, freezes and outages against one distributed stack, exact counts after each
 # (tests/fault, docs/reliability.md). `make test` runs it too.
-fault: sync kafka-jars
+fault: sync kafka-jars mosquitto
 	$(UV) run pytest -m fault tests/fault
 
 lint: sync

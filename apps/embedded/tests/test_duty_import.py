@@ -7,7 +7,6 @@ import argparse
 import csv
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,11 @@ import httpx
 import pytest
 import yaml
 from asgi_lifespan import LifespanManager
-from fastapi import Depends, FastAPI
+from fastapi import Depends
 
 from riskwatch.common.audit.emit import bind_outbox
-from riskwatch.common.settings import AuthSettings, DatabaseSettings
-from riskwatch.common.testing import account_bearer, migrate
+from riskwatch.common.settings import DatabaseSettings
+from riskwatch.common.testing import migrate
 from riskwatch.embedded import cli
 from riskwatch.notify.app import create_app
 from riskwatch.notify.duty import import_router
@@ -27,21 +26,15 @@ from riskwatch.notify.models import outbox
 from riskwatch.notify.module import MIGRATIONS
 from riskwatch.notify.settings import NotifySettings
 
+from .inprocess import InProcess
+
 DAY_NIGHT = [
     {"name": "day", "start": "08:30", "end": "17:30"},
     {"name": "night", "start": "17:30", "end": "08:30"},
 ]
 
 
-@dataclass
-class Notify:
-    app: FastAPI
-    transport: httpx.ASGITransport
-    auth: AuthSettings
-
-    async def token(self, subject: str, *roles: str, scope: str = "district") -> str:
-        headers = await account_bearer(self.app, self.auth, subject, roles=roles, scope=scope)
-        return headers["Authorization"].removeprefix("Bearer ")
+Notify = InProcess
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,22 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "scenario_id": "gas",
         "town_id": "lujiazui",
         "site": "Ring Rd",
+        "address": "1 Lujiazui Ring Rd",
+        "owner_unit": "street-lujiazui",
+        "gateway_id": "dtu-1",
+    },
+    ("put", "/api/v1/device-profiles/{profile_id}"): {
+        "name": "Methane well sensor",
+        "metrics": [
+            {
+                "metric": "ch4_lel",
+                "unit": "%LEL",
+                "min": 0,
+                "max": 100,
+                "precision": 1,
+                "interval_s": 60,
+            },
+        ],
     },
     ("put", "/api/v1/rules/{rule_id}"): {
         "name": "Gas leak",
@@ -183,6 +199,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 # Operations whose body is a JSON array of objects: a valid item, swept the same way.
 ARRAY_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/api/v1/devices/bulk"): {
+        "device_id": "gas-bulk-1",
+        "name": "Valve well",
+        "scenario_id": "gas",
+        "town_id": "lujiazui",
+        "site": "Ring Rd",
+        "address": "1 Lujiazui Ring Rd",
+        "owner_unit": "street-lujiazui",
+        "gateway_id": "dtu-1",
+    },
     ("post", "/api/v1/sms/receipts"): {
         "biz_id": "biz-1",
         "out_id": "alarm-1:red:0.0:l1:sms",

@@ -11,6 +11,8 @@ running RiskWatch, idempotently (riskwatch.common.identity.importer).
 `riskwatch duty import FILE` creates or updates duty centers, their members and rosters from a
 YAML or JSON file through the API, one center per request, idempotently
 (riskwatch.notify.duty.importer).
+`riskwatch devices import FILE` registers or updates the devices of a CSV or XLSX file through
+the bulk endpoint of ingest, in chunks, idempotently, with a report of the rejected rows.
 `riskwatch audit verify` checks the audit trail's hash chain in PostgreSQL (exit 1 if broken).
 """
 
@@ -26,6 +28,7 @@ import secrets
 import signal
 import sys
 import textwrap
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,9 +38,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 import httpx
+import openpyxl
+import rich.progress
 import uvicorn
 import yaml
 from pydantic import SecretStr
+from rich.console import Console
 from starlette.datastructures import State
 
 from riskwatch.common import dlq
@@ -54,6 +60,7 @@ from riskwatch.embedded.demo import seed_demo
 from riskwatch.embedded.platform import create_platform, migration_dirs
 from riskwatch.embedded.settings import EmbeddedSettings
 from riskwatch.embedded.simulator import run_simulator
+from riskwatch.ingest.mqtt.broker import find_mosquitto
 from riskwatch.notify.duty import importer as duty_importer
 
 DATABASE = "riskwatch"
@@ -103,6 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "import", help="create or update the duty centers of a YAML or JSON file"
         )
     )
+    devices = sub.add_parser("devices", help="the device registry")
+    devices_sub = devices.add_subparsers(dest="devices_command", required=True)
+    _devices_import_arguments(
+        devices_sub.add_parser(
+            "import",
+            help="register or update the devices of a CSV or XLSX file",
+            description=_DEVICES_IMPORT_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     audit = sub.add_parser("audit", help="the audit trail in PostgreSQL")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check its hash chain (exit 1 if broken)")
@@ -120,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(accounts_import.run(args))
     if args.command == "duty":
         return asyncio.run(duty_import(args))
+    if args.command == "devices":
+        return asyncio.run(devices_import(args))
     if args.command == "audit":
         url = args.database_url or _audit_database_url()
         try:
@@ -341,6 +360,296 @@ def _write_duty_report(path: Path, rows: list[_CenterRow]) -> None:
                     else ["", "", "", "", "", "", r.reason]
                 )
             )  # fmt: skip
+
+
+# -- riskwatch devices import ------------------------------------------------------------------
+
+DEVICES_BULK = "/api/v1/devices/bulk"
+DEVICE_COLUMNS = (
+    "device_id", "name", "scenario_id", "town_id", "village_id", "site", "status",
+    "profile_id", "lon", "lat", "address", "owner_unit", "gateway_id",
+)  # fmt: skip
+# Emptied in the file, these are cleared on the device (null); the others take their default.
+_CLEARABLE = frozenset({"profile_id", "lon", "lat", "address", "owner_unit", "gateway_id"})
+_NUMERIC = frozenset({"lon", "lat"})
+_RETRIES = 3  # a chunk answered 429 or 503 is sent again after Retry-After, this many times
+_SHOWN_REJECTIONS = 20
+
+_DEVICES_IMPORT_HELP = """\
+Register or update the devices of a CSV (UTF-8) or XLSX file (its first sheet), by the names
+in its first row: device_id, name, scenario_id, town_id, village_id, site, status, profile_id,
+lon, lat, address, owner_unit, gateway_id (device_id and, for a new device, name and
+scenario_id are needed; other columns are optional). A column the file lacks leaves that field
+of an existing device as it is; an empty profile_id, lon/lat, address, owner_unit or gateway_id
+cell clears it. Rows go to POST /api/v1/devices/bulk --chunk at a time; a second run of the same
+file changes nothing. Rows are numbered from 1, the first after the header; the rejected ones
+are written to the report (row, device_id, reason).
+
+Exit status: 0 every row went in (created, updated or unchanged), 1 some were rejected,
+2 nothing could run (the file, the columns, the login, the server)."""
+
+
+class _ImportAborted(Exception):
+    """The import cannot go on: a bad file or header, a refused caller, an unreachable API."""
+
+
+@dataclass(frozen=True, slots=True)
+class _DeviceOutcome:
+    row: int
+    device_id: str
+    status: str
+    reason: str = ""
+
+
+def _devices_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a .csv or .xlsx file of devices")
+    parser.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="RiskWatch (embedded) or ingest's URL"
+    )
+    parser.add_argument("--issuer-url", default=None, help="where to log in (default: --url)")
+    parser.add_argument("--username", default="tech", help="an account with devices:write")
+    parser.add_argument("--password", default=os.environ.get("RW_PASSWORD"), help="(RW_PASSWORD)")
+    parser.add_argument(
+        "--token", default=os.environ.get("RW_TOKEN"), help="a bearer token instead (RW_TOKEN)"
+    )
+    parser.add_argument(
+        "--chunk", type=_chunk_size, default=1000, help="rows per request (1-5000, default 1000)"
+    )
+    parser.add_argument(
+        "--report", type=Path, default=None, help="where to write the report (FILE.report.csv)"
+    )
+
+
+def _chunk_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 5000:
+        raise argparse.ArgumentTypeError("between 1 and 5000")
+    return value
+
+
+async def devices_import(
+    args: argparse.Namespace,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    out: TextIO | None = None,
+    progress: TextIO | None = None,
+) -> int:
+    """`riskwatch devices import`: the file's rows posted in chunks to the bulk endpoint, with
+    a progress bar on a terminal (or on `progress`), the rejected rows in the report."""
+    out = out or sys.stdout
+    name = "riskwatch devices import"
+    try:
+        rows = read_device_rows(args.file)
+    except _ImportAborted as exc:
+        sys.stderr.write(f"{name}: {args.file}: {exc}\n")
+        return 2
+    report = args.report or accounts_import.report_path_for(args.file)
+    outcomes: list[_DeviceOutcome] = []
+    sent = False  # a report once a chunk went, also when the import stops part-way
+    try:
+        async with httpx.AsyncClient(base_url=args.url, timeout=120, transport=transport) as client:
+            client.headers["Authorization"] = f"Bearer {await _device_token(args, transport)}"
+            repeated = _repeated_devices(rows)
+            with _progress_bar(progress) as bar:
+                task = bar.add_task("devices", total=len(rows))
+                for start in range(0, len(rows), args.chunk):
+                    numbered = [
+                        (n, row)
+                        for n, row in enumerate(rows[start : start + args.chunk], start=start + 1)
+                    ]
+                    sent = True
+                    outcomes.extend(repeated[n] for n, _ in numbered if n in repeated)
+                    chunk = [(n, row) for n, row in numbered if n not in repeated]
+                    if chunk:
+                        outcomes.extend(await _post_devices(client, chunk))
+                    bar.update(task, advance=len(numbered), refresh=True)
+    except (_ImportAborted, accounts_import.ImportAborted) as exc:
+        sys.stderr.write(f"{name}: {exc}\n")
+        return 2
+    except httpx.HTTPError as exc:
+        sys.stderr.write(f"{name}: {args.url}: {type(exc).__name__} {exc}\n")
+        return 2
+    finally:
+        if sent:
+            _write_device_report(report, outcomes)
+    counts = Counter(o.status for o in outcomes)
+    rejected = [o for o in outcomes if o.status == "rejected"]
+    for o in rejected[:_SHOWN_REJECTIONS]:
+        out.write(f"  row {o.row}  {o.device_id or '-'}  rejected: {o.reason}\n")
+    if len(rejected) > _SHOWN_REJECTIONS:
+        out.write(f"  ... and {len(rejected) - _SHOWN_REJECTIONS} more in the report\n")
+    summary = ", ".join(f"{counts[s]} {s}" for s in ("created", "updated", "unchanged", "rejected"))
+    out.write(f"{len(outcomes)} row(s): {summary}. Report: {report}\n")
+    return 1 if rejected else 0
+
+
+async def _device_token(
+    args: argparse.Namespace, transport: httpx.AsyncBaseTransport | None
+) -> str:
+    if args.token:
+        return str(args.token)
+    if not args.password:
+        raise _ImportAborted("--password (RW_PASSWORD) or --token (RW_TOKEN) needed")
+    async with httpx.AsyncClient(
+        base_url=args.issuer_url or args.url, timeout=30, transport=transport
+    ) as issuer:
+        return await accounts_import.log_in(issuer, username=args.username, password=args.password)
+
+
+def _progress_bar(stream: TextIO | None) -> rich.progress.Progress:
+    """A bar with rows done, rows per second and the time left; on stderr when it is a
+    terminal, else nowhere (a log gets the summary line only)."""
+    target = stream or sys.stderr
+    console = Console(file=target, force_terminal=stream is not None or None)
+    return rich.progress.Progress(
+        rich.progress.TextColumn("  importing"),
+        rich.progress.BarColumn(),
+        rich.progress.MofNCompleteColumn(),
+        rich.progress.TextColumn("rows"),
+        rich.progress.TaskProgressColumn(),
+        rich.progress.TimeElapsedColumn(),
+        rich.progress.TimeRemainingColumn(),
+        console=console,
+        auto_refresh=False,
+        disable=stream is None and not target.isatty(),
+    )
+
+
+def _repeated_devices(rows: list[dict[str, Any]]) -> dict[int, _DeviceOutcome]:
+    """Rows whose device is on an earlier row of the file, by row number: rejected here, as
+    they may be in another chunk than the first (where the server could not tell)."""
+    first: dict[str, int] = {}
+    repeated = {}
+    for number, row in enumerate(rows, start=1):
+        device_id = row.get("device_id")
+        if not isinstance(device_id, str):
+            continue
+        if device_id in first:
+            repeated[number] = _DeviceOutcome(
+                number, device_id, "rejected", f"the device is also on row {first[device_id]}"
+            )
+        else:
+            first[device_id] = number
+    return repeated
+
+
+async def _post_devices(
+    client: httpx.AsyncClient, numbered: list[tuple[int, dict[str, Any]]]
+) -> list[_DeviceOutcome]:
+    """One chunk through the bulk endpoint; its rows' outcomes, numbered as in the file."""
+    numbers = [n for n, _ in numbered]
+    chunk = [row for _, row in numbered]
+    response = await client.post(DEVICES_BULK, json=chunk)
+    for _ in range(_RETRIES):
+        if response.status_code not in (429, 503):
+            break
+        await asyncio.sleep(min(30.0, float(response.headers.get("retry-after") or 2)))
+        response = await client.post(DEVICES_BULK, json=chunk)
+    problem = accounts_import.problem_text(response)
+    if response.status_code == 401 or (
+        response.status_code == 403 and "needs the permission" in problem
+    ):
+        raise _ImportAborted(f"the API refuses this caller: {problem}")
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = response.json()
+    results = body.get("results") if isinstance(body, dict) else None
+    if response.status_code in (200, 422) and isinstance(results, list):
+        return [
+            _DeviceOutcome(
+                numbers[int(r["row"]) - 1],
+                str(r.get("device_id") or chunk[int(r["row"]) - 1].get("device_id") or ""),
+                str(r["status"]),
+                str(r.get("reason") or ""),
+            )
+            for r in results
+        ]
+    return [  # the whole chunk was refused
+        _DeviceOutcome(n, str(row.get("device_id") or ""), "rejected", problem)
+        for n, row in numbered
+    ]
+
+
+def read_device_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a .csv or .xlsx file as bulk rows: the header's columns, blanks dropped or
+    null (see _DEVICES_IMPORT_HELP), fully empty rows skipped."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            header, records = _csv_records(path)
+        elif suffix == ".xlsx":
+            header, records = _xlsx_records(path)
+        else:
+            raise _ImportAborted("a .csv or .xlsx file is expected")
+    except (OSError, UnicodeDecodeError, csv.Error, zipfile.BadZipFile, KeyError) as exc:
+        raise _ImportAborted(f"cannot read it: {exc}") from exc
+    columns = [h.strip() if isinstance(h, str) else "" for h in header]
+    unknown = [c or "(blank)" for c in columns if c not in DEVICE_COLUMNS]
+    if unknown:
+        raise _ImportAborted(
+            f"unknown column(s) {', '.join(unknown)}; expected {', '.join(DEVICE_COLUMNS)}"
+        )
+    if len(set(columns)) != len(columns):
+        raise _ImportAborted("a column is named twice in the header")
+    if "device_id" not in columns:
+        raise _ImportAborted("the header has no device_id column")
+    rows = []
+    for record in records:
+        cells = [_cell(v) for v in record]
+        if not any(c is not None for c in cells):
+            continue
+        row: dict[str, Any] = {}
+        for column, value in zip(columns, cells, strict=False):
+            if value is not None:
+                row[column] = value
+            elif column in _CLEARABLE:
+                row[column] = None
+        for column in columns[len(cells) :]:  # a short row: its missing cells are blank
+            if column in _CLEARABLE:
+                row[column] = None
+        rows.append(row)
+    return rows
+
+
+def _cell(value: object) -> str | float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        # A number in a spreadsheet: 1001 for an id typed as a number, 121.5 for a longitude.
+        return str(int(value)) if isinstance(value, int) else value
+    text = str(value).strip()
+    return text or None
+
+
+def _csv_records(path: Path) -> tuple[Sequence[object], list[Sequence[object]]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM: saved by a spreadsheet
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise _ImportAborted("the file is empty")
+        return header, list(reader)
+
+
+def _xlsx_records(path: Path) -> tuple[Sequence[object], list[Sequence[object]]]:
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise _ImportAborted("the first sheet is empty")
+        return list(header), list(rows)
+    finally:
+        workbook.close()
+
+
+def _write_device_report(path: Path, outcomes: list[_DeviceOutcome]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["row", "device_id", "reason"])
+        writer.writerows((o.row, o.device_id, o.reason) for o in outcomes if o.status == "rejected")
 
 
 def run_embedded(*, simulate: bool | None = None) -> int:
@@ -583,6 +892,7 @@ def _banner(settings: EmbeddedSettings, base: str, generated: str | None, now: s
         f"  notices    {base}/api/v1/notifications",
         f"  report     {base}/api/v1/reports/monthly?month={_this_month(settings)}",
         f"  SMS sent   {Path(settings.data_dir) / 'sms-outbox.jsonl'} (file SMS provider)",
+        _mqtt_line(settings),
         f"  now        {now}",
         "",
         f"  {simulator}",
@@ -647,3 +957,15 @@ async def simulate(
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _mqtt_line(settings: EmbeddedSettings) -> str:
+    mqtt = settings.mqtt
+    if not mqtt.enabled:
+        return "  mqtt       off (RW_MQTT__ENABLED=false)"
+    if find_mosquitto() is None:
+        return "  mqtt       off: no mosquitto binary (apt-get install -y mosquitto)"
+    return (
+        f"  mqtt       {mqtt.host}:{mqtt.port}  rw/v1/<device_id>/telemetry, QoS 1 "
+        "(credentials: PUT /api/v1/devices/{id}/mqtt-credentials)"
+    )

@@ -23,6 +23,7 @@ from riskwatch.common.settings import ServiceSettings
 from riskwatch.embedded.feed import FeedModule
 from riskwatch.embedded.settings import EmbeddedSettings
 from riskwatch.ingest.module import IngestModule
+from riskwatch.ingest.mqtt.settings import MqttSettings
 from riskwatch.ingest.settings import IngestSettings
 from riskwatch.notify.module import NotifyModule
 from riskwatch.notify.settings import NotifySettings
@@ -56,6 +57,13 @@ def service_settings(cls: type[S], base: EmbeddedSettings, database_url: str, **
     return cls(**shared, bus="memory", database=database, **extra)
 
 
+def _mqtt(base: EmbeddedSettings) -> MqttSettings:
+    """The embedded broker keeps its password and ACL files in the data directory."""
+    if base.mqtt.broker_dir is not None:
+        return base.mqtt
+    return base.mqtt.model_copy(update={"broker_dir": Path(base.data_dir) / "mqtt"})
+
+
 def modules(
     base: EmbeddedSettings, database_url: str, *, owner_url: str | None = None
 ) -> list[ServiceModule]:
@@ -65,7 +73,7 @@ def modules(
     found: list[ServiceModule] = [
         # The token issuer; the banner shows a generated admin password, not stderr.
         IdentityModule(service_settings(ServiceSettings, base, database_url), announce=False),
-        IngestModule(service_settings(IngestSettings, base, database_url)),
+        IngestModule(service_settings(IngestSettings, base, database_url, mqtt=_mqtt(base))),
         AlertingModule(service_settings(AlertingSettings, base, database_url)),
         WorkOrderModule(
             service_settings(WorkOrderSettings, base, database_url, seed_demo_manual=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from riskwatch.common.settings import ServiceSettings
+from riskwatch.ingest.mqtt.settings import MqttSettings
 
 
 class EmbeddedSettings(ServiceSettings):
@@ -17,3 +20,6 @@ class EmbeddedSettings(ServiceSettings):
     simulate: bool = False
     # Print the live feed of alarms, work orders and notifications on stdout.
     feed: bool = True
+    # MQTT inbound (ADR 0020): the embedded mode runs its own Mosquitto on 127.0.0.1:1883 when
+    # the binary is there (RW_MQTT__PORT, RW_MQTT__ENABLED=false to run without).
+    mqtt: MqttSettings = Field(default_factory=lambda: MqttSettings(managed_broker=True))

@@ -2,8 +2,9 @@
 
 from riskwatch.ingest.devices.models import Device
 from riskwatch.ingest.models import Base
+from riskwatch.ingest.mqtt.models import DeviceCredential
 from riskwatch.ingest.readings.models import RawReading
 
 metadata = Base.metadata
 
-__all__ = ["Device", "RawReading", "metadata"]
+__all__ = ["Device", "DeviceCredential", "RawReading", "metadata"]

@@ -20,8 +20,12 @@ from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import device_status_topic, readings_topic
 from riskwatch.ingest.catalog.router import router as catalog_router
 from riskwatch.ingest.deps import budgets
+from riskwatch.ingest.devices.profiles_router import router as profiles_router
+from riskwatch.ingest.devices.router import BULK_PATH, bulk_max_body_bytes
 from riskwatch.ingest.devices.router import router as devices_router
 from riskwatch.ingest.models import SCHEMA, inbox, outbox, principals
+from riskwatch.ingest.mqtt.components import mqtt_components
+from riskwatch.ingest.mqtt.router import router as mqtt_router
 from riskwatch.ingest.readings import router as readings
 from riskwatch.ingest.settings import IngestSettings
 
@@ -39,12 +43,15 @@ class IngestModule:
         self.settings = settings
 
     def routers(self) -> Sequence[APIRouter]:
-        return [readings.router, devices_router, catalog_router]
+        return [readings.router, devices_router, profiles_router, mqtt_router, catalog_router]
 
     def bulk_routes(self) -> dict[tuple[str, str], int]:
         """Gateways' batches: a body limit of their own, sized by RW_MAX_BATCH_ITEMS, and the
         admission of readings/admission.py instead of the per-address limit."""
-        return {("POST", readings.PATH): readings.max_body_bytes(self.settings.max_batch_items)}
+        return {
+            ("POST", readings.PATH): readings.max_body_bytes(self.settings.max_batch_items),
+            ("POST", BULK_PATH): bulk_max_body_bytes(),
+        }
 
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
         kafka = runtime.settings.kafka
@@ -61,4 +68,5 @@ class IngestModule:
             accounts_consumer(runtime, service=self.name, principals=principals, inbox=inbox),
             relay(runtime, outbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
+            *mqtt_components(runtime, self.settings, self.settings.mqtt),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveInt
 
 from riskwatch.common.settings import ServiceSettings
+from riskwatch.ingest.mqtt.settings import MqttSettings
 
 
 class IngestSettings(ServiceSettings):
@@ -26,3 +27,6 @@ class IngestSettings(ServiceSettings):
     # How long a request may wait for the bus to take its records: shorter than a gateway's
     # timeout, so it gets a 503 (and nothing stored) instead of a dropped connection.
     publish_timeout_s: float = Field(default=5.0, gt=0)
+    # MQTT inbound (ADR 0020): RW_MQTT__PASSWORD enables the subscriber against a broker run
+    # separately; the embedded mode runs its own broker.
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)

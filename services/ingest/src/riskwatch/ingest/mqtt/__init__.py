@@ -1,0 +1,1 @@
+"""MQTT inbound: devices publish telemetry to a Mosquitto broker with their own credentials."""
