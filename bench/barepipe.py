@@ -59,7 +59,7 @@ def build_records(args: argparse.Namespace) -> tuple[list[Record], list[int]]:
                 name=f"Bench gas well {i}",
             )
             rows = [
-                (args.metric, 1.234, now + timedelta(microseconds=k)) for k in range(per_device)
+                (args.metric, 1.234, now + timedelta(microseconds=k), 0) for k in range(per_device)
             ]
             packed.setdefault(partition_for(device_id, args.partitions), []).append(
                 (device_json(ref), rows)

@@ -30,7 +30,14 @@ READINGS = ("post", "/api/v1/readings")  # a JSON array of anything: see ingest'
 # `riskwatch.common.inputs.Key` yet; a NUL there is still a 422 (the database's data exception).
 UNCHECKED = {("get", "/api/v1/rules", "scenario_id"), ("get", "/api/v1/rules", "metric")}
 # Valid values of required query parameters, so that only the hostile one can fail a request.
-QUERY = {"month": "2026-11", "sector_id": "construction", "level": "red"}
+QUERY = {
+    "month": "2026-11",
+    "sector_id": "construction",
+    "level": "red",
+    "metric": "ch4_lel",
+    "from": "2026-11-01T00:00:00Z",
+    "to": "2026-11-02T00:00:00Z",
+}
 # A valid body for each operation that takes JSON: the sweep puts a NUL in one string field at
 # a time. (Only a NUL: free text such as a rule's description may hold a line break.)
 BODIES: dict[tuple[str, str], dict[str, Any]] = {

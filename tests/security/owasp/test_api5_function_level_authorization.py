@@ -60,7 +60,14 @@ MUST_REFUSE = [
     ("tech_admin", "POST", "/api/v1/readings"),
 ]
 # Valid values of required query parameters.
-QUERY = {"month": "2026-11", "sector_id": "construction", "level": "red"}
+QUERY = {
+    "month": "2026-11",
+    "sector_id": "construction",
+    "level": "red",
+    "metric": "ch4_lel",
+    "from": "2026-11-01T00:00:00Z",
+    "to": "2026-11-02T00:00:00Z",
+}
 NO_SUCH_ID = "no-such-id"
 
 
@@ -105,7 +112,7 @@ def operations(platform: Platform) -> list[Operation]:
             continue
         (permission,) = required
         query = {
-            p.name: QUERY[p.name]
+            p.alias: QUERY[p.alias]
             for p in route.dependant.query_params
             if p.field_info.is_required()
         }

@@ -138,6 +138,7 @@ raw_readings = st.tuples(
     st.text(min_size=1, max_size=64).filter(lambda m: "\x00" not in m),
     st.floats(allow_nan=False, allow_infinity=False),
     instants,
+    st.integers(min_value=0, max_value=15),
 )
 
 
@@ -146,7 +147,7 @@ raw_readings = st.tuples(
     instants,
 )
 def test_the_hot_path_encoder_writes_what_the_model_reads(
-    devices: list[tuple[DeviceRef, list[tuple[str, float, datetime]]]], received_at: datetime
+    devices: list[tuple[DeviceRef, list[tuple[str, float, datetime, int]]]], received_at: datetime
 ) -> None:
     """Ingest encodes readings without a model per reading; consumers decode with the model.
     Both must agree on every device, reading, value and instant."""
@@ -162,7 +163,7 @@ def test_the_hot_path_encoder_writes_what_the_model_reads(
         devices=[
             DeviceReadings(
                 device=ref,
-                readings=[Reading(metric=m, value=v, ts=ts) for m, v, ts in readings],
+                readings=[Reading(metric=m, value=v, ts=ts, flags=f) for m, v, ts, f in readings],
             )
             for ref, readings in devices
         ],

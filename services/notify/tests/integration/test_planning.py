@@ -88,6 +88,16 @@ async def test_an_alarm_handled_twice_creates_one_set(session: AsyncSession) -> 
     assert [r.notification_id for r in again] == [r.notification_id for r in first]
 
 
+async def test_a_technical_alarm_starts_no_safety_escalation(session: AsyncSession) -> None:
+    await f.add_roster(session, now=datetime.now(UTC))
+    handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)
+    offline = f.alarm(Level.BLUE).model_copy(update={"kind": "technical"})
+    await handle(session, f.raised(offline))
+    await handle(session, f.escalated(offline, Level.YELLOW))
+    assert await notifications(session, offline.alarm_id) == []
+    assert (await session.scalars(select(Escalation))).all() == []
+
+
 async def test_an_escalation_notifies_again_at_the_new_level(session: AsyncSession) -> None:
     await f.add_roster(session, now=datetime.now(UTC))  # the consumer asks "who now?"
     handle = alarm_handler(default_catalog(), grace=GRACE, caps=f.CAPS)

@@ -76,6 +76,13 @@ async def test_the_same_alarm_event_twice_leaves_one_unchanged_row(session: Asyn
     assert await session.scalar(select(func.count()).select_from(AlarmView)) == 1
 
 
+async def test_a_technical_alarm_is_not_counted_as_a_safety_alarm(session: AsyncSession) -> None:
+    offline = f.raised("a-tech", level=Level.BLUE)
+    await apply(session, offline.model_copy(update={"alarm": offline.alarm.model_copy(
+        update={"kind": "technical"})}))  # fmt: skip
+    assert await session.scalar(select(func.count()).select_from(AlarmView)) == 0
+
+
 async def test_highest_level_and_cleared_win_in_any_order(session: AsyncSession) -> None:
     def events(alarm_id: str) -> list[EventPayload]:
         return [

@@ -181,6 +181,16 @@ async def test_an_alarm_opens_one_order_dispatched_by_the_manual(session: AsyncS
     assert trace_id_of(events[0].traceparent) == trace_id_of(first.traceparent)
 
 
+async def test_a_technical_alarm_opens_no_disposal_order(session: AsyncSession) -> None:
+    await approved_manual(session)
+    handle = on_alarm(make_loop(), lambda: NOW)
+    offline = f.alarm(Level.BLUE).model_copy(update={"kind": "technical"})
+    await handle(session, f.raised(offline))
+    await handle(session, f.updated(offline, Level.YELLOW))
+    assert (await session.scalars(select(WorkOrder))).all() == []
+    assert await staged(session) == []
+
+
 async def test_without_a_manual_the_street_center_gets_it_on_the_level_deadline(
     session: AsyncSession,
 ) -> None:

@@ -73,7 +73,10 @@ def modules(
     found: list[ServiceModule] = [
         # The token issuer; the banner shows a generated admin password, not stderr.
         IdentityModule(service_settings(ServiceSettings, base, database_url), announce=False),
-        IngestModule(service_settings(IngestSettings, base, database_url, mqtt=_mqtt(base))),
+        IngestModule(
+            service_settings(IngestSettings, base, database_url, mqtt=_mqtt(base)),
+            owner_url=owner_url,
+        ),
         AlertingModule(service_settings(AlertingSettings, base, database_url)),
         WorkOrderModule(
             service_settings(WorkOrderSettings, base, database_url, seed_demo_manual=True)

@@ -8,7 +8,11 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from riskwatch.alerting import models_all
-from riskwatch.alerting.alarms.handlers import on_work_order, readings_handler
+from riskwatch.alerting.alarms.handlers import (
+    device_status_handler,
+    on_work_order,
+    readings_handler,
+)
 from riskwatch.alerting.alarms.router import router as alarms_router
 from riskwatch.alerting.models import SCHEMA, inbox, outbox, principals
 from riskwatch.alerting.rules.cache import RuleCache
@@ -24,11 +28,21 @@ from riskwatch.common.app import (
     relay,
 )
 from riskwatch.common.bus import TopicSpec
-from riskwatch.common.events.topics import ALARMS, WORKORDERS, dlq_topic, readings_topic
+from riskwatch.common.events.topics import (
+    ALARMS,
+    WORKORDERS,
+    device_status_topic,
+    dlq_topic,
+    readings_topic,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 GROUP = "alerting"
 metadata = models_all.metadata
+
+
+# Devices' liveness (ingest's device-status topics), one group for every sector: a few events.
+DEVICE_STATUS_GROUP = f"{GROUP}.device-status"
 
 
 def readings_group(sector_id: str) -> str:
@@ -54,6 +68,8 @@ class AlertingModule:
         sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
         specs = [TopicSpec(readings_topic(s), kafka.readings_partitions) for s in sectors]
         specs += [TopicSpec(dlq_topic(readings_group(s)), 1) for s in sectors]
+        specs += [TopicSpec(device_status_topic(s), kafka.default_partitions) for s in sectors]
+        specs.append(TopicSpec(dlq_topic(DEVICE_STATUS_GROUP), 1))
         specs += [
             TopicSpec(ALARMS, kafka.default_partitions),
             TopicSpec(WORKORDERS, kafka.default_partitions),
@@ -76,7 +92,18 @@ class AlertingModule:
             )
             for sector in runtime.catalog.resolve_sectors(self.settings.sectors)
         ]
+        sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
         parts += [
+            consumer(
+                runtime,
+                group=DEVICE_STATUS_GROUP,
+                topics=[device_status_topic(s) for s in sectors],
+                handler=inbox.handler(
+                    sessions,
+                    group=DEVICE_STATUS_GROUP,
+                    handle=device_status_handler(self.settings.liveness_alarm_level),
+                ),
+            ),
             consumer(
                 runtime,
                 group=GROUP,

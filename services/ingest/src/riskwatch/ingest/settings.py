@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import Field, PositiveInt
 
 from riskwatch.common.settings import ServiceSettings
+from riskwatch.ingest.liveness.settings import LivenessSettings
 from riskwatch.ingest.mqtt.settings import MqttSettings
+from riskwatch.ingest.readings.settings import ReadingsSettings
 
 
 class IngestSettings(ServiceSettings):
@@ -30,3 +32,7 @@ class IngestSettings(ServiceSettings):
     # MQTT inbound (ADR 0020): RW_MQTT__PASSWORD enables the subscriber against a broker run
     # separately; the embedded mode runs its own broker.
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    # Liveness (issue 11): how often the watcher looks for silent devices.
+    liveness: LivenessSettings = Field(default_factory=LivenessSettings)
+    # The raw store and the readings' quality flags (issue 11): RW_READINGS__RETENTION_DAYS...
+    readings: ReadingsSettings = Field(default_factory=ReadingsSettings)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, FiniteFloat
 from riskwatch.common.events.base import DeviceRef, EventPayload, Level, Timestamp, event_type
 
 AlarmStatus = Literal["active", "cleared"]
+# safety: a threshold rule's alarm, for the duty chain and a work order; technical: the
+# platform's own (a device offline), for technical staff only.
+AlarmKind = Literal["safety", "technical"]
 # disposed: its work order's handler cleared it (销警); false_alarm: its work order found it
 # false; work_order_closed: its work order closed without a clear step before (an older loop).
 ClearReason = Literal["disposed", "false_alarm", "work_order_closed", "manual", "recovered"]
@@ -34,6 +37,7 @@ class AlarmSnapshot(BaseModel):
     received_at: Timestamp  # when ingest accepted that reading; latency is measured from here
     raised_at: Timestamp
     breach_count: int = 1
+    kind: AlarmKind = "safety"
 
 
 @event_type("rw.alarm.raised.v1")

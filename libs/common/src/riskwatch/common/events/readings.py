@@ -23,6 +23,10 @@ class Reading(BaseModel):
     metric: str = Field(min_length=1, max_length=64)
     value: FiniteFloat
     ts: Timestamp
+    # Data quality flags ingest found, a bitmask: 1 out of the profile's range, 2 late, 4 stuck
+    # (the same value N times in a row), 8 spike. 0 (left out of the JSON) when none; records
+    # written before the field decode as 0.
+    flags: int = Field(default=0, ge=0, le=32767)
 
 
 class DeviceReadings(BaseModel):
@@ -46,8 +50,8 @@ def device_json(device: DeviceRef) -> orjson.Fragment:
     return orjson.Fragment(device.model_dump_json(exclude_none=True).encode())
 
 
-# (metric, value, ts) of one reading, already validated.
-RawReading = tuple[str, float, datetime]
+# (metric, value, ts, flags) of one reading, already validated.
+RawReading = tuple[str, float, datetime, int]
 
 
 def encode_readings_accepted(
@@ -65,7 +69,12 @@ def encode_readings_accepted(
             "devices": [
                 {
                     "device": device,
-                    "readings": [{"metric": m, "value": v, "ts": ts} for m, v, ts in readings],
+                    "readings": [
+                        {"metric": m, "value": v, "ts": ts, "flags": f}
+                        if f
+                        else {"metric": m, "value": v, "ts": ts}
+                        for m, v, ts, f in readings
+                    ],
                 }
                 for device, readings in devices
             ],

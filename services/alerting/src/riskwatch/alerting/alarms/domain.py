@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from riskwatch.alerting.rules.domain import RuleSpec
 from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
@@ -119,4 +120,42 @@ def apply_breach(
     return Transition(
         escalated,
         AlarmUpdated(alarm=escalated.snapshot(), previous_level=state.level, updated_at=now),
+    )
+
+
+# -- technical alarms: a device offline (issue 11) -------------------------------------------
+
+LIVENESS_RULE = "liveness"  # the rule id and metric of a device-offline alarm (no rule row)
+LivenessAction = Literal["raise", "clear"]
+
+
+def liveness_action(status: str) -> LivenessAction | None:
+    """What a device's new status does to its offline alarm: offline raises, online clears
+    (recovered), anything else (fault: a rule's business, not liveness's) nothing."""
+    if status == "offline":
+        return "raise"
+    if status == "online":
+        return "clear"
+    return None
+
+
+def offline_alarm(device: DeviceRef, *, at: datetime, level: Level, alarm_id: str) -> AlarmState:
+    """The technical alarm of a device that went offline at `at`: value and threshold 0 (there
+    is no reading), observed and received at the moment it went offline."""
+    return AlarmState(
+        alarm_id=alarm_id,
+        rule_id=LIVENESS_RULE,
+        rule_version=0,
+        device=device,
+        metric=LIVENESS_RULE,
+        level=level,
+        value=0.0,
+        threshold=0.0,
+        observed_at=at,
+        received_at=at,
+        raised_at=at,
+        last_value=0.0,
+        last_observed_at=at,
+        breach_count=1,
+        updated_at=at,
     )

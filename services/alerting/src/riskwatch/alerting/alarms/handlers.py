@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.alerting.alarms.service import clear_alarm, evaluate_readings
+from riskwatch.alerting.alarms.service import apply_device_status, clear_alarm, evaluate_readings
 from riskwatch.alerting.rules.cache import RuleCache
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import ClearReason
+from riskwatch.common.events.base import Level
+from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.workorders import WorkOrderStateChanged
-from riskwatch.common.inbox import EventsHandler
+from riskwatch.common.inbox import EventHandler, EventsHandler
 
 
 def readings_handler(rules: RuleCache) -> EventsHandler:
@@ -42,3 +44,15 @@ async def on_work_order(session: AsyncSession, envelope: Envelope[EventPayload])
             work_order_id=data.work_order.work_order_id,
             traceparent=envelope.traceparent,
         )
+
+
+def device_status_handler(level: Level) -> EventHandler:
+    """A device offline raises a technical alarm at `level`; back online clears it."""
+
+    async def on_device_status(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
+        if isinstance(envelope.data, DeviceStatusChanged):
+            await apply_device_status(
+                session, status=envelope.data, level=level, traceparent=envelope.traceparent
+            )
+
+    return on_device_status

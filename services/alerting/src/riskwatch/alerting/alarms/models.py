@@ -41,6 +41,8 @@ class Alarm(Base):
     cleared_at: Mapped[datetime | None]
     cleared_reason: Mapped[str | None] = mapped_column(String(32))
     work_order_id: Mapped[str | None] = mapped_column(String(64))
+    # AlarmKind: technical alarms (a device offline) are no safety alarm (see liveness.py).
+    kind: Mapped[str] = mapped_column(String(16), default="safety", server_default="safety")
 
     __table_args__ = (
         Index(
@@ -58,7 +60,10 @@ class Alarm(Base):
 
     def snapshot(self) -> AlarmSnapshot:
         snap = self.state().snapshot()
-        return snap if self.status == "active" else snap.model_copy(update={"status": "cleared"})
+        changes: dict[str, object] = {} if self.status == "active" else {"status": "cleared"}
+        if self.kind != "safety":
+            changes["kind"] = self.kind
+        return snap.model_copy(update=changes) if changes else snap
 
     def state(self) -> AlarmState:
         """The active alarm as the domain sees it."""

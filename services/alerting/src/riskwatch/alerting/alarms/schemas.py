@@ -37,6 +37,7 @@ class AlarmRead(BaseModel):
     cleared_at: datetime | None
     cleared_reason: str | None
     work_order_id: str | None
+    kind: Literal["safety", "technical"] = "safety"
 
 
 class AlarmPage(BaseModel):

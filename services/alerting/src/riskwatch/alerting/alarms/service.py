@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.alerting.alarms.domain import AlarmState, Breach, apply_breach
+from riskwatch.alerting.alarms.domain import (
+    LIVENESS_RULE,
+    AlarmState,
+    Breach,
+    apply_breach,
+    liveness_action,
+    offline_alarm,
+)
 from riskwatch.alerting.alarms.models import Alarm
 from riskwatch.alerting.models import outbox
 from riskwatch.alerting.rules.cache import RuleCache
@@ -21,7 +28,9 @@ from riskwatch.common import metrics
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import NotFound
 from riskwatch.common.events import EventPayload, new_event
-from riskwatch.common.events.alarms import AlarmCleared, ClearReason
+from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, ClearReason
+from riskwatch.common.events.base import Level
+from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.events.topics import ALARMS
@@ -115,12 +124,13 @@ async def clear_alarm(
     reason: ClearReason,
     work_order_id: str | None,
     traceparent: str | None,
+    now: datetime | None = None,
 ) -> Alarm | None:
     """Clear an active alarm; returns None when it was already cleared (redelivery-safe)."""
     alarm = await session.get(Alarm, alarm_id, with_for_update=True)
     if alarm is None or alarm.status != "active":
         return None
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     alarm.status = "cleared"
     alarm.cleared_at = now
     alarm.cleared_reason = reason
@@ -134,6 +144,54 @@ async def clear_alarm(
         work_order_id=work_order_id,
     )
     await outbox.add(session, ALARMS, _event(event, alarm, traceparent))
+    return alarm
+
+
+async def apply_device_status(
+    session: AsyncSession,
+    *,
+    status: DeviceStatusChanged,
+    level: Level,
+    traceparent: str | None,
+) -> Alarm | None:
+    """A device's liveness to its technical alarm (kind technical, rule and metric
+    "liveness"): offline raises one (none if one is active already: a redelivery), online
+    clears it as recovered. Returns the alarm raised or cleared, if any."""
+    action = liveness_action(status.status)
+    if action is None:
+        return None
+    active = await session.scalar(
+        select(Alarm)
+        .where(
+            Alarm.device_id == status.device.device_id,
+            Alarm.rule_id == LIVENESS_RULE,
+            Alarm.status == "active",
+        )
+        .with_for_update()
+    )
+    if action == "clear":
+        if active is None:
+            return None
+        return await clear_alarm(
+            session,
+            alarm_id=active.alarm_id,
+            reason="recovered",
+            work_order_id=None,
+            traceparent=traceparent,
+            now=status.changed_at,
+        )
+    if active is not None:
+        return None
+    state = offline_alarm(
+        status.device, at=status.changed_at, level=level, alarm_id=str(uuid.uuid4())
+    )
+    alarm = Alarm.raised(state)
+    alarm.kind = "technical"
+    session.add(alarm)
+    await session.flush()
+    await outbox.add(
+        session, ALARMS, _event(AlarmRaised(alarm=alarm.snapshot()), alarm, traceparent)
+    )
     return alarm
 
 

@@ -40,6 +40,11 @@ class DeviceCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def generation(self) -> int | None:
+        """The registry's change counter as the last `get_many` read it (profiles share it)."""
+        return self._generation
+
     async def get_many(
         self, session: AsyncSession, device_ids: Iterable[str]
     ) -> dict[str, KnownDevice]:
@@ -76,10 +81,11 @@ async def _load(session: AsyncSession, device_ids: list[str]) -> dict[str, Known
             Device.village_id,
             Device.name,
             Device.status,
+            Device.profile_id,
         ).where(Device.device_id.in_(device_ids))
     )
     loaded = {}
-    for device_id, sector_id, scenario_id, town_id, village_id, name, status in rows:
+    for device_id, sector_id, scenario_id, town_id, village_id, name, status, profile_id in rows:
         ref = DeviceRef(
             device_id=device_id,
             sector_id=sector_id,
@@ -88,5 +94,5 @@ async def _load(session: AsyncSession, device_ids: list[str]) -> dict[str, Known
             village_id=village_id,
             name=name,
         )
-        loaded[device_id] = KnownDevice(DeviceInfo(sector_id, status), device_json(ref))
+        loaded[device_id] = KnownDevice(DeviceInfo(sector_id, status, profile_id), device_json(ref))
     return loaded

@@ -15,8 +15,10 @@ from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.audit.emit import AuditContext
 from riskwatch.common.errors import Forbidden, NotFound
 from riskwatch.common.pagination import keyset, page_of
+from riskwatch.ingest.devices.cache import DEVICES
 from riskwatch.ingest.devices.models import DeviceProfile
 from riskwatch.ingest.devices.schemas import ProfilePut
+from riskwatch.ingest.models import generations
 
 
 async def put_profile(
@@ -41,6 +43,8 @@ async def put_profile(
         | {"updated_at": upsert.excluded.updated_at},
     ).returning(DeviceProfile, literal_column("xmax = 0").label("created"))
     row = (await session.execute(stmt, execution_options={"populate_existing": True})).one()
+    # The readings path caches profiles under the registry's counter (readings/profiles.py).
+    await generations.bump(session, DEVICES)
     if audit is not None:
         audit.changed(before, _snapshot(row[0]))
     return row[0], bool(row[1])

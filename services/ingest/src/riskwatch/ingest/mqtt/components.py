@@ -34,6 +34,7 @@ from riskwatch.ingest.mqtt.passwords import SALT_BYTES, hash_password, new_passw
 from riskwatch.ingest.mqtt.settings import MqttSettings
 from riskwatch.ingest.mqtt.subscriber import ReadingsPath, TelemetrySubscriber
 from riskwatch.ingest.mqtt.sync import BrokerSync, signal_pid_file
+from riskwatch.ingest.readings.deps import readings_quality
 from riskwatch.ingest.readings.router import READING_MAX_BYTES
 from riskwatch.ingest.settings import IngestSettings
 
@@ -124,6 +125,7 @@ def readings_path(runtime: Runtime, settings: IngestSettings) -> ReadingsPath:
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         publish_timeout_s=settings.publish_timeout_s,
         max_items=settings.max_batch_items,
+        quality=readings_quality(runtime, settings),
     )
 
 

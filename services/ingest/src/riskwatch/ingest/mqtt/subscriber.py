@@ -36,7 +36,7 @@ from riskwatch.ingest.mqtt.domain import Unparseable, device_of, parse_message, 
 from riskwatch.ingest.mqtt.settings import MqttSettings
 from riskwatch.ingest.readings.admission import SectorBudgets, SectorOverBudget
 from riskwatch.ingest.readings.domain import Rejection
-from riskwatch.ingest.readings.service import BatchResult, accept_batch
+from riskwatch.ingest.readings.service import BatchResult, ReadingsQuality, accept_batch
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,7 @@ class ReadingsPath:
     future_tolerance: timedelta
     publish_timeout_s: float
     max_items: int
+    quality: ReadingsQuality | None = None  # the process's quality state, as the HTTP path's
 
 
 @dataclass(slots=True)
@@ -248,6 +249,7 @@ class TelemetrySubscriber(BackgroundTask):
                         publish_timeout_s=path.publish_timeout_s,
                         now=self._clock(),
                         scope=DISTRICT,  # the device is the topic's, which only it may use
+                        quality=path.quality,
                     )
             except SectorOverBudget as exc:
                 delay: float = exc.retry_after_s

@@ -49,6 +49,7 @@ class Rejection:
 class DeviceInfo:
     sector_id: str
     status: str
+    profile_id: str | None = None
 
 
 def parse_item(

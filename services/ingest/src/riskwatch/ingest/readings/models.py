@@ -1,11 +1,19 @@
 """The raw readings store. (device_id, metric, ts) is a reading's identity: a gateway that
-resends a batch after a timeout stores and publishes nothing twice."""
+resends a batch after a timeout stores and publishes nothing twice.
+
+The table is partitioned by range of `ts`, one partition per UTC day (`reading_pYYYYMMDD`),
+made ahead by the housekeeping job (partitions.py), which drops whole days past the retention.
+`ts` is the partition key because it is in the identity: a resent reading finds its first copy
+in the same partition, so the primary key still deduplicates. A reading whose day has no
+partition (far backfill, or before the job made it) lands in `reading_default`, from which
+the job moves it into its day's partition when it makes that partition.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, PrimaryKeyConstraint, String
+from sqlalchemy import Float, Index, PrimaryKeyConstraint, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.ingest.models import Base
@@ -20,5 +28,12 @@ class RawReading(Base):
     value: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime]
     batch_id: Mapped[str] = mapped_column(String(64))
+    # Data quality flags (readings/quality.py Flag), a bitmask; 0 when none.
+    flags: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
 
-    __table_args__ = (PrimaryKeyConstraint("device_id", "metric", "ts"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("device_id", "metric", "ts"),
+        # Flagged readings only (few): the quality counts read these, not every reading.
+        Index("ix_reading_flagged", "ts", postgresql_where=text("flags <> 0")),
+        {"postgresql_partition_by": "RANGE (ts)"},
+    )

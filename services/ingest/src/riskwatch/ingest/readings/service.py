@@ -1,4 +1,5 @@
-"""Accept a batch: validate, store the new readings, publish them to their sector's topic.
+"""Accept a batch: validate, flag its data quality, store the new readings, publish them to
+their sector's topic.
 
 The raw rows and the publish share one transaction: if the bus refuses the records, nothing
 is stored and the client is told to retry; if the process dies after the publish but before
@@ -41,6 +42,8 @@ from riskwatch.ingest.readings.domain import (
     device_ids_of,
     validate_batch,
 )
+from riskwatch.ingest.readings.profiles import ProfileCache, ProfileLimits
+from riskwatch.ingest.readings.quality import QualityRules, SeriesMemory
 
 SOURCE = "/riskwatch/ingest"
 
@@ -49,10 +52,10 @@ SOURCE = "/riskwatch/ingest"
 _INSERT = text(
     """
     WITH inserted AS (
-        INSERT INTO ingest.reading (device_id, metric, ts, value, received_at, batch_id)
-        SELECT d, m, t, v, :received_at, :batch_id
+        INSERT INTO ingest.reading (device_id, metric, ts, value, received_at, batch_id, flags)
+        SELECT d, m, t, v, :received_at, :batch_id, f
         FROM unnest(CAST(:d AS text[]), CAST(:m AS text[]), CAST(:t AS timestamptz[]),
-                    CAST(:v AS float8[])) AS u(d, m, t, v)
+                    CAST(:v AS float8[]), CAST(:f AS int2[])) AS u(d, m, t, v, f)
         ON CONFLICT DO NOTHING
         RETURNING 1
     )
@@ -66,9 +69,19 @@ _INSERTED_BY = text(
     FROM ingest.reading r
     JOIN unnest(CAST(:d AS text[]), CAST(:m AS text[]), CAST(:t AS timestamptz[])) AS u(d, m, t)
       ON (r.device_id, r.metric, r.ts) = (u.d, u.m, u.t)
-    WHERE r.batch_id = :batch_id
+    WHERE r.batch_id = :batch_id AND r.ts BETWEEN :t_min AND :t_max
     """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingsQuality:
+    """What the quality flags need in a process: the profiles' limits, the last reading of
+    each series (STUCK, SPIKE), and the rules."""
+
+    profiles: ProfileCache
+    series: SeriesMemory
+    rules: QualityRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,7 @@ async def accept_batch(
     publish_timeout_s: float = 5.0,
     now: datetime | None = None,
     scope: Scope = DISTRICT,
+    quality: ReadingsQuality | None = None,
 ) -> BatchResult:
     received_at = now or datetime.now(UTC)
     batch_id = str(uuid.uuid4())
@@ -106,9 +120,15 @@ async def accept_batch(
     )
     per_sector = Counter(known[r.device_id].info.sector_id for r in valid)
     await budgets.admit(per_sector)  # SectorOverBudget: nothing stored, nothing published
-    fresh: list[ValidReading] = []
+    fresh: list[tuple[ValidReading, int]] = []
     if valid:
-        fresh = await _store(session, valid, received_at=received_at, batch_id=batch_id)
+        readings = _unique(valid)
+        flags = (
+            [0] * len(readings)
+            if quality is None
+            else await _assess(session, readings, known, devices, quality, received_at)
+        )
+        fresh = await _store(session, readings, flags, received_at=received_at, batch_id=batch_id)
         if fresh:
             try:
                 async with asyncio.timeout(publish_timeout_s):
@@ -135,14 +155,60 @@ async def accept_batch(
     return BatchResult(batch_id, len(valid), len(valid) - len(fresh), rejected)
 
 
-async def _store(
-    session: AsyncSession, valid: list[ValidReading], *, received_at: datetime, batch_id: str
-) -> list[ValidReading]:
-    """Insert the readings not stored yet; those this batch stored, each key once."""
+def _unique(valid: list[ValidReading]) -> list[ValidReading]:
+    """Each key once (twice in one batch: the first), in time order: the order in which the
+    quality checks follow each series."""
     unique: dict[tuple[str, str, datetime], ValidReading] = {}
     for r in valid:
-        unique.setdefault((r.device_id, r.metric, r.ts), r)  # twice in one batch: once
-    readings = list(unique.values())
+        unique.setdefault((r.device_id, r.metric, r.ts), r)
+    return sorted(unique.values(), key=_ts)  # linear on the usual, time-ordered batch
+
+
+def _ts(r: ValidReading) -> datetime:
+    return r.ts
+
+
+async def _assess(
+    session: AsyncSession,
+    readings: list[ValidReading],
+    known: dict[str, KnownDevice],
+    devices: DeviceCache,
+    quality: ReadingsQuality,
+    received_at: datetime,
+) -> list[int]:
+    """Each reading's quality flags, against its device's profile and its series so far. No
+    query unless a profile is not cached yet (then one for all of them)."""
+    profile_of = {
+        device_id: device.info.profile_id
+        for device_id, device in known.items()
+        if device.info.profile_id is not None
+    }
+    profiles = await quality.profiles.get_many(
+        session, set(profile_of.values()), generation=devices.generation
+    )
+    limits: dict[str, ProfileLimits] = {
+        device_id: profiles[profile_id]
+        for device_id, profile_id in profile_of.items()
+        if profile_id in profiles
+    }
+    return quality.series.assess_all(
+        ((r.device_id, r.metric, r.value, r.ts) for r in readings),
+        received_at=received_at,
+        limits=limits,
+        rules=quality.rules,
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    readings: list[ValidReading],
+    flags: list[int],
+    *,
+    received_at: datetime,
+    batch_id: str,
+) -> list[tuple[ValidReading, int]]:
+    """Insert the readings (each key once) not stored yet, with their flags; those this batch
+    stored."""
     columns = {
         "d": [r.device_id for r in readings],
         "m": [r.metric for r in readings],
@@ -150,29 +216,37 @@ async def _store(
         "v": [r.value for r in readings],
     }
     inserted = await session.scalar(
-        _INSERT, {**columns, "received_at": received_at, "batch_id": batch_id}
+        _INSERT, {**columns, "f": flags, "received_at": received_at, "batch_id": batch_id}
     )
     if inserted == len(readings):
-        return readings
+        return list(zip(readings, flags, strict=True))
     keys = {k: columns[k] for k in ("d", "m", "t")}
-    rows = await session.execute(_INSERTED_BY, {**keys, "batch_id": batch_id})
+    rows = await session.execute(
+        _INSERTED_BY,
+        {**keys, "batch_id": batch_id, "t_min": readings[0].ts, "t_max": readings[-1].ts},
+    )
     stored = {(device_id, metric, ts) for device_id, metric, ts in rows}
-    return [r for key, r in unique.items() if key in stored]
+    return [
+        (r, f)
+        for r, f in zip(readings, flags, strict=True)
+        if (r.device_id, r.metric, r.ts) in stored
+    ]
 
 
 async def _records(
     bus: Bus,
-    fresh: list[ValidReading],
+    fresh: list[tuple[ValidReading, int]],
     known: dict[str, KnownDevice],
     *,
     batch_id: str,
     received_at: datetime,
 ) -> list[Record]:
     """One record per partition that this batch's devices live on, each device's readings in
-    time order: a device always maps to one partition, so its order holds across records."""
+    time order (as `fresh` is): a device always maps to one partition, so its order holds
+    across records."""
     by_device: dict[str, list[RawReading]] = {}
-    for r in fresh:
-        by_device.setdefault(r.device_id, []).append((r.metric, r.value, r.ts))
+    for r, flags in fresh:
+        by_device.setdefault(r.device_id, []).append((r.metric, r.value, r.ts, flags))
     partitions: dict[str, int] = {}
     packed: dict[tuple[str, int], list[tuple[orjson.Fragment, list[RawReading]]]] = {}
     for device_id, readings in by_device.items():
@@ -180,8 +254,7 @@ async def _records(
         topic = readings_topic(device.info.sector_id)
         if topic not in partitions:
             partitions[topic] = await bus.partitions(topic)
-        place = (topic, partition_for(device_id, partitions[topic]))
-        readings.sort(key=lambda r: r[2])
+        place = (topic, partition_for(device_id, partitions[topic]))  # in time order already
         packed.setdefault(place, []).append((device.json, readings))
     traceparent = child_traceparent()
     return [

@@ -28,6 +28,7 @@ from riskwatch.notify.escalation.service import (
 from riskwatch.notify.notifications.storm import StormCaps
 from riskwatch.notify.workorders.notices import notify_bulletin, notify_work_order
 
+AlarmEvent = AlarmRaised | AlarmUpdated | AlarmCleared
 WorkOrderEvent = (
     WorkOrderCreated | WorkOrderStateChanged | WorkOrderDeadlineApproaching | WorkOrderOverdue
 )
@@ -44,7 +45,8 @@ def alarm_handler(
     alarm, or one raised to a higher level, starts its escalation (whose first step goes to
     whoever is on duty now); its work order accepted (接单), or the alarm cleared, stops it. A
     work order handed to someone, near or past a stage's limit, or raised to a higher loop
-    tier, and the weekly overdue bulletin, notify the people concerned (workorders.notices)."""
+    tier, and the weekly overdue bulletin, notify the people concerned (workorders.notices).
+    A technical alarm (a device offline) starts no escalation."""
 
     async def on_alarm(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
@@ -73,6 +75,9 @@ def alarm_handler(
                 caps=caps,
                 traceparent=envelope.traceparent,
             )
+            return
+        if isinstance(data, AlarmEvent) and data.alarm.kind == "technical":
+            # A device offline is no safety alarm: no duty escalation, no handover item.
             return
         await project_alarm(session, data=data, now=now)
         # Level is a StrEnum: compare ranks, never the strings.

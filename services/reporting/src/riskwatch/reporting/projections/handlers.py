@@ -35,6 +35,12 @@ log = structlog.get_logger(__name__)
 
 async def on_event(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
     match envelope.data:
+        case AlarmRaised() | AlarmUpdated() | AlarmCleared() as alarm if (
+            alarm.alarm.kind == "technical"
+        ):
+            # A device offline is no safety alarm: the monthly report's alarms, work orders
+            # and reach rates count the safety ones only (its online rate comes from ingest).
+            log.debug("technical_alarm_not_projected", alarm_id=alarm.alarm.alarm_id)
         case AlarmRaised() | AlarmUpdated() | AlarmCleared() as alarm:
             await project_alarm(session, event=alarm)
         case WorkOrderCreated() | WorkOrderStateChanged() | WorkOrderOverdue() as work_order:

@@ -24,10 +24,13 @@ def on_alarm(loop: Loop, clock: Callable[[], datetime]) -> EventHandler:
 
     AlarmCleared needs nothing: an alarm cleared by its order's clear step is our own echo,
     and one that recovered or was cleared by hand still waits for the handler's feedback.
+    A technical alarm (a device offline) is no safety event: no disposal order.
     """
 
     async def handle(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
+        if isinstance(data, AlarmRaised | AlarmUpdated) and data.alarm.kind == "technical":
+            return
         if isinstance(data, AlarmRaised):
             await open_work_order(
                 session, alarm=data.alarm, loop=loop, now=clock(), traceparent=envelope.traceparent
