@@ -9,6 +9,7 @@ from typing import Any, Literal
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmSnapshot, AlarmUpdated
 from riskwatch.common.events.base import DeviceRef
+from riskwatch.common.events.device_status import DeviceState, DeviceStatusChanged
 from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished, ShiftRef
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import (
@@ -20,6 +21,7 @@ from riskwatch.common.events.notifications import (
     NotificationFailed,
     NotificationRef,
 )
+from riskwatch.common.events.reading_quality import DeviceQuality, ReadingQualityCounted
 from riskwatch.common.events.workorders import (
     Stage,
     WorkOrderAction,
@@ -330,4 +332,77 @@ def checked_in(
         checked_in_at=at,
         late=late,
         via=via,
+    )
+
+
+def device(
+    device_id: str, *, scenario_id: str = "gas", town_id: str | None = "lujiazui"
+) -> DeviceRef:
+    return DeviceRef(
+        device_id=device_id,
+        sector_id=SECTOR_OF[scenario_id],
+        scenario_id=scenario_id,
+        town_id=town_id,
+        name=device_id.upper(),
+    )
+
+
+def status_changes(
+    device_id: str,
+    *changes: tuple[DeviceState, datetime],
+    scenario_id: str = "gas",
+    town_id: str | None = "lujiazui",
+) -> list[DeviceStatusChanged]:
+    """A device's status changes in order, each from the one before (the first from none), as
+    ingest's liveness makes them."""
+    ref = device(device_id, scenario_id=scenario_id, town_id=town_id)
+    previous: list[DeviceState | None] = [None, *(status for status, _ in changes)]
+    return [
+        DeviceStatusChanged(
+            device=ref,
+            status=status,
+            previous_status=before,
+            changed_at=at,
+            reason="no_reading" if status == "offline" else "reading",
+        )
+        for (status, at), before in zip(changes, previous, strict=False)
+    ]
+
+
+def quality_counted(
+    sector_id: str,
+    hour_start: datetime,
+    *,
+    readings: int,
+    devices: dict[str, dict[str, int]] | None = None,
+    device_readings: int = 100,
+) -> ReadingQualityCounted:
+    """A sector's hour with `readings` readings; `devices`: each flagged device's readings per
+    flag (a reading with one flag each), `device_readings` readings each."""
+    devices = devices or {}
+    listed = [
+        DeviceQuality(
+            device=device(
+                device_id, scenario_id=next(k for k, v in SECTOR_OF.items() if v == sector_id)
+            ),
+            readings=device_readings,
+            flagged=sum(flags.values()),
+            by_flag=flags,
+        )
+        for device_id, flags in devices.items()
+    ]
+    by_flag: dict[str, int] = {}
+    for d in listed:
+        for name, n in d.by_flag.items():
+            by_flag[name] = by_flag.get(name, 0) + n
+    return ReadingQualityCounted(
+        sector_id=sector_id,
+        hour_start=hour_start,
+        hour_end=hour_start + timedelta(hours=1),
+        counted_at=hour_start + timedelta(hours=1, minutes=10),
+        readings=readings,
+        flagged=sum(d.flagged for d in listed),
+        by_flag=by_flag,
+        devices_flagged=len(listed),
+        devices=listed,
     )

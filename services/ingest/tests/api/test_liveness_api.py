@@ -1,55 +1,34 @@
-"""Liveness through the app on real PostgreSQL and the in-process bus: readings (as the readings
-path publishes them) reach the liveness consumer, the watcher (its clock injected) marks a
+"""Liveness through the app on real PostgreSQL and the in-process bus: readings posted to the
+readings path are noted as receipts, the watcher (its clock injected) folds them and marks a
 silent device offline, DeviceStatusChanged goes out through the outbox, and
-GET /api/v1/devices/online-rate answers within the caller's scope.
-
-The module is ingest's with the liveness parts added exactly as module.py is to add them."""
+GET /api/v1/devices/online-rate answers within the caller's scope."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
 
-from riskwatch.common.app import Named, Runtime, build_app
-from riskwatch.common.bus import MemoryBus, Record, TopicSpec
+from riskwatch.common.app import build_app
+from riskwatch.common.bus import MemoryBus
 from riskwatch.common.cli import IDENTITY_MIGRATIONS
-from riskwatch.common.events import decode, new_event
-from riskwatch.common.events.base import DeviceRef
+from riskwatch.common.events import decode
 from riskwatch.common.events.device_status import DeviceStatusChanged
-from riskwatch.common.events.envelope import encode
-from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 from riskwatch.common.identity.module import IdentityModule
 from riskwatch.common.testing import app_client, bearer, eventually, grant, migrate
 from riskwatch.ingest.liveness.components import (
-    liveness_components,
-    liveness_topics,
+    WATCHER_LOCK,
     watch_once,
 )
-from riskwatch.ingest.liveness.router import router as liveness_router
+from riskwatch.ingest.liveness.models import DeviceSeen
 from riskwatch.ingest.liveness.router import utc_now
-from riskwatch.ingest.liveness.settings import LivenessSettings
+from riskwatch.ingest.liveness.service import note_seen
 from riskwatch.ingest.module import MIGRATIONS, IngestModule
 from riskwatch.ingest.settings import IngestSettings
-
-
-class WithLiveness(IngestModule):
-    def routers(self) -> Sequence[APIRouter]:
-        return [liveness_router, *super().routers()]  # before /devices/{device_id}
-
-    def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
-        sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
-        return [*super().topics(runtime), *liveness_topics(runtime, sectors)]
-
-    async def components(self, runtime: Runtime) -> Sequence[Named]:
-        sectors = runtime.catalog.resolve_sectors(self.settings.sectors)
-        return [
-            *await super().components(runtime),
-            *liveness_components(runtime, LivenessSettings(watch_interval_s=3600), sectors),
-        ]
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +45,16 @@ async def bus() -> MemoryBus:
 
 @pytest.fixture
 async def app(api_db: str, bus: MemoryBus) -> FastAPI:
-    settings = IngestSettings(bus="memory", database={"url": api_db}, mqtt={"enabled": False})
+    settings = IngestSettings(
+        bus="memory",
+        database={"url": api_db},
+        mqtt={"enabled": False},
+        liveness={"watch_interval_s": 3600},  # the test drives the watcher, its clock injected
+    )
     return build_app(
         title="ingest with liveness",
         settings=settings,
-        modules=[WithLiveness(settings), IdentityModule(settings)],
+        modules=[IngestModule(settings), IdentityModule(settings)],
         bus=bus,
     )
 
@@ -100,23 +84,13 @@ async def test_a_silent_device_goes_offline_and_the_rate_shows_it(
         body = {"name": device_id, "scenario_id": "gas", "town_id": town, "profile_id": "gas-live"}
         assert (await client.put(f"/api/v1/devices/{device_id}", json=body)).is_success
     sent = datetime.now(UTC)
-    # What the readings path publishes (put on the bus here, so this test does not depend on
-    # how that path builds its records).
-    accepted = ReadingsAccepted(
-        batch_id="b-1",
-        received_at=sent,
-        devices=[
-            DeviceReadings(
-                device=DeviceRef(
-                    device_id=d, sector_id="construction", scenario_id="gas", town_id=town
-                ),
-                readings=[Reading(metric="ch4_lel", value=1.0, ts=sent)],
-            )
-            for d, town in (("live-1", "lujiazui"), ("live-2", "zhangjiang"))
-        ],
-    )
-    headers, value = encode(new_event(accepted, source="test"))
-    await bus.publish([Record("rw.construction.readings", "b-1", value, headers)])
+    items = [
+        {"device_id": d, "metric": "ch4_lel", "value": 1.0, "ts": sent.isoformat()}
+        for d in ("live-1", "live-2")
+    ]
+    assert (await client.post("/api/v1/readings", json=items)).status_code == 202
+    # The readings path noted the receipts; the watcher's next round folds them.
+    assert await watch_once(app.state.runtime.sessions, now=datetime.now(UTC)) == 2
 
     def status_events() -> list[DeviceStatusChanged]:
         out = []
@@ -135,6 +109,16 @@ async def test_a_silent_device_goes_offline_and_the_rate_shows_it(
         ("live-1", "online"),
         ("live-2", "online"),
     }
+    quiet = {"name": "quiet", "scenario_id": "gas", "town_id": "lujiazui", "profile_id": "gas-live"}
+    assert (await client.put("/api/v1/devices/live-quiet", json=quiet)).is_success
+
+    async def listed(liveness: str) -> list[str]:
+        page = await client.get("/api/v1/devices", params={"liveness": liveness, "limit": 500})
+        assert page.status_code == 200, page.text
+        return sorted(d["device_id"] for d in page.json()["items"] if d["device_id"][:5] == "live-")
+
+    assert await listed("never") == ["live-quiet"]  # watched, never heard from
+    assert await listed("online") == ["live-1", "live-2"]
     later = max(e.changed_at for e in online) + timedelta(seconds=31)
     assert await watch_once(app.state.runtime.sessions, now=later) == 2
 
@@ -143,6 +127,8 @@ async def test_a_silent_device_goes_offline_and_the_rate_shows_it(
         return found if len(found) == 2 else None
 
     offline = await eventually(both_offline)
+    assert await listed("offline") == ["live-1", "live-2"]
+    assert await listed("online") == []
     assert {(e.device.device_id, e.status, e.previous_status) for e in offline} == {
         ("live-1", "offline", "online"),
         ("live-2", "offline", "online"),
@@ -174,3 +160,18 @@ async def test_a_silent_device_goes_offline_and_the_rate_shows_it(
         "/api/v1/devices/online-rate", params={**params, "to": params["from"]}
     )
     assert backwards.status_code == 422
+
+
+async def test_one_watcher_works_at_a_time(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """While one replica's watcher holds the round, another's stands aside and folds nothing."""
+    sessions = app.state.runtime.sessions
+    async with sessions() as holder, holder.begin():
+        await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WATCHER_LOCK})
+        async with sessions() as other, other.begin():
+            await note_seen(other, device_ids=["nobody"], at=datetime.now(UTC))
+        assert await watch_once(sessions, now=datetime.now(UTC)) == 0
+        async with sessions() as other:
+            assert await other.scalar(select(func.count()).select_from(DeviceSeen)) >= 1
+    await watch_once(sessions, now=datetime.now(UTC))  # the lock is free again: folded
+    async with sessions() as other:
+        assert await other.scalar(select(func.count()).select_from(DeviceSeen)) == 0

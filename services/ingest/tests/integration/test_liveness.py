@@ -13,16 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import Scope
 from riskwatch.common.catalog import default_catalog
-from riskwatch.common.events import EventPayload, decode, new_event
-from riskwatch.common.events.base import DeviceRef
+from riskwatch.common.events import EventPayload, decode
 from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.envelope import Envelope
-from riskwatch.common.events.readings import DeviceReadings, Reading, ReadingsAccepted
 from riskwatch.ingest.devices import profiles
 from riskwatch.ingest.devices.schemas import DevicePut, ProfilePut
 from riskwatch.ingest.devices.service import put_device
 from riskwatch.ingest.liveness.models import DeviceLiveness, DeviceStatusPeriod
-from riskwatch.ingest.liveness.service import mark_overdue, online_rate, record_readings
+from riskwatch.ingest.liveness.service import fold_seen, mark_overdue, note_seen, online_rate
 from riskwatch.ingest.models import outbox
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -61,26 +59,14 @@ async def setup(session: AsyncSession) -> None:
     await register(session, "plain", profile=False)
 
 
-def readings(received: float, *device_ids: str) -> Envelope[EventPayload]:
-    return new_event(
-        ReadingsAccepted(
-            batch_id=f"b-{received}",
-            received_at=at(received),
-            devices=[
-                DeviceReadings(
-                    device=DeviceRef(
-                        device_id=d,
-                        sector_id="construction",
-                        scenario_id="gas",
-                        town_id="zhangjiang" if d == "well-2" else "lujiazui",
-                    ),
-                    readings=[Reading(metric="ch4_lel", value=1.0, ts=at(received))],
-                )
-                for d in device_ids
-            ],
-        ),
-        source="test",
-    )
+async def heard(
+    session: AsyncSession, *batches: tuple[float, tuple[str, ...]]
+) -> list[Envelope[EventPayload]]:
+    """The readings path noting each batch's devices at its receipt time, then one fold."""
+    for received, device_ids in batches:
+        await note_seen(session, device_ids=device_ids, at=at(received))
+    _, changes = await fold_seen(session)
+    return changes
 
 
 async def staged(session: AsyncSession) -> list[tuple[str, str | None, DeviceStatusChanged]]:
@@ -104,20 +90,20 @@ async def history(session: AsyncSession, device_id: str) -> list[tuple[str, date
 
 async def test_a_device_that_stops_goes_offline_and_comes_back(session: AsyncSession) -> None:
     await setup(session)
-    first = await record_readings(session, events=[readings(0, "well-1", "plain")])
+    first = await heard(session, (0, ("well-1", "plain")))
     assert [e.subject for e in first] == ["well-1"]  # no profile: not watched
     row = await session.get(DeviceLiveness, "well-1")
     assert row is not None
     assert (row.status, row.offline_after_s, row.last_seen_at) == ("online", 90, at(0))
     assert await session.get(DeviceLiveness, "plain") is None
 
-    await record_readings(session, events=[readings(60, "well-1")])  # in time: no change
+    await heard(session, (60, ("well-1",)))  # in time: no change
     assert await mark_overdue(session, now=at(150)) == []  # 60 + 90 = 150: not past it yet
     went = await mark_overdue(session, now=at(400))
     assert [e.subject for e in went] == ["well-1"]
     assert await mark_overdue(session, now=at(500)) == []  # once
 
-    came = await record_readings(session, events=[readings(600, "well-1")])
+    came = await heard(session, (600, ("well-1",)))
     assert [e.subject for e in came] == ["well-1"]
 
     events = await staged(session)
@@ -136,18 +122,47 @@ async def test_a_device_that_stops_goes_offline_and_comes_back(session: AsyncSes
 
 async def test_a_batch_takes_each_devices_latest_receipt(session: AsyncSession) -> None:
     await setup(session)
-    await record_readings(session, events=[readings(100, "well-1"), readings(40, "well-1")])
+    await heard(session, (100, ("well-1",)), (40, ("well-1",)))  # one fold
     row = await session.get(DeviceLiveness, "well-1")
     assert row is not None
     assert row.last_seen_at == at(100)
-    await record_readings(session, events=[readings(70, "well-1")])  # an older batch, later
+    await heard(session, (70, ("well-1",)))  # an older batch, later
     await session.refresh(row)
     assert row.last_seen_at == at(100)
 
 
+async def test_silence_past_the_deadline_is_offline_even_if_the_watcher_never_looked(
+    session: AsyncSession,
+) -> None:
+    """The history does not depend on the watcher's cadence: a receipt folded after the
+    device's deadline passed unseen records the offline period all the same."""
+    await setup(session)
+    await heard(session, (0, ("well-1",)))
+    changes = await heard(session, (200, ("well-1",)), (260, ("well-1",)))
+    assert [(e.data.status, e.data.changed_at) for e in changes] == [  # type: ignore[attr-defined]
+        ("offline", at(90)),
+        ("online", at(200)),
+    ]
+    assert await history(session, "well-1") == [
+        ("online", at(0), at(90)),
+        ("offline", at(90), at(200)),
+        ("online", at(200), None),
+    ]
+    row = await session.get(DeviceLiveness, "well-1")
+    assert row is not None
+    assert (row.last_seen_at, row.overdue_at) == (at(260), at(350))
+
+
+async def test_receipts_are_folded_once(session: AsyncSession) -> None:
+    await setup(session)
+    await note_seen(session, device_ids=["well-1", "well-1", "plain"], at=at(0))
+    assert (await fold_seen(session))[0] == 2  # one receipt per device and batch
+    assert await fold_seen(session) == (0, [])
+
+
 async def test_a_retired_device_is_not_marked_offline(session: AsyncSession) -> None:
     await setup(session)
-    await record_readings(session, events=[readings(0, "well-1")])
+    await heard(session, (0, ("well-1",)))
     await put_device(
         session,
         catalog=default_catalog(),
@@ -161,9 +176,9 @@ async def test_a_retired_device_is_not_marked_offline(session: AsyncSession) -> 
 
 async def test_the_online_rate_per_device_and_town_within_scope(session: AsyncSession) -> None:
     await setup(session)
-    await record_readings(session, events=[readings(0, "well-1", "well-2")])
+    await heard(session, (0, ("well-1", "well-2")))
     await mark_overdue(session, now=at(1000))  # both offline at 90
-    await record_readings(session, events=[readings(190, "well-1")])  # well-1 back at 190
+    await heard(session, (190, ("well-1",)))  # well-1 back at 190
 
     def rates(groups: list[Any]) -> dict[str | None, tuple[int, float, float]]:
         return {g.key: (g.devices, g.uptime.online_s, g.uptime.observed_s) for g in groups}

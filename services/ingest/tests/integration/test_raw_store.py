@@ -105,7 +105,7 @@ async def test_out_of_range_late_and_spike_are_stored_and_the_readings_kept(
     assert result.accepted == 4
     assert await stored_flags(session) == {
         late: Flag.LATE,
-        t1: 0,
+        t1: Flag.GAP,  # 91 s after the late one: over 1.5 x 60 s, a reading went missing
         t2: Flag.OUT_OF_RANGE | Flag.SPIKE,  # 110 > half of the 0-100 range
         t3: 0,  # 50 down: not more than half
     }

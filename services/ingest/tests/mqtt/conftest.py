@@ -20,12 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.bus import MemoryBus
 from riskwatch.common.catalog import default_catalog
-from riskwatch.common.cli import IDENTITY_MIGRATIONS
-from riskwatch.common.testing import engine_for, migrate
 from riskwatch.ingest.devices.cache import DeviceCache
 from riskwatch.ingest.devices.schemas import DevicePut
 from riskwatch.ingest.devices.service import put_device
-from riskwatch.ingest.module import MIGRATIONS
 from riskwatch.ingest.mqtt.broker import INSTALL_HINT, BrokerFiles, ManagedBroker, find_mosquitto
 from riskwatch.ingest.mqtt.components import service_hash
 from riskwatch.ingest.mqtt.passwords import new_password
@@ -53,22 +50,6 @@ def mosquitto() -> str:
         # Nothing is skipped (the devstack plugin's rule): `make test` installs it.
         pytest.fail(f"These tests need Mosquitto: {INSTALL_HINT} (or `make mosquitto`)")
     return binary
-
-
-@pytest.fixture(scope="session")
-async def mqtt_db(make_database: Callable[[str], str]) -> str:
-    url = make_database("ingest_mqtt")
-    await migrate(url, [MIGRATIONS, IDENTITY_MIGRATIONS])
-    return url
-
-
-@pytest.fixture
-async def sessions(mqtt_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    # Committed rows (unique device ids per test): the sync and the subscriber read them from
-    # their own connections, as in production.
-    engine = engine_for(mqtt_db)
-    yield async_sessionmaker(engine, expire_on_commit=False)
-    await engine.dispose()
 
 
 class Broker:

@@ -51,9 +51,9 @@ class WithMqtt(IngestModule):
 
 @pytest.fixture
 async def app_and_client(
-    mqtt_db: str, mosquitto: str, tmp_path: Path
+    committed_db: str, mosquitto: str, tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, IngestSettings, MqttSettings, MemoryBus, object]]:
-    settings = IngestSettings.model_validate({"bus": "memory", "database": {"url": mqtt_db}})
+    settings = IngestSettings.model_validate({"bus": "memory", "database": {"url": committed_db}})
     mqtt = MqttSettings(
         managed_broker=True, port=free_port(), broker_dir=tmp_path / "mqtt", client_id="ingest-api"
     )

@@ -1,4 +1,4 @@
-"""Data quality flags of readings (readings/quality.py): range, late, stuck, spike, and the
+"""Data quality flags of readings (readings/quality.py): range, late, stuck, spike, gap, and the
 series memory that follows each device and metric."""
 
 from __future__ import annotations
@@ -49,6 +49,23 @@ def test_out_of_range_is_outside_the_profile_range_bounds_included() -> None:
 
 def test_a_spike_is_a_jump_of_more_than_the_share_of_the_range() -> None:
     assert [f & Flag.SPIKE for f in run([10.0, 60.0, 10.0, 61.0])] == [0, 0, 0, Flag.SPIKE]
+
+
+def test_a_gap_flags_the_first_reading_after_missed_intervals() -> None:
+    memory = SeriesMemory(max_series=10)
+    minutes = [0, 1, 2, 4, 5, 5.5, 8]  # 2 -> 4: one missed; 5.5 -> 8: two
+    rows = [("d-1", "m", 1.0 + i, T0 + timedelta(minutes=m)) for i, m in enumerate(minutes)]
+    flags = memory.assess_all(
+        rows,
+        received_at=rows[-1][3],
+        limits={"d-1": {"m": LIMITS}},
+        rules=QualityRules(late_intervals=10_000),
+    )
+    assert [flag_names(f) for f in flags] == [[], [], [], ["gap"], [], [], ["gap"]]
+    no_profile = SeriesMemory(max_series=10).assess_all(
+        rows, received_at=rows[-1][3], limits={}, rules=QualityRules(late_default_s=1e9)
+    )
+    assert no_profile == [0] * len(rows)  # no interval known: no gap
 
 
 def test_late_is_two_intervals_or_the_default_without_a_profile() -> None:
@@ -105,6 +122,7 @@ def test_flags_follow_their_definitions(series: list[float]) -> None:
         assert bool(f & Flag.STUCK) == (run_length >= RULES.stuck_readings)
         assert bool(f & Flag.SPIKE) == (i > 0 and abs(value - series[i - 1]) > 50)
         assert not f & Flag.LATE
+        assert not f & Flag.GAP  # one reading a minute, the profile's interval
 
 
 @given(st.lists(values, min_size=1, max_size=40), st.integers(min_value=1, max_value=39))

@@ -5,7 +5,7 @@ problem+json."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,12 +17,9 @@ from riskwatch.common.bus import MemoryBus, record_for
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import EventPayload, Level, new_event
 from riskwatch.common.events.topics import ALARMS, DUTY, NOTIFICATIONS, WORKORDERS
-from riskwatch.common.settings import DatabaseSettings
-from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
-from riskwatch.reporting.app import create_app
+from riskwatch.common.testing import eventually, migrate
 from riskwatch.reporting.module import MIGRATIONS
 from riskwatch.reporting.reports.domain import Month
-from riskwatch.reporting.settings import ReportingSettings
 
 from .. import factories as f
 
@@ -31,26 +28,12 @@ MONTHLY = "/api/v1/reports/monthly"
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-async def bus() -> MemoryBus:
-    return MemoryBus()
-
-
 @pytest.fixture(scope="module")
 async def api_db(make_database: Callable[[str], str]) -> str:
     """Its own database: the app commits for real, so its rows must not meet other tests'."""
     url = make_database("reporting_api")
     await migrate(url, [MIGRATIONS])
     return url
-
-
-@pytest.fixture
-async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ReportingSettings(bus="memory", database=DatabaseSettings(url=api_db))
-    app = create_app(settings, bus=bus)
-    async with app_client(app) as c:
-        c.headers.update(await account_bearer(app, settings.auth))
-        yield c
 
 
 async def publish(bus: MemoryBus, topic: str, payload: EventPayload, subject: str) -> None:

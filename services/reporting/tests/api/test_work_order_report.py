@@ -5,7 +5,7 @@ dead-lettered."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,12 +20,8 @@ from riskwatch.common.events.workorders import (
     WorkOrderBulletinPublished,
     WorkOrderDeadlineApproaching,
 )
-from riskwatch.common.settings import DatabaseSettings
-from riskwatch.common.testing import account_bearer, app_client, eventually, migrate
-from riskwatch.reporting import deps
-from riskwatch.reporting.app import create_app
+from riskwatch.common.testing import eventually, migrate
 from riskwatch.reporting.module import GROUP, MIGRATIONS
-from riskwatch.reporting.settings import ReportingSettings
 
 from .. import factories as f
 
@@ -46,18 +42,8 @@ async def api_db(make_database: Callable[[str], str]) -> str:
 
 
 @pytest.fixture
-async def bus() -> MemoryBus:
-    return MemoryBus()
-
-
-@pytest.fixture
-async def client(api_db: str, bus: MemoryBus) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ReportingSettings(bus="memory", database=DatabaseSettings(url=api_db))
-    app = create_app(settings, bus=bus)
-    app.dependency_overrides[deps.now] = lambda: NOW
-    async with app_client(app) as c:
-        c.headers.update(await account_bearer(app, settings.auth))
-        yield c
+def report_clock() -> datetime:
+    return NOW
 
 
 def lifecycle(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -78,6 +78,35 @@ async def read_dead_letters(settings: KafkaSettings, group: str) -> list[DeadLet
     topic = dlq_topic(group)
     if topic not in await dead_letter_topics(settings):
         return []
+    letters: list[DeadLetter] = []
+    for r in await read_topic(settings, topic):
+        headers = dict(r.headers)
+        letters.append(
+            DeadLetter(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                group=_text(headers, "rw_dlq_group") or group,
+                reason=_text(headers, "rw_dlq_reason") or "",
+                attempts=_int(headers, "rw_dlq_attempts") or 0,
+                original_topic=_text(headers, "rw_dlq_topic") or "",
+                original_partition=_int(headers, "rw_dlq_partition"),
+                original_offset=_int(headers, "rw_dlq_offset"),
+                event_type=_text(headers, "ce_type"),
+                event_id=_text(headers, "ce_id"),
+                key=r.key,
+                value=r.value,
+                headers=tuple(r.headers),
+            )
+        )
+    return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+async def read_topic(
+    settings: KafkaSettings, topic: str
+) -> list[ConsumerRecord[bytes | None, bytes | None]]:
+    """Every record of an existing `topic` up to now, partition by partition, read from the
+    start without a consumer group (nothing is consumed or committed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
@@ -98,31 +127,12 @@ async def read_dead_letters(settings: KafkaSettings, group: str) -> list[DeadLet
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        letters: list[DeadLetter] = []
+        found: list[ConsumerRecord[bytes | None, bytes | None]] = []
         while await _behind(consumer, tps, ends):
             batch = await consumer.getmany(*tps, timeout_ms=1000)
             for records in batch.values():
-                for r in records:
-                    headers = dict(r.headers)
-                    letters.append(
-                        DeadLetter(
-                            topic=r.topic,
-                            partition=r.partition,
-                            offset=r.offset,
-                            group=_text(headers, "rw_dlq_group") or group,
-                            reason=_text(headers, "rw_dlq_reason") or "",
-                            attempts=_int(headers, "rw_dlq_attempts") or 0,
-                            original_topic=_text(headers, "rw_dlq_topic") or "",
-                            original_partition=_int(headers, "rw_dlq_partition"),
-                            original_offset=_int(headers, "rw_dlq_offset"),
-                            event_type=_text(headers, "ce_type"),
-                            event_id=_text(headers, "ce_id"),
-                            key=r.key,
-                            value=r.value,
-                            headers=tuple(r.headers),
-                        )
-                    )
-        return sorted(letters, key=lambda d: (d.partition, d.offset))
+                found.extend(records)
+        return found
     finally:
         await consumer.stop()
 

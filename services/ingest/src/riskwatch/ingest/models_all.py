@@ -4,7 +4,7 @@ from riskwatch.ingest.devices.models import Device
 from riskwatch.ingest.liveness.models import DeviceLiveness, DeviceStatusPeriod
 from riskwatch.ingest.models import Base
 from riskwatch.ingest.mqtt.models import DeviceCredential
-from riskwatch.ingest.readings.models import RawReading
+from riskwatch.ingest.readings.models import RawReading, ReadingQualityMark
 
 metadata = Base.metadata
 
@@ -14,5 +14,6 @@ __all__ = [
     "DeviceLiveness",
     "DeviceStatusPeriod",
     "RawReading",
+    "ReadingQualityMark",
     "metadata",
 ]

@@ -28,13 +28,15 @@ from riskwatch.ingest.deps import budgets
 from riskwatch.ingest.devices.profiles_router import router as profiles_router
 from riskwatch.ingest.devices.router import BULK_PATH, bulk_max_body_bytes
 from riskwatch.ingest.devices.router import router as devices_router
-from riskwatch.ingest.liveness.components import liveness_components, liveness_topics
+from riskwatch.ingest.inbound.components import inbound_components, inbound_topics
+from riskwatch.ingest.liveness.components import liveness_components
 from riskwatch.ingest.liveness.router import router as liveness_router
 from riskwatch.ingest.models import SCHEMA, inbox, outbox, principals
 from riskwatch.ingest.mqtt.components import mqtt_components
 from riskwatch.ingest.mqtt.router import router as mqtt_router
 from riskwatch.ingest.readings import router as readings
 from riskwatch.ingest.readings.partitions import housekeeping_job
+from riskwatch.ingest.readings.quality_job import quality_counter, quality_topics
 from riskwatch.ingest.settings import IngestSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -78,7 +80,8 @@ class IngestModule:
         return [
             *(TopicSpec(readings_topic(s), kafka.readings_partitions) for s in sectors),
             *(TopicSpec(device_status_topic(s), kafka.default_partitions) for s in sectors),
-            *liveness_topics(runtime, sectors),
+            *quality_topics(runtime),
+            *inbound_topics(runtime, self.settings),
             *accounts_topics(runtime, service=self.name),
         ]
 
@@ -109,12 +112,10 @@ class IngestModule:
                 ),
             ),
             accounts_consumer(runtime, service=self.name, principals=principals, inbox=inbox),
+            quality_counter(runtime, runtime.catalog.resolve_sectors(self.settings.sectors)),
             relay(runtime, outbox),
             inbox_pruner(runtime, inbox, schema=SCHEMA),
             *mqtt_components(runtime, self.settings, self.settings.mqtt),
-            *liveness_components(
-                runtime,
-                self.settings.liveness,
-                runtime.catalog.resolve_sectors(self.settings.sectors),
-            ),
+            *inbound_components(runtime, self.settings),
+            *liveness_components(runtime, self.settings.liveness),
         ]

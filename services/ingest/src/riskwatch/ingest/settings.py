@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveInt
 
 from riskwatch.common.settings import ServiceSettings
+from riskwatch.ingest.inbound.settings import InboundSettings
 from riskwatch.ingest.liveness.settings import LivenessSettings
 from riskwatch.ingest.mqtt.settings import MqttSettings
 from riskwatch.ingest.readings.settings import ReadingsSettings
@@ -32,6 +33,8 @@ class IngestSettings(ServiceSettings):
     # MQTT inbound (ADR 0020): RW_MQTT__PASSWORD enables the subscriber against a broker run
     # separately; the embedded mode runs its own broker.
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    # Kafka inbound (ADR 0022): sector systems' CloudEvents on rw.<sector>.inbound.
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
     # Liveness (issue 11): how often the watcher looks for silent devices.
     liveness: LivenessSettings = Field(default_factory=LivenessSettings)
     # The raw store and the readings' quality flags (issue 11): RW_READINGS__RETENTION_DAYS...

@@ -3,8 +3,12 @@
 from riskwatch.reporting.models import Base, inbox
 from riskwatch.reporting.projections.models import (
     AlarmView,
+    DeviceStatusChangeView,
+    DeviceView,
     DutyShiftView,
     NotificationView,
+    ReadingQualityDeviceView,
+    ReadingQualityView,
     RosterView,
     WorkOrderView,
 )
@@ -13,8 +17,12 @@ metadata = Base.metadata
 
 __all__ = [
     "AlarmView",
+    "DeviceStatusChangeView",
+    "DeviceView",
     "DutyShiftView",
     "NotificationView",
+    "ReadingQualityDeviceView",
+    "ReadingQualityView",
     "RosterView",
     "WorkOrderView",
     "inbox",

@@ -20,8 +20,10 @@ from riskwatch.common.events.topics import (
     ALARMS,
     DUTY,
     NOTIFICATIONS,
+    READING_QUALITY,
     REPORTS,
     WORKORDERS,
+    device_status_topic,
     dlq_topic,
 )
 from riskwatch.reporting import models_all
@@ -32,8 +34,14 @@ from riskwatch.reporting.settings import ReportingSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 GROUP = "reporting"
-CONSUMED = (ALARMS, WORKORDERS, NOTIFICATIONS, DUTY)
+CONSUMED = (ALARMS, WORKORDERS, NOTIFICATIONS, DUTY, READING_QUALITY)
 metadata = models_all.metadata
+
+
+def consumed(runtime: Runtime) -> list[str]:
+    """Every topic reporting reads: the district's, and every sector's device status (the
+    report covers the district whatever RW_SECTORS says)."""
+    return [*CONSUMED, *(device_status_topic(s) for s in runtime.catalog.sector_ids())]
 
 
 class ReportingModule:
@@ -50,19 +58,20 @@ class ReportingModule:
 
     def topics(self, runtime: Runtime) -> Sequence[TopicSpec]:
         partitions = runtime.settings.kafka.default_partitions
-        specs = [TopicSpec(topic, partitions) for topic in (*CONSUMED, REPORTS)]
+        specs = [TopicSpec(topic, partitions) for topic in (*consumed(runtime), REPORTS)]
         specs.append(TopicSpec(dlq_topic(GROUP), 1))
         specs += accounts_topics(runtime, service=GROUP)
         return specs
 
     async def components(self, runtime: Runtime) -> Sequence[Named]:
         # One group for every topic: the projections join rows by alarm_id, whatever order the
-        # topics deliver them in. No relay: reporting has no outbox until it emits rw.reports.
+        # topics deliver them in; device status and quality counts are a few events an hour.
+        # No relay: reporting has no outbox until it emits rw.reports.
         return [
             consumer(
                 runtime,
                 group=GROUP,
-                topics=list(CONSUMED),
+                topics=consumed(runtime),
                 handler=inbox.handler(runtime.consumer_sessions, group=GROUP, handle=on_event),
             ),
             accounts_consumer(runtime, service=GROUP, principals=principals, inbox=inbox),

@@ -3,7 +3,8 @@
 Each fetch hands the handler, partition by partition, every record that decoded, in offset
 order: one unit of work (one database transaction in the Inbox handlers). Offsets are committed
 only after the handler returns, so a crash delivers the batch again and handlers must be
-idempotent. A record that cannot be decoded goes to `rw.dlq.<group>` at once. A batch that fails:
+idempotent. A record that cannot be decoded (by `decode`, or the consumer's own decoder for a
+topic that others write) goes to `rw.dlq.<group>` at once. A batch that fails:
 - for a transient cause (database or broker away) is retried whole, with capped backoff, for as
   long as the cause lasts;
 - for any other cause is split in halves, each handled on its own (first half first, so per-key
@@ -16,19 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
 from riskwatch.common import metrics
 from riskwatch.common.background import Health, run_supervised
 from riskwatch.common.bus.base import BatchHandler, Bus, ConsumerClient, Delivery, Message, Record
-from riskwatch.common.events.envelope import PoisonMessage, decode
+from riskwatch.common.events.base import EventPayload
+from riskwatch.common.events.envelope import Envelope, Headers, PoisonMessage, decode
 from riskwatch.common.events.topics import dlq_topic
 from riskwatch.common.retry import backoff, failure_reason, is_transient
 from riskwatch.common.settings import ConsumerSettings
 
 log = structlog.get_logger(__name__)
+
+# Turns a record into an event, or raises PoisonMessage with the reason it cannot be one.
+Decoder = Callable[[Headers, bytes | None], Envelope[EventPayload]]
 
 
 class EventConsumer:
@@ -40,8 +45,10 @@ class EventConsumer:
         group: str,
         handler: BatchHandler,
         settings: ConsumerSettings,
+        decoder: Decoder = decode,
     ) -> None:
         self._client = client
+        self._decode = decoder
         self._bus = bus
         self.group = group
         self._handler = handler
@@ -124,7 +131,7 @@ class EventConsumer:
         batch: list[Delivery] = []
         for message in messages:
             try:
-                batch.append(Delivery(decode(message.headers, message.value), message))
+                batch.append(Delivery(self._decode(message.headers, message.value), message))
             except PoisonMessage as exc:
                 metrics.EVENTS_CONSUMED.labels(self.group, "unparseable", "dead").inc()
                 await self._dead_letter(message, reason=str(exc), attempts=0)
@@ -262,13 +269,15 @@ def subscribe(
     topics: Sequence[str],
     handler: BatchHandler,
     settings: ConsumerSettings | None = None,
+    decoder: Decoder = decode,
 ) -> EventConsumer:
     """A consumer in `group` that hands each partition's decoded batch to `handler`, then
-    commits."""
+    commits; records that `decoder` refuses are dead-lettered with its reason."""
     return EventConsumer(
         bus.consumer_client(group=group, topics=topics),
         bus=bus,
         group=group,
         handler=handler,
         settings=settings or ConsumerSettings(),
+        decoder=decoder,
     )

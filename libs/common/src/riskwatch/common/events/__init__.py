@@ -9,7 +9,9 @@ from riskwatch.common.events import (
     device_status,
     duty,
     identity,
+    inbound,
     notifications,
+    reading_quality,
     readings,
     workorders,
 )
@@ -40,9 +42,11 @@ __all__ = [
     "encode",
     "event_types",
     "identity",
+    "inbound",
     "new_event",
     "notifications",
     "payload_class",
+    "reading_quality",
     "readings",
     "workorders",
 ]

@@ -14,6 +14,7 @@ import yaml
 
 from riskwatch.common import events as _events  # noqa: F401 - registers every payload
 from riskwatch.common.events.base import EventPayload, event_types
+from riskwatch.common.events.inbound import ATTRIBUTE_MAX_LENGTH
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class Channel:
     types: tuple[str, ...]
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
+    # The consumers' group, `{service}` standing for each consumer's name.
+    group: str = "{service}"
+    # CloudEvents structured mode (the whole event is the JSON value), not binary mode.
+    structured: bool = False
 
 
 CHANNELS = (
@@ -37,6 +42,36 @@ CHANNELS = (
         ("rw.readings.accepted.v2",),
         ("ingest",),
         ("alerting",),
+        group="{service}.<sector>",
+    ),
+    Channel(
+        "inbound",
+        "rw.{sector}.inbound",
+        "any; the sector system's choice (a device id keeps its readings in order)",
+        "Readings a sector system reports, as CloudEvents in structured mode (binary mode is "
+        "taken too), each event at most RW_MAX_BATCH_ITEMS readings of the HTTP batch's shape. "
+        "Ingest takes them as it takes the HTTP batch (per-item checks, data quality flags, "
+        "sector budgets, deduplication, publication on rw.{sector}.readings) and commits the "
+        "offset after that; an event whose source and id it took before is not taken again. A "
+        "record that is not such an event goes to rw.dlq.ingest-inbound.{sector} with the "
+        "reason in its `rw_dlq_reason` header; a refused reading is published on "
+        "rw.{sector}.inbound.rejections.",
+        ("rw.readings.reported.v1",),
+        ("sectorSystem",),
+        ("ingest",),
+        group="{service}-inbound.<sector>",
+        structured=True,
+    ),
+    Channel(
+        "inboundRejections",
+        "rw.{sector}.inbound.rejections",
+        "the `source` of the event that carried the reading",
+        "The readings of rw.{sector}.inbound that ingest refused, one record each, with the "
+        "event's id, the reading's index and the reason.",
+        ("rw.reading.rejected.v1",),
+        ("ingest",),
+        ("sectorSystem",),
+        group="chosen by the sector system",
     ),
     Channel(
         "deviceStatus",
@@ -46,6 +81,16 @@ CHANNELS = (
         ("rw.device.status_changed.v1",),
         ("ingest",),
         ("alerting", "reporting"),
+    ),
+    Channel(
+        "readingQuality",
+        "rw.reading-quality",
+        "sector_id",
+        "Per sector and completed hour (UTC), the readings ingest stored and how many carried "
+        "each quality flag, with the most flagged devices; counted once from the raw store.",
+        ("rw.readings.quality_counted.v1",),
+        ("ingest",),
+        ("reporting",),
     ),
     Channel(
         "alarms",
@@ -119,11 +164,9 @@ CHANNELS = (
         ("rw.identity.account_changed.v1",),
         ("identity",),
         ("ingest", "alerting", "workorder", "notify", "reporting"),
+        group="{service}.accounts",
     ),
 )
-
-# Channels whose consumer groups carry a suffix after the service's name.
-_GROUP_SUFFIX = {"readings": ".<sector>", "accounts": ".accounts"}
 
 CLOUDEVENTS_HEADERS = {
     "type": "object",
@@ -142,6 +185,39 @@ CLOUDEVENTS_HEADERS = {
 }
 
 
+def _structured_event(type_name: str, data_schema: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "CloudEvents 1.0 Kafka structured mode: the whole event is the record's "
+        "JSON value (content-type application/cloudevents+json). Binary mode is taken too: "
+        "the attributes in ce_* headers, `data` as the value.",
+        "required": ["specversion", "id", "source", "type", "data"],
+        "properties": {
+            "specversion": {"type": "string", "const": "1.0"},
+            "id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": ATTRIBUTE_MAX_LENGTH,
+                "description": "Unique per source: an event whose source and id were taken "
+                "before is not taken again.",
+            },
+            "source": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": ATTRIBUTE_MAX_LENGTH,
+                "description": "The sector system; the key of its rejections.",
+                "examples": ["/sectors/construction/scada-1"],
+            },
+            "type": {"type": "string", "const": type_name},
+            "time": {"type": "string", "format": "date-time"},
+            "subject": {"type": "string"},
+            "datacontenttype": {"type": "string", "const": "application/json"},
+            "traceparent": {"type": "string", "description": "W3C trace context."},
+            "data": {"$ref": f"#/components/schemas/{data_schema}"},
+        },
+    }
+
+
 def _message_name(type_name: str) -> str:
     return type_name.removeprefix("rw.").replace(".", "_")
 
@@ -152,6 +228,7 @@ def build() -> dict[str, Any]:
     missing = sorted(t for t in registry if not t.startswith("rw.test.") and t not in documented)
     if missing:
         raise ValueError(f"event types without a channel in the AsyncAPI document: {missing}")
+    structured = {t for c in CHANNELS if c.structured for t in c.types}
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     for type_name in sorted(documented):
@@ -159,6 +236,16 @@ def build() -> dict[str, Any]:
         schema = cls.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[cls.__name__] = schema
+        if type_name in structured:
+            event = f"{cls.__name__}CloudEvent"
+            schemas[event] = _structured_event(type_name, cls.__name__)
+            messages[_message_name(type_name)] = {
+                "name": cls.__name__,
+                "title": type_name,
+                "contentType": "application/cloudevents+json",
+                "payload": {"$ref": f"#/components/schemas/{event}"},
+            }
+            continue
         messages[_message_name(type_name)] = {
             "name": cls.__name__,
             "title": type_name,
@@ -194,9 +281,8 @@ def build() -> dict[str, Any]:
             operations[f"{service}Receives_{c.id}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{c.id}"},
-                "summary": f"{service} consumes {c.address} (consumer group {service}"
-                + _GROUP_SUFFIX.get(c.id, "")
-                + ")",
+                "summary": f"{service} consumes {c.address} (consumer group "
+                f"{c.group.format(service=service)})",
             }
     return {
         "asyncapi": "3.0.0",
@@ -205,8 +291,9 @@ def build() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Every topic of the RiskWatch platform. Records use the CloudEvents 1.0 Kafka "
-                "binary mode. A record that cannot be processed goes to `rw.dlq.<consumer "
-                "group>` with `rw_dlq_*` headers saying why."
+                "binary mode, except those sector systems write (structured mode). A record "
+                "that cannot be processed goes to `rw.dlq.<consumer group>` with `rw_dlq_*` "
+                "headers saying why."
             ),
         },
         "defaultContentType": "application/json",

@@ -10,11 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from enum import IntFlag
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from riskwatch.common.events.base import DeviceRef, EventPayload, Timestamp, event_type
+
+
+class Flag(IntFlag):
+    """The data quality flags of a reading (`Reading.flags`, ingest's raw store): bits of a
+    mask. ingest's readings/quality.py says when each is set."""
+
+    OUT_OF_RANGE = 1  # outside the physical range of its metric in the device's profile
+    LATE = 2  # received long after its timestamp
+    STUCK = 4  # the same value N times in a row
+    SPIKE = 8  # a jump larger than a share of the metric's range
+    GAP = 16  # the first reading after its series missed one or more intervals
+
+
+# Flag names as the APIs, the reports and the quality counts' events spell them, in bit order.
+FLAG_NAMES: tuple[tuple[str, Flag], ...] = (
+    ("out_of_range", Flag.OUT_OF_RANGE),
+    ("late", Flag.LATE),
+    ("stuck", Flag.STUCK),
+    ("spike", Flag.SPIKE),
+    ("gap", Flag.GAP),
+)
 
 
 class Reading(BaseModel):
@@ -23,9 +45,9 @@ class Reading(BaseModel):
     metric: str = Field(min_length=1, max_length=64)
     value: FiniteFloat
     ts: Timestamp
-    # Data quality flags ingest found, a bitmask: 1 out of the profile's range, 2 late, 4 stuck
-    # (the same value N times in a row), 8 spike. 0 (left out of the JSON) when none; records
-    # written before the field decode as 0.
+    # Data quality flags ingest found, a bitmask of `Flag`: 1 out of the profile's range, 2 late,
+    # 4 stuck (the same value N times in a row), 8 spike, 16 gap (intervals missed before it).
+    # 0 (left out of the JSON) when none; records written before the field decode as 0.
     flags: int = Field(default=0, ge=0, le=32767)
 
 

@@ -44,6 +44,13 @@ async def list_devices(
     sector_id: Key | None = None,
     scenario_id: Key | None = None,
     town_id: Key | None = None,
+    liveness: Annotated[
+        service.LivenessFilter | None,
+        Query(
+            description="online or offline now (watched devices), or never: active with a "
+            "profile but no reading received yet"
+        ),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DevicePage:
@@ -52,6 +59,7 @@ async def list_devices(
         sector_id=sector_id,
         scenario_id=scenario_id,
         town_id=town_id,
+        liveness=liveness,
         cursor=cursor,
         limit=limit,
         scope=caller.scope,

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import Boolean, Float, Text, cast, func, literal, literal_column, select
@@ -29,6 +29,7 @@ from riskwatch.ingest.devices.schemas import (
     DeviceRow,
     RowStatus,
 )
+from riskwatch.ingest.liveness.models import DeviceLiveness
 from riskwatch.ingest.models import generations
 
 # Rows written by one statement of a bulk registration (one INSERT ... ON CONFLICT each): the
@@ -135,6 +136,9 @@ async def get_device_or_raise(
     return device
 
 
+LivenessFilter = Literal["online", "offline", "never"]
+
+
 async def list_devices(
     session: AsyncSession,
     *,
@@ -144,8 +148,20 @@ async def list_devices(
     cursor: str | None,
     limit: int,
     scope: Scope = DISTRICT,
+    liveness: LivenessFilter | None = None,
 ) -> tuple[list[Device], str | None]:
     stmt = select(Device).where(scope.on(Device))
+    if liveness == "never":
+        # Watched (active, with a profile) but never heard from since: nothing to time an
+        # offline period from, so only this list shows them.
+        heard = select(DeviceLiveness.device_id).where(DeviceLiveness.device_id == Device.device_id)
+        stmt = stmt.where(
+            Device.status == "active", Device.profile_id.is_not(None), ~heard.exists()
+        )
+    elif liveness is not None:
+        stmt = stmt.join(DeviceLiveness, DeviceLiveness.device_id == Device.device_id).where(
+            DeviceLiveness.status == liveness
+        )
     if sector_id:
         stmt = stmt.where(Device.sector_id == sector_id)
     if scenario_id:

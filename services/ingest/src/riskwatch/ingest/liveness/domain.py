@@ -1,5 +1,6 @@
-"""Liveness of devices, pure: when a device is overdue, the transitions a reading or the clock
-makes, and the time-weighted online rate over a period (no I/O, no framework).
+"""Liveness of devices, pure: when a device is overdue and the transitions a reading or the
+clock makes (no I/O, no framework). The online rate of the resulting status history is
+`riskwatch.common.uptime`'s, shared with reporting's monthly report.
 
 Definitions (also in the API's schema):
 - A device with a profile is watched from its first reading on. It goes offline when more than
@@ -8,17 +9,13 @@ Definitions (also in the API's schema):
   that moment (last reading + offline_after_s), not when the watcher happened to look, so the
   history does not depend on the watcher's cadence.
 - It is online again from the next reading's receipt.
-- Its online rate over [start, end) is online time / observed time, where observed time is the
-  part of [start, end) covered by its status history (from its first reading up to now): time
-  before the first reading, and time not yet passed, do not count.
-- A group's rate (sector, scenario, town) is time-weighted: the sum of its devices' online time
-  over the sum of their observed time, so splitting a period and recombining gives the same
-  rate and a device watched for a day weighs less than one watched for the whole month.
+- Its status history starts at its first reading: the online rate (common/uptime.py) does not
+  count the time before it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -84,57 +81,3 @@ def on_tick(state: Liveness, *, now: datetime) -> Step:
             Change("offline", "online", at),
         )
     return Step(state, None)
-
-
-# -- the online rate --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """One row of a device's status history; `to_at` None: still so."""
-
-    status: Status
-    from_at: datetime
-    to_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Uptime:
-    """Seconds online and seconds observed; their ratio is the rate."""
-
-    online_s: float = 0.0
-    observed_s: float = 0.0
-
-    def __add__(self, other: Uptime) -> Uptime:
-        return Uptime(self.online_s + other.online_s, self.observed_s + other.observed_s)
-
-    @property
-    def rate(self) -> float | None:
-        """None when nothing was observed: no rate rather than a made-up 0 or 1."""
-        if self.observed_s <= 0:
-            return None
-        return min(1.0, max(0.0, self.online_s / self.observed_s))
-
-
-def uptime(periods: Iterable[Period], *, start: datetime, end: datetime, now: datetime) -> Uptime:
-    """One device's time online and observed within [start, end), up to `now` at the latest
-    (an open period lasts until now, not until the end of a period still to come)."""
-    online = observed = 0.0
-    for p in periods:
-        lo = max(p.from_at, start)
-        hi = min(p.to_at if p.to_at is not None else now, end, now)
-        if hi <= lo:
-            continue
-        seconds = (hi - lo).total_seconds()
-        observed += seconds
-        if p.status == "online":
-            online += seconds
-    return Uptime(online, observed)
-
-
-def total(parts: Sequence[Uptime]) -> Uptime:
-    """A group's time-weighted total."""
-    out = Uptime()
-    for part in parts:
-        out = out + part
-    return out

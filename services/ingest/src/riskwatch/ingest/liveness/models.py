@@ -1,5 +1,6 @@
-"""Tables of liveness: each watched device's last reading and status, and its status history
-(what the online rate reads)."""
+"""Tables of liveness: the readings path's receipts of watched devices (device_seen, insert
+only), each watched device's last reading and status, and its status history (what the online
+rate reads)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from riskwatch.ingest.models import Base
 
 _STATUS = "status IN ('online', 'offline')"
+
+
+class DeviceSeen(Base):
+    """A watched device's receipt in an accepted batch, written in the batch's transaction and
+    folded into device_liveness by the watcher: insert only, so concurrent batches of the same
+    devices never wait on each other's row locks."""
+
+    __tablename__ = "device_seen"
+
+    seen_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(128))
+    seen_at: Mapped[datetime]
 
 
 class DeviceLiveness(Base):

@@ -11,8 +11,8 @@ from riskwatch.common.access import Permission
 from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import ReadSessionDep
 from riskwatch.common.errors import Invalid, problem_responses
+from riskwatch.common.uptime import Uptime, total
 from riskwatch.ingest.liveness import service
-from riskwatch.ingest.liveness.domain import Uptime, total
 from riskwatch.ingest.liveness.schemas import RATE_DEFINITION, OnlineRate, OnlineRateReport
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])

@@ -1,14 +1,15 @@
-"""Use cases of liveness: record a batch of readings, mark overdue devices offline, compute the
-online rate. Callers own the transaction; status changes are staged in ingest's outbox in it."""
+"""Use cases of liveness: note the watched devices an accepted batch heard from, fold those
+receipts into each device's liveness, mark overdue devices offline, compute the online rate.
+Callers own the transaction; status changes are staged in ingest's outbox in it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,28 +18,20 @@ from riskwatch.common.events import EventPayload, new_event
 from riskwatch.common.events.base import DeviceRef
 from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.envelope import Envelope
-from riskwatch.common.events.readings import ReadingsAccepted
 from riskwatch.common.events.topics import device_status_topic
-from riskwatch.ingest.devices.models import Device, DeviceProfile
-from riskwatch.ingest.liveness.domain import (
-    Change,
-    Liveness,
-    Period,
-    Uptime,
-    on_reading,
-    on_tick,
-    total,
-    uptime,
-)
+from riskwatch.common.uptime import Period, Uptime, total, uptime
+from riskwatch.ingest.devices.models import Device
+from riskwatch.ingest.liveness.domain import Change, Liveness, on_reading, on_tick
 from riskwatch.ingest.liveness.domain import offline_after_s as deadline_of
 from riskwatch.ingest.liveness.models import DeviceLiveness, DeviceStatusPeriod
 from riskwatch.ingest.models import outbox
 
 SOURCE = "/riskwatch/ingest/liveness"
 GroupBy = Literal["device", "sector", "scenario", "town"]
-# Devices the watcher takes per transaction; the rest wait for its next round (or this one's
-# next pass, see mark_overdue).
+# Devices the watcher marks offline, and receipts it folds, per transaction; the rest wait for
+# the round's next pass.
 OVERDUE_BATCH = 500
+SEEN_BATCH = 5000
 
 
 def _state(row: DeviceLiveness) -> Liveness:
@@ -46,82 +39,125 @@ def _state(row: DeviceLiveness) -> Liveness:
     return Liveness(status, row.status_since, row.last_seen_at, row.offline_after_s)
 
 
-async def record_readings(
-    session: AsyncSession, *, events: Sequence[Envelope[EventPayload]]
-) -> list[Envelope[EventPayload]]:
-    """Each device's latest receipt in a batch of `ReadingsAccepted`; devices without a profile
-    (or whose profile names no interval) are not watched. Returns the status changes staged."""
-    seen: dict[str, tuple[DeviceRef, datetime, str | None]] = {}
-    for envelope in events:
-        data = envelope.data
-        if not isinstance(data, ReadingsAccepted):
-            continue
-        for group in data.devices:
-            ref = group.device
-            before = seen.get(ref.device_id)
-            if before is None or data.received_at > before[1]:
-                seen[ref.device_id] = (ref, data.received_at, envelope.traceparent)
+async def note_seen(session: AsyncSession, *, device_ids: Iterable[str], at: datetime) -> None:
+    """The readings path's part, in its transaction: the watched devices of an accepted batch
+    were heard from at `at`. Insert only (no lock, no read); the watcher folds them."""
+    ids = list(dict.fromkeys(device_ids))
+    if ids:
+        await session.execute(_NOTE_SEEN, {"d": ids, "at": at})
+
+
+_NOTE_SEEN = text(
+    "INSERT INTO ingest.device_seen (device_id, seen_at)"
+    " SELECT d, :at FROM unnest(CAST(:d AS text[])) d"
+)
+# Oldest receipts first, claimed so that two watchers never fold the same ones.
+_TAKE_SEEN = text(
+    "DELETE FROM ingest.device_seen WHERE seen_id IN ("
+    " SELECT seen_id FROM ingest.device_seen ORDER BY seen_id LIMIT :n FOR UPDATE SKIP LOCKED"
+    ") RETURNING device_id, seen_at"
+)
+
+
+# Plain statements with array parameters: one prepared statement whatever the batch's size
+# (a VALUES list or IN list of thousands would be compiled anew each time).
+_WATCHED = text(
+    "SELECT d.device_id, d.sector_id, d.scenario_id, d.town_id, d.village_id, d.name,"
+    " p.profile_id, p.metrics, p.offline_after_intervals"
+    " FROM ingest.device d JOIN ingest.device_profile p ON p.profile_id = d.profile_id"
+    " WHERE d.device_id = ANY(CAST(:ids AS text[])) ORDER BY d.device_id"
+)
+_LOCK_LIVENESS = text(  # in device order: one lock order with mark_overdue
+    "SELECT device_id, status, status_since, last_seen_at, offline_after_s"
+    " FROM ingest.device_liveness WHERE device_id = ANY(CAST(:ids AS text[]))"
+    " ORDER BY device_id FOR UPDATE"
+)
+_UPSERT_LIVENESS = text(
+    "INSERT INTO ingest.device_liveness"
+    " (device_id, sector_id, last_seen_at, status, status_since, offline_after_s, overdue_at)"
+    " SELECT * FROM unnest(CAST(:d AS text[]), CAST(:s AS text[]), CAST(:l AS timestamptz[]),"
+    " CAST(:st AS text[]), CAST(:ss AS timestamptz[]), CAST(:o AS int[]),"
+    " CAST(:od AS timestamptz[]))"
+    " ON CONFLICT (device_id) DO UPDATE SET sector_id = excluded.sector_id,"
+    " last_seen_at = excluded.last_seen_at, status = excluded.status,"
+    " status_since = excluded.status_since, offline_after_s = excluded.offline_after_s,"
+    " overdue_at = excluded.overdue_at"
+)
+
+
+async def fold_seen(
+    session: AsyncSession, *, limit: int = SEEN_BATCH
+) -> tuple[int, list[Envelope[EventPayload]]]:
+    """Fold up to `limit` receipts into each device's liveness: its last receipt, and back
+    online as of its first receipt after going offline. Devices without a profile (or whose
+    profile names no interval) are not watched. Returns the receipts taken and the status
+    changes staged."""
+    taken = (await session.execute(_TAKE_SEEN, {"n": limit})).all()
+    seen: dict[str, tuple[datetime, datetime]] = {}  # device -> (first, last) receipt
+    for device_id, seen_at in taken:
+        first, last = seen.get(device_id, (seen_at, seen_at))
+        seen[device_id] = (min(first, seen_at), max(last, seen_at))
     if not seen:
-        return []
-    profiles = await session.execute(
-        select(Device.device_id, DeviceProfile.metrics, DeviceProfile.offline_after_intervals)
-        .join(DeviceProfile, DeviceProfile.profile_id == Device.profile_id)
-        .where(Device.device_id.in_(seen))
-    )
-    deadlines: dict[str, int] = {}
-    for device_id, metrics, intervals in profiles:
-        after = deadline_of((int(m["interval_s"]) for m in metrics), intervals)
+        return len(taken), []
+    ids = sorted(seen)
+    deadlines: dict[str, int | None] = {}  # per profile, worked out once
+    watched: dict[str, tuple[DeviceRef, int]] = {}
+    for row in (await session.execute(_WATCHED, {"ids": ids})).all():
+        if row.profile_id not in deadlines:
+            deadlines[row.profile_id] = deadline_of(
+                (int(m["interval_s"]) for m in row.metrics), row.offline_after_intervals
+            )
+        after = deadlines[row.profile_id]
         if after is not None:
-            deadlines[device_id] = after
-    if not deadlines:
-        return []
-    rows = await session.scalars(
-        select(DeviceLiveness)
-        .where(DeviceLiveness.device_id.in_(deadlines))
-        .order_by(DeviceLiveness.device_id)  # one lock order with the watcher
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    current = {r.device_id: _state(r) for r in rows}
-    values: list[dict[str, object]] = []
+            ref = DeviceRef(
+                device_id=row.device_id,
+                sector_id=row.sector_id,
+                scenario_id=row.scenario_id,
+                town_id=row.town_id,
+                village_id=row.village_id,
+                name=row.name,
+            )
+            watched[row.device_id] = (ref, after)
+    if not watched:
+        return len(taken), []
+    current: dict[str, Liveness] = {
+        r.device_id: Liveness(r.status, r.status_since, r.last_seen_at, r.offline_after_s)
+        for r in (await session.execute(_LOCK_LIVENESS, {"ids": list(watched)})).all()
+    }
+    columns: dict[str, list[Any]] = {k: [] for k in ("d", "s", "l", "st", "ss", "o", "od")}
+    lapsed: list[tuple[DeviceRef, Change, str | None]] = []
     changes: list[tuple[DeviceRef, Change, str | None]] = []
-    for device_id in sorted(deadlines):
-        ref, received_at, traceparent = seen[device_id]
-        step = on_reading(
-            current.get(device_id), seen_at=received_at, offline_after_s=deadlines[device_id]
-        )
+    for device_id, (ref, after) in watched.items():
+        first, last = seen[device_id]
+        state = current.get(device_id)
+        if state is not None:
+            # Silent past its deadline before this receipt, though the watcher had not looked
+            # yet: offline as of the deadline all the same (the history never depends on the
+            # watcher's cadence).
+            tick = on_tick(state, now=first)
+            state = tick.state
+            if tick.change is not None:
+                lapsed.append((ref, tick.change, None))
+        step = on_reading(state, seen_at=first, offline_after_s=after)
+        change = step.change
+        if last != first:
+            step = on_reading(step.state, seen_at=last, offline_after_s=after)
         s = step.state
-        values.append(
-            {
-                "device_id": device_id,
-                "sector_id": ref.sector_id,
-                "last_seen_at": s.last_seen_at,
-                "status": s.status,
-                "status_since": s.status_since,
-                "offline_after_s": s.offline_after_s,
-                "overdue_at": s.overdue_at,
-            }
-        )
-        if step.change is not None:
-            changes.append((ref, step.change, traceparent))
-    upsert = insert(DeviceLiveness).values(values)
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[DeviceLiveness.device_id],
-            set_={
-                k: upsert.excluded[k]
-                for k in (
-                    "sector_id",
-                    "last_seen_at",
-                    "status",
-                    "status_since",
-                    "offline_after_s",
-                    "overdue_at",
-                )
-            },
-        )
-    )
-    return await _apply(session, changes)
+        for key, value in (
+            ("d", device_id),
+            ("s", ref.sector_id),
+            ("l", s.last_seen_at),
+            ("st", s.status),
+            ("ss", s.status_since),
+            ("o", s.offline_after_s),
+            ("od", s.overdue_at),
+        ):
+            columns[key].append(value)
+        if change is not None:
+            changes.append((ref, change, None))
+    await session.execute(_UPSERT_LIVENESS, columns)
+    staged = await _apply(session, lapsed)  # closes the online periods first
+    return len(taken), staged + await _apply(session, changes)
 
 
 async def mark_overdue(

@@ -9,11 +9,14 @@ its event (`Reading.flags`); a flagged reading is still kept and published.
 - STUCK: the same value as the previous `stuck_readings - 1` readings of the series, that is
   the N-th equal value in a row and every one after it.
 - SPIKE: a jump from the previous reading larger than `spike_share` of the metric's range.
+- GAP: more than `gap_intervals` x the metric's interval since the previous reading of its
+  series (by timestamp): one or more readings went missing before this one (完整性). Counting
+  the flagged readings counts the gaps.
 
-STUCK and SPIKE compare a reading with the previous one of its series (device and metric) in
-time order, as this process saw it (`SeriesState`, kept by `SeriesMemory`). A reading older
-than the last one seen (late, or resent) is checked for range and lateness only and leaves
-the series' state as it was.
+STUCK, SPIKE and GAP compare a reading with the previous one of its series (device and
+metric) in time order, as this process saw it (`SeriesState`, kept by `SeriesMemory`). A
+reading older than the last one seen (late, or resent) is checked for range and lateness only
+and leaves the series' state as it was.
 """
 
 from __future__ import annotations
@@ -22,30 +25,16 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntFlag
 
-
-class Flag(IntFlag):
-    OUT_OF_RANGE = 1
-    LATE = 2
-    STUCK = 4
-    SPIKE = 8
-
-
-# Flag names as the API and the event's documentation spell them, in bit order.
-FLAG_NAMES: tuple[tuple[str, Flag], ...] = (
-    ("out_of_range", Flag.OUT_OF_RANGE),
-    ("late", Flag.LATE),
-    ("stuck", Flag.STUCK),
-    ("spike", Flag.SPIKE),
-)
-
+# The flags' bits and names are the event contract's (Reading.flags).
+from riskwatch.common.events.readings import FLAG_NAMES, Flag
 
 # Plain ints for the hot path: an IntFlag is iterable, which a driver takes for an array.
 _OUT_OF_RANGE = int(Flag.OUT_OF_RANGE)
 _LATE = int(Flag.LATE)
 _STUCK = int(Flag.STUCK)
 _SPIKE = int(Flag.SPIKE)
+_GAP = int(Flag.GAP)
 
 
 def flag_names(flags: int) -> list[str]:
@@ -68,6 +57,7 @@ class QualityRules:
     spike_share: float = 0.5
     late_intervals: float = 2.0
     late_default_s: float = 600.0
+    gap_intervals: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +98,10 @@ def assess(
         limits.max - limits.min
     ):
         flags |= _SPIKE
+    if limits is not None and (ts - previous.ts).total_seconds() > (
+        rules.gap_intervals * limits.interval_s
+    ):
+        flags |= _GAP
     return flags, SeriesState(ts, value, repeats)
 
 

@@ -232,7 +232,7 @@ async def get_quality(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
 ) -> QualityRead:
     """Readings of [from, to) with data quality flags, per device or sector (within the
-    caller's scope) and per flag: out_of_range, late, stuck, spike (a reading may have
+    caller's scope) and per flag: out_of_range, late, stuck, spike, gap (a reading may have
     several). At most 93 days."""
     since, until = _range(since, until)
     groups = await store.flag_counts(

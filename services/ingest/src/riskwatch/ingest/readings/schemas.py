@@ -44,7 +44,7 @@ class LatestReadingRead(BaseModel):
     value: float
     ts: datetime
     received_at: datetime
-    flags: list[str] = Field(description="out_of_range, late, stuck, spike")
+    flags: list[str] = Field(description="out_of_range, late, stuck, spike, gap")
 
 
 class LatestRead(BaseModel):
@@ -59,6 +59,7 @@ class QualityGroupRead(BaseModel):
     late: int
     stuck: int
     spike: int
+    gap: int
 
 
 class QualityRead(BaseModel):

@@ -35,6 +35,7 @@ from riskwatch.common.events.topics import readings_topic
 from riskwatch.common.retry import is_transient
 from riskwatch.common.tracing import child_traceparent
 from riskwatch.ingest.devices.cache import DeviceCache, KnownDevice
+from riskwatch.ingest.liveness.service import note_seen
 from riskwatch.ingest.readings.admission import SectorBudgets
 from riskwatch.ingest.readings.domain import (
     Rejection,
@@ -130,6 +131,13 @@ async def accept_batch(
         )
         fresh = await _store(session, readings, flags, received_at=received_at, batch_id=batch_id)
         if fresh:
+            await note_seen(  # liveness: only devices with a profile are watched
+                session,
+                device_ids=(
+                    r.device_id for r, _ in fresh if known[r.device_id].info.profile_id is not None
+                ),
+                at=received_at,
+            )
             try:
                 async with asyncio.timeout(publish_timeout_s):
                     await bus.publish(

@@ -16,6 +16,8 @@ class ReadingsSettings(BaseModel):
     late_intervals: float = Field(default=2.0, gt=0)
     # ... or, for a metric no profile describes, more than this many seconds.
     late_default_s: float = Field(default=600.0, gt=0)
+    # GAP: more than this many of the metric's intervals since the series' previous reading.
+    gap_intervals: float = Field(default=1.5, gt=1)
     # Series (device and metric) whose last reading this process keeps for STUCK and SPIKE
     # (about 0.3 KiB each).
     quality_series: int = Field(default=200_000, ge=1)
@@ -33,4 +35,5 @@ class ReadingsSettings(BaseModel):
             spike_share=self.spike_share,
             late_intervals=self.late_intervals,
             late_default_s=self.late_default_s,
+            gap_intervals=self.gap_intervals,
         )

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Label, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import Invalid
+from riskwatch.common.events.readings import FLAG_NAMES
 from riskwatch.ingest.devices.models import Device
 from riskwatch.ingest.readings.models import RawReading
-from riskwatch.ingest.readings.quality import FLAG_NAMES
 
 BUCKETS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -95,6 +95,19 @@ class FlagCounts:
     counts: dict[str, int]  # flag name -> readings with it
 
 
+def per_flag_counts() -> list[Label[int]]:
+    """One count column per flag, in FLAG_NAMES order: readings with that flag set."""
+    return [
+        func.count().filter(RawReading.flags.op("&")(int(flag)) != 0).label(name)
+        for name, flag in FLAG_NAMES
+    ]
+
+
+def by_flag(values: Sequence[int]) -> dict[str, int]:
+    """The values of `per_flag_counts()` columns by flag name."""
+    return {name: int(n) for (name, _), n in zip(FLAG_NAMES, values, strict=True)}
+
+
 def check_range(since: datetime, until: datetime) -> None:
     if until <= since:
         raise Invalid("`to` must be after `from`.", field="to")
@@ -155,12 +168,8 @@ async def flag_counts(
     if until - since > MAX_QUALITY_RANGE:
         raise Invalid(f"At most {MAX_QUALITY_RANGE.days} days at once.", field="from")
     key = Device.device_id if group_by == "device" else Device.sector_id
-    per_flag = [
-        func.count().filter(RawReading.flags.op("&")(int(flag)) != 0).label(name)
-        for name, flag in FLAG_NAMES
-    ]
     stmt = (
-        select(key, func.count(), *per_flag)
+        select(key, func.count(), *per_flag_counts())
         .select_from(RawReading)
         .join(Device, Device.device_id == RawReading.device_id)
         .where(
@@ -173,12 +182,4 @@ async def flag_counts(
         .order_by(key)
         .limit(limit)
     )
-    out: list[FlagCounts] = []
-    for row in await session.execute(stmt):
-        values: Sequence[int] = row[2:]
-        out.append(
-            FlagCounts(
-                row[0], row[1], {name: n for (name, _), n in zip(FLAG_NAMES, values, strict=True)}
-            )
-        )
-    return out
+    return [FlagCounts(row[0], row[1], by_flag(row[2:])) for row in await session.execute(stmt)]

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.events import EventPayload
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
 from riskwatch.common.events.envelope import Envelope
 from riskwatch.common.events.notifications import (
@@ -15,6 +16,7 @@ from riskwatch.common.events.notifications import (
     NotificationDispatched,
     NotificationFailed,
 )
+from riskwatch.common.events.reading_quality import ReadingQualityCounted
 from riskwatch.common.events.workorders import (
     WorkOrderBulletinPublished,
     WorkOrderCreated,
@@ -25,7 +27,9 @@ from riskwatch.common.events.workorders import (
 from riskwatch.reporting.projections.service import (
     project_alarm,
     project_check_in,
+    project_device_status,
     project_notification,
+    project_reading_quality,
     project_roster,
     project_work_order,
 )
@@ -39,7 +43,8 @@ async def on_event(session: AsyncSession, envelope: Envelope[EventPayload]) -> N
             alarm.alarm.kind == "technical"
         ):
             # A device offline is no safety alarm: the monthly report's alarms, work orders
-            # and reach rates count the safety ones only (its online rate comes from ingest).
+            # and reach rates count the safety ones only (its online rate comes from the
+            # device-status events).
             log.debug("technical_alarm_not_projected", alarm_id=alarm.alarm.alarm_id)
         case AlarmRaised() | AlarmUpdated() | AlarmCleared() as alarm:
             await project_alarm(session, event=alarm)
@@ -60,6 +65,10 @@ async def on_event(session: AsyncSession, envelope: Envelope[EventPayload]) -> N
             await project_roster(session, event=roster)
         case DutyCheckedIn() as check_in:
             await project_check_in(session, event=check_in)
+        case DeviceStatusChanged() as change:
+            await project_device_status(session, event=change, event_id=envelope.id)
+        case ReadingQualityCounted() as counted:
+            await project_reading_quality(session, event=counted)
         case _:
             # A type this projection does not read (yet): consumed and skipped, not an error.
             log.debug("event_not_projected", event_type=envelope.type)

@@ -1,12 +1,14 @@
 """Projection tables: what reporting knows of other services' alarms, work orders,
-notifications and duty. Rows of one alarm are joined by `alarm_id`, never by foreign key:
-they arrive on different topics in any order."""
+notifications and duty, and of ingest's devices (status changes, hourly quality counts). Rows
+of one alarm are joined by `alarm_id`, never by foreign key: they arrive on different topics in
+any order."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.reporting.models import Base
@@ -161,3 +163,74 @@ class DutyShiftView(Base):
         Index("ix_duty_shift_view_starts_at", "starts_at"),
         Index("ix_duty_shift_view_roster_id", "roster_id"),
     )
+
+
+class DeviceView(Base):
+    """A device as its newest status change described it (its name for the report's lists,
+    and the set of devices whose status history the online rate reads)."""
+
+    __tablename__ = "device_view"
+
+    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    sector_id: Mapped[str] = mapped_column(String(48))
+    scenario_id: Mapped[str] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+    updated_at: Mapped[datetime]  # the newest changed_at applied
+
+
+class DeviceStatusChangeView(Base):
+    """One DeviceStatusChanged, kept once by its event id: the status periods are rebuilt from
+    these in time order when a report reads them (reports.devices.status_periods), so the
+    order events arrive in cannot matter. The place is the device's at the change."""
+
+    __tablename__ = "device_status_change_view"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(8))  # online | offline | fault
+    previous_status: Mapped[str | None] = mapped_column(String(8))
+    changed_at: Mapped[datetime]
+    sector_id: Mapped[str] = mapped_column(String(48))
+    scenario_id: Mapped[str] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+
+    __table_args__ = (
+        Index("ix_device_status_change_view_device_changed", "device_id", "changed_at"),
+    )
+
+
+class ReadingQualityView(Base):
+    """One sector's readings of one hour and their quality flags (a ReadingQualityCounted);
+    the first event of a sector and hour is kept."""
+
+    __tablename__ = "reading_quality_view"
+
+    sector_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    hour_start: Mapped[datetime] = mapped_column(primary_key=True)
+    hour_end: Mapped[datetime]
+    counted_at: Mapped[datetime]
+    readings: Mapped[int] = mapped_column(BigInteger)
+    flagged: Mapped[int] = mapped_column(BigInteger)
+    by_flag: Mapped[dict[str, int]] = mapped_column(JSONB)  # flag name -> readings
+    devices_flagged: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_reading_quality_view_hour_start", "hour_start"),)
+
+
+class ReadingQualityDeviceView(Base):
+    """A device listed in a sector's hour: it had flagged readings."""
+
+    __tablename__ = "reading_quality_device_view"
+
+    sector_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    hour_start: Mapped[datetime] = mapped_column(primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    scenario_id: Mapped[str] = mapped_column(String(48))
+    town_id: Mapped[str | None] = mapped_column(String(48))
+    readings: Mapped[int] = mapped_column(BigInteger)
+    flagged: Mapped[int] = mapped_column(BigInteger)
+    by_flag: Mapped[dict[str, int]] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_reading_quality_device_view_hour_start", "hour_start"),)

@@ -3,8 +3,10 @@
 Each is an INSERT ... ON CONFLICT DO UPDATE whose SET only moves a row forward (highest level,
 furthest status, earliest time per stage, newest snapshot or version for mutable fields; a work
 order's status is its newest event's), so the same event twice, or an older event after a newer
-one, changes nothing; a roster's newer version also deletes the shifts it dropped. Callers own
-the transaction: the consumer's, one per event.
+one, changes nothing; a roster's newer version also deletes the shifts it dropped. A device's
+status changes are kept each once, by event id (the report rebuilds the periods in time
+order), and a sector's hourly quality counts once, by sector and hour. Callers own the
+transaction: the consumer's, one per event.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func
+from sqlalchemy import ColumnElement, case, delete, func, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.events.alarms import AlarmCleared, AlarmRaised, AlarmUpdated
+from riskwatch.common.events.device_status import DeviceStatusChanged
 from riskwatch.common.events.duty import DutyCheckedIn, RosterPublished
 from riskwatch.common.events.notifications import (
     NotificationAcknowledged,
@@ -25,6 +28,7 @@ from riskwatch.common.events.notifications import (
     NotificationDispatched,
     NotificationFailed,
 )
+from riskwatch.common.events.reading_quality import ReadingQualityCounted
 from riskwatch.common.events.workorders import (
     STAGES,
     WorkOrderCreated,
@@ -45,8 +49,12 @@ from riskwatch.reporting.projections.domain import (
 )
 from riskwatch.reporting.projections.models import (
     AlarmView,
+    DeviceStatusChangeView,
+    DeviceView,
     DutyShiftView,
     NotificationView,
+    ReadingQualityDeviceView,
+    ReadingQualityView,
     RosterView,
     WorkOrderView,
 )
@@ -369,3 +377,90 @@ async def project_check_in(session: AsyncSession, *, event: DutyCheckedIn) -> No
         },
     )
     await session.execute(stmt)
+
+
+_DEVICE_PLACE = ("name", "sector_id", "scenario_id", "town_id")
+
+
+async def project_device_status(
+    session: AsyncSession, *, event: DeviceStatusChanged, event_id: str
+) -> None:
+    """Keep the change once; the device's row takes the place and name of its newest change
+    (at one instant, the greatest place, so the order of arrival cannot matter)."""
+    ref = event.device
+    place = {
+        "name": ref.name,
+        "sector_id": ref.sector_id,
+        "scenario_id": ref.scenario_id,
+        "town_id": ref.town_id,
+    }
+    await session.execute(
+        insert(DeviceStatusChangeView)
+        .values(
+            event_id=event_id,
+            device_id=ref.device_id,
+            status=event.status,
+            previous_status=event.previous_status,
+            changed_at=event.changed_at,
+            **{k: v for k, v in place.items() if k != "name"},
+        )
+        .on_conflict_do_nothing(index_elements=[DeviceStatusChangeView.event_id])
+    )
+    stmt = insert(DeviceView).values(device_id=ref.device_id, updated_at=event.changed_at, **place)
+    new, dv = stmt.excluded, DeviceView
+
+    def order(row: Any) -> Any:
+        return tuple_(
+            row.updated_at,
+            *(func.coalesce(getattr(row, c), "") for c in _DEVICE_PLACE),
+        )
+
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[dv.device_id],
+            set_={c: getattr(new, c) for c in (*_DEVICE_PLACE, "updated_at")},
+            where=order(new) > order(dv),
+        )
+    )
+
+
+async def project_reading_quality(session: AsyncSession, *, event: ReadingQualityCounted) -> None:
+    """A sector's hour once: a second event of it (which ingest does not make) changes
+    nothing."""
+    kept = await session.scalar(
+        insert(ReadingQualityView)
+        .values(
+            sector_id=event.sector_id,
+            hour_start=event.hour_start,
+            hour_end=event.hour_end,
+            counted_at=event.counted_at,
+            readings=event.readings,
+            flagged=event.flagged,
+            by_flag=event.by_flag,
+            devices_flagged=event.devices_flagged,
+        )
+        .on_conflict_do_nothing()
+        .returning(ReadingQualityView.sector_id)
+    )
+    if kept is None or not event.devices:
+        return
+    await session.execute(
+        insert(ReadingQualityDeviceView)
+        .values(
+            [
+                {
+                    "sector_id": event.sector_id,
+                    "hour_start": event.hour_start,
+                    "device_id": d.device.device_id,
+                    "name": d.device.name,
+                    "scenario_id": d.device.scenario_id,
+                    "town_id": d.device.town_id,
+                    "readings": d.readings,
+                    "flagged": d.flagged,
+                    "by_flag": d.by_flag,
+                }
+                for d in event.devices
+            ]
+        )
+        .on_conflict_do_nothing()
+    )

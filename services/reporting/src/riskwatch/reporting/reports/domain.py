@@ -29,6 +29,9 @@ the OVERDUE SHARE is overdue / created. A FALSE ALARM is an order closed as one 
 cut-off; the FALSE-ALARM SHARE is false alarms / created. An order closed in a month and
 reopened later counts as open when its month is generated again: the projection keeps its
 current closing only, so this is the third state read as it is now.
+
+Devices (the `devices` section: online rate and data quality) have their definitions in
+reports/devices.py.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from zoneinfo import ZoneInfo
 from riskwatch.common.events.base import Level
 from riskwatch.common.events.notifications import AckVia, Channel
 from riskwatch.common.events.workorders import STAGES, Stage
+from riskwatch.reporting.reports.devices import DeviceFacts, DevicesSection, devices_section
 
 LEVELS: Final[tuple[str, ...]] = tuple(level.value for level in Level)  # blue .. red
 ALARM_STATUSES: Final[tuple[str, ...]] = ("active", "cleared")
@@ -333,6 +337,7 @@ class MonthlyReport:
     notifications: NotificationSection
     duty: list[DutyCenterSection]  # by duty_center_id
     response: ResponseSection
+    devices: DevicesSection  # online rate and data quality (reports/devices.py)
 
 
 def monthly_report(
@@ -346,6 +351,7 @@ def monthly_report(
     notifications: Iterable[NotificationFact],
     shifts: Iterable[ShiftFact],
     rosters: Iterable[RosterFact],
+    devices: DeviceFacts | None = None,
 ) -> MonthlyReport:
     """The monthly operations report. Facts outside the month are ignored, so callers may
     over-fetch; `now` bounds the cut-off of the month in progress."""
@@ -374,6 +380,9 @@ def monthly_report(
         notifications=_notifications([n for n in notifications if in_month(n.sent_at)], by_cutoff),
         duty=_duty(list(shifts), list(rosters), start, end, as_of),
         response=_response(raised, as_of),
+        devices=devices_section(
+            devices or DeviceFacts(), start=start, end=end, as_of=as_of, sector_ids=sector_ids
+        ),
     )
 
 

@@ -41,8 +41,10 @@ async def get_monthly_report(
     or acknowledged; a sent SMS without a delivery receipt does not count), acknowledgement
     rate, and time to acknowledge from the alarm's raise (p50 / p90 in seconds, nearest rank),
     overall, by level and by duty center; work orders' timeliness per stage, overdue share
-    (超时处置占比) and false-alarm share, overall and by unit, sector and town. A sector-scoped
-    caller gets its sector's; town and village reports are not built yet."""
+    (超时处置占比) and false-alarm share, overall and by unit, sector and town; devices' online
+    rate (time-weighted, by sector, scenario and town, the least online devices) and readings'
+    quality flags (by sector, the most flagged devices). A sector-scoped caller gets its
+    sector's; town and village reports are not built yet."""
     scope = caller.scope
     if scope.kind == "sector":
         if sector_id not in (None, scope.id):

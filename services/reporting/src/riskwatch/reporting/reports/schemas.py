@@ -170,6 +170,107 @@ class ResponseSummary(_Read):
     by_duty_center: dict[str, ResponseStatsRead]
 
 
+class UptimeStatsRead(_Read):
+    """The time-weighted online rate of a set of devices over the month up to `as_of`.
+
+    - `devices`: devices with observed time in the set.
+    - `online_s` / `offline_s` / `observed_s`: the sum of their seconds online, observed and not
+      online (offline or faulty), and observed. A device is observed from its first status
+      change (ingest watches a device with a profile from its first reading); time before that
+      and time after `as_of` are not.
+    - `rate`: online_s / observed_s, in [0, 1]; null when nothing was observed. A group's rate
+      is time-weighted, not a mean of its devices' rates: a device watched for a day weighs
+      less than one watched all month.
+    """
+
+    devices: int
+    online_s: float
+    offline_s: float
+    observed_s: float
+    rate: float | None
+
+
+class DeviceUptimeRead(_Read):
+    """One device's online rate in the month; its sector, scenario and town are those of its
+    last stretch in the month."""
+
+    device_id: str
+    name: str | None
+    sector_id: str
+    scenario_id: str
+    town_id: str | None
+    online_s: float
+    offline_s: float
+    observed_s: float
+    rate: float | None
+
+
+class OnlineSummary(_Read):
+    """The devices' online rate (在线率), from ingest's device status changes: the same
+    definition as ingest's `GET /api/v1/devices/online-rate`. A device's time counts for the
+    sector, scenario and town it had when its status last changed before that time (in a
+    sector's report, only the time devices spent in that sector).
+
+    - `overall`: every device; `by_sector`: every sector of the report, then any other seen;
+      `by_scenario`, `by_town` (`none`: devices of no town): each seen, sorted.
+    - `least_online`: the 10 devices with offline time and the lowest rates, lowest first.
+    """
+
+    overall: UptimeStatsRead
+    by_sector: dict[str, UptimeStatsRead]
+    by_scenario: dict[str, UptimeStatsRead]
+    by_town: dict[str, UptimeStatsRead]
+    least_online: list[DeviceUptimeRead]
+
+
+class QualityStatsRead(_Read):
+    """Readings and their data quality flags (数据质量) over the hours counted.
+
+    - `hours`: hours counted (sector-hours over several sectors); ingest counts each sector's
+      completed UTC hour once, 10 minutes after it ends, with the readings it had stored by
+      their timestamp; a reading stored after that is not counted.
+    - `readings`, `flagged` (at least one flag), `flagged_share` = flagged / readings (null
+      without readings); `by_flag`: readings with each flag (`out_of_range`, `late`, `stuck`,
+      `spike`): a reading may have several, so these may add up to more than `flagged`.
+    """
+
+    hours: int
+    readings: int
+    flagged: int
+    flagged_share: float | None
+    by_flag: dict[str, int]
+
+
+class DeviceQualityRead(_Read):
+    device_id: str
+    name: str | None
+    sector_id: str
+    scenario_id: str
+    town_id: str | None
+    readings: int
+    flagged: int
+    flagged_share: float | None
+    by_flag: dict[str, int]
+
+
+class QualitySummary(_Read):
+    """The hours starting in the month: `overall`, `by_sector` (every sector of the report,
+    then any other seen) and `most_flagged`, the 10 devices with the most flagged readings,
+    summed over the hours that listed them (ingest lists each hour's most flagged devices of a
+    sector, up to 500)."""
+
+    overall: QualityStatsRead
+    by_sector: dict[str, QualityStatsRead]
+    most_flagged: list[DeviceQualityRead]
+
+
+class DevicesSummary(_Read):
+    """Devices: their online rate, and their readings' data quality flags."""
+
+    online: OnlineSummary
+    quality: QualitySummary
+
+
 class MonthlyReportRead(_Read):
     """One calendar month in the district's time zone. Alarms count by `raised_at`, work
     orders by `created_at`, notifications by when they went out, shifts by when they start;
@@ -184,7 +285,9 @@ class MonthlyReportRead(_Read):
     acknowledgement rate and time to acknowledge (p50 / p90) of the month's alarms, overall, by
     level and by duty center (definitions in `ResponseSummary` and `ResponseStatsRead`); unlike
     `alarms.unreached` (no notification made at all), an alarm counts as reached only once a
-    notification was delivered to a person or acknowledged."""
+    notification was delivered to a person or acknowledged. `devices`: the time-weighted
+    online rate by sector, scenario and town with the least online devices, and the readings'
+    quality flags by sector with the most flagged devices (definitions in `DevicesSummary`)."""
 
     month: str
     timezone: str
@@ -198,6 +301,7 @@ class MonthlyReportRead(_Read):
     notifications: NotificationSummary
     duty: list[DutyCenterSummary]
     response: ResponseSummary
+    devices: DevicesSummary
 
 
 class AlarmViewRead(_Read):

@@ -8,22 +8,38 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Invalid, NotFound
+from riskwatch.common.events.device_status import DeviceState
 from riskwatch.common.events.duty import sector_center_id
 from riskwatch.common.events.workorders import STAGES
 from riskwatch.reporting.projections.models import (
     AlarmView,
+    DeviceStatusChangeView,
+    DeviceView,
     DutyShiftView,
     NotificationView,
+    ReadingQualityDeviceView,
+    ReadingQualityView,
     RosterView,
     WorkOrderView,
+)
+from riskwatch.reporting.reports.devices import (
+    DEVICES_LISTED,
+    DeviceFacts,
+    DeviceQualityFact,
+    Place,
+    QualityHourFact,
+    StatusChangeFact,
+    flag_counts,
 )
 from riskwatch.reporting.reports.domain import (
     AlarmFact,
@@ -69,6 +85,7 @@ async def build_monthly_report(
         notifications=await notification_facts(session, start=start, end=end, sector_id=sector_id),
         shifts=await shift_facts(session, start=start, end=end, sector_id=sector_id),
         rosters=await roster_facts(session, start=start, end=end, sector_id=sector_id),
+        devices=await device_facts(session, start=start, end=end, sector_id=sector_id),
     )
 
 
@@ -198,6 +215,130 @@ async def roster_facts(
     if sector_id is not None:
         stmt = stmt.where(rv.duty_center_id == sector_center_id(sector_id))
     return [RosterFact(*row) for row in await session.execute(stmt)]
+
+
+async def device_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> DeviceFacts:
+    """Devices' status changes and the hourly quality counts of [start, end)."""
+    changes, names = await status_change_facts(session, start=start, end=end)
+    return DeviceFacts(
+        status_changes=changes,
+        names=names,
+        quality_hours=await quality_hour_facts(session, start=start, end=end, sector_id=sector_id),
+        quality_devices=await most_flagged_facts(
+            session, start=start, end=end, sector_id=sector_id
+        ),
+        sector_id=sector_id,
+    )
+
+
+async def status_change_facts(
+    session: AsyncSession, *, start: datetime, end: datetime
+) -> tuple[list[StatusChangeFact], dict[str, str | None]]:
+    """Every device's status changes from its last instant before `start` (which gives its
+    status at the start) to `end`, and the devices' names. One index probe per device for
+    that instant; the sector filter applies to the periods these make (reports/devices.py)."""
+    c, d, earlier = DeviceStatusChangeView, DeviceView, aliased(DeviceStatusChangeView)
+    last_before = (
+        select(func.max(earlier.changed_at).label("at"))
+        .where(earlier.device_id == d.device_id, earlier.changed_at < start)
+        .lateral()
+    )
+    rows = await session.execute(
+        select(
+            d.device_id,
+            d.name,
+            c.status,
+            c.previous_status,
+            c.changed_at,
+            c.sector_id,
+            c.scenario_id,
+            c.town_id,
+        )
+        .select_from(d)
+        .join(last_before, true())
+        .join(
+            c,
+            and_(
+                c.device_id == d.device_id,
+                c.changed_at >= func.coalesce(last_before.c.at, start),
+                c.changed_at < end,
+            ),
+        )
+    )
+    changes: list[StatusChangeFact] = []
+    names: dict[str, str | None] = {}
+    for device_id, name, status, previous, at, sector, scenario, town in rows:
+        names[device_id] = name
+        changes.append(
+            StatusChangeFact(
+                device_id,
+                cast("DeviceState", status),
+                cast("DeviceState | None", previous),
+                at,
+                Place(sector, scenario, town),
+            )
+        )
+    return changes, names
+
+
+async def quality_hour_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[QualityHourFact]:
+    """The sectors' hourly quality counts of the hours starting in [start, end)."""
+    q = ReadingQualityView
+    stmt = select(q.sector_id, q.hour_start, q.readings, q.flagged, q.by_flag).where(
+        q.hour_start >= start, q.hour_start < end
+    )
+    if sector_id is not None:
+        stmt = stmt.where(q.sector_id == sector_id)
+    return [QualityHourFact(*row) for row in await session.execute(stmt)]
+
+
+async def most_flagged_facts(
+    session: AsyncSession, *, start: datetime, end: datetime, sector_id: str | None
+) -> list[DeviceQualityFact]:
+    """The devices with the most flagged readings in the hours starting in [start, end), as
+    the hourly counts listed them, with their sums; each device's name and place are those
+    of its last hour listed."""
+    q = ReadingQualityDeviceView
+    where = [q.hour_start >= start, q.hour_start < end]
+    if sector_id is not None:
+        where.append(q.sector_id == sector_id)
+    top = list(
+        await session.scalars(
+            select(q.device_id)
+            .where(*where)
+            .group_by(q.device_id)
+            .order_by(func.sum(q.flagged).desc(), q.device_id)
+            .limit(DEVICES_LISTED)
+        )
+    )
+    if not top:
+        return []
+    listed: dict[str, list[ReadingQualityDeviceView]] = {}
+    rows = await session.scalars(
+        select(q).where(*where, q.device_id.in_(top)).order_by(q.hour_start, q.sector_id)
+    )
+    for row in rows:
+        listed.setdefault(row.device_id, []).append(row)
+    facts = []
+    for device_id, hours in listed.items():
+        last = hours[-1]
+        facts.append(
+            DeviceQualityFact(
+                device_id=device_id,
+                name=last.name,
+                sector_id=last.sector_id,
+                scenario_id=last.scenario_id,
+                town_id=last.town_id,
+                readings=sum(h.readings for h in hours),
+                flagged=sum(h.flagged for h in hours),
+                by_flag=flag_counts(h.by_flag for h in hours),
+            )
+        )
+    return facts
 
 
 @dataclass(frozen=True, slots=True)

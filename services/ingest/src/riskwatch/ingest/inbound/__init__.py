@@ -1,0 +1,1 @@
+"""Kafka inbound: sector systems publish readings as CloudEvents on `rw.<sector>.inbound`."""
