@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from riskwatch.alerting.rules.schemas import RulePut
@@ -25,16 +26,27 @@ def device(device_id: str = "gas-001", scenario_id: str = "gas") -> DeviceRef:
 
 
 def batch(
-    *values: float, metric: str = "ch4_lel", dev: DeviceRef | None = None, start: datetime = T0
+    *values: float,
+    metric: str = "ch4_lel",
+    dev: DeviceRef | None = None,
+    start: datetime = T0,
+    flags: Sequence[int] = (),
 ) -> ReadingsAccepted:
-    """One device's readings, 10 s apart, as ingest would publish them."""
+    """One device's readings, 10 s apart, as ingest would publish them; `flags` are the quality
+    flags of the first readings (the rest have none)."""
+    marks = [*flags, *[0] * (len(values) - len(flags))]
     return ReadingsAccepted(
         batch_id=str(uuid.uuid4()),
         devices=[
             DeviceReadings(
                 device=dev or device(),
                 readings=[
-                    Reading(metric=metric, value=v, ts=start + timedelta(seconds=10 * i))
+                    Reading(
+                        metric=metric,
+                        value=v,
+                        ts=start + timedelta(seconds=10 * i),
+                        flags=marks[i],
+                    )
                     for i, v in enumerate(values)
                 ],
             )

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.catalog import default_catalog
 from riskwatch.common.events import EventPayload, Level, new_event
-from riskwatch.common.events.alarms import AlarmRaised, AlarmSnapshot, AlarmUpdated
+from riskwatch.common.events.alarms import (
+    AlarmCleared,
+    AlarmRaised,
+    AlarmSnapshot,
+    AlarmUpdated,
+    ClearReason,
+)
 from riskwatch.common.events.base import DeviceRef
 from riskwatch.common.events.envelope import Envelope
+from riskwatch.common.inbox import EventHandler
 from riskwatch.notify.duty.domain import OnDutyPerson, ShiftSpan
 from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person, Roster, Shift
 from riskwatch.notify.escalation.service import Plan, start_escalation
+from riskwatch.notify.models import principals
+from riskwatch.notify.notifications.models import Notification
 from riskwatch.notify.notifications.storm_service import caps_from
 from riskwatch.notify.settings import NotifySettings
 
@@ -58,6 +69,65 @@ def alarm(
         received_at=NOW - timedelta(seconds=4),
         raised_at=NOW - timedelta(seconds=3),
     )
+
+
+def offline(dev: DeviceRef | None = None, *, alarm_id: str | None = None) -> AlarmSnapshot:
+    """The technical alarm alerting raises for a device gone offline at NOW (rule and metric
+    "liveness", no reading: value and threshold 0)."""
+    return AlarmSnapshot(
+        alarm_id=alarm_id or str(uuid.uuid4()),
+        rule_id="liveness",
+        rule_version=0,
+        device=dev or device(),
+        metric="liveness",
+        level=Level.BLUE,
+        status="active",
+        value=0.0,
+        threshold=0.0,
+        observed_at=NOW,
+        received_at=NOW,
+        raised_at=NOW,
+        kind="technical",
+    )
+
+
+def cleared(
+    snapshot: AlarmSnapshot, *, at: datetime, reason: ClearReason = "recovered"
+) -> Envelope[EventPayload]:
+    payload = AlarmCleared(
+        alarm=snapshot.model_copy(update={"status": "cleared"}), cleared_at=at, reason=reason
+    )
+    return new_event(payload, source="/test", subject=snapshot.alarm_id)
+
+
+async def add_account(
+    session: AsyncSession,
+    username: str,
+    role: str,
+    scope: str,
+    *,
+    disabled: bool = False,
+    phone: str | None = None,
+    locale: str | None = None,
+) -> None:
+    """An account as identity published it (notify's principal table), and with a phone its
+    person record (how notify reaches it by SMS)."""
+    await session.execute(
+        insert(principals.table).values(
+            username=username,
+            roles=[role],
+            scope=scope,
+            disabled=disabled,
+            session_epoch=1,
+            changed_at=NOW,
+        )
+    )
+    if phone is not None:
+        person = Person(person_id=username, name=username, phone=phone, created_at=NOW)
+        if locale is not None:
+            person.locale = locale
+        session.add(person)
+    await session.flush()
 
 
 def raised(snapshot: AlarmSnapshot) -> Envelope[EventPayload]:
@@ -210,3 +280,21 @@ async def first_step(
         caps=CAPS,
     )
     return plans[0] if plans else Plan([], {}, [], [])
+
+
+async def handled_three_times(
+    session: AsyncSession,
+    handle: EventHandler,
+    envelope: Envelope[EventPayload],
+    *,
+    read: Callable[[AsyncSession], Awaitable[list[Notification]]],
+) -> list[Notification]:
+    """Handle the event, again (a redelivery), and once more under a new event id (published
+    again): one set of notices, as `read` finds them."""
+    await handle(session, envelope)
+    first = await read(session)
+    await handle(session, envelope)
+    await handle(session, new_event(envelope.data, source="/test", subject=envelope.subject))
+    again = await read(session)
+    assert [r.notification_id for r in again] == [r.notification_id for r in first]
+    return first

@@ -120,3 +120,52 @@ async def test_a_nul_that_reaches_postgresql_is_still_a_problem_not_a_crash(
     assert response.headers["content-type"] == "application/problem+json"
     assert "INSERT" not in response.text
     assert (await client.get("/api/v1/rules/gas-nul")).status_code == 404
+
+
+async def test_a_rule_that_ignores_flagged_values_raises_on_the_unflagged_one_alone(
+    client: httpx.AsyncClient, bus: MemoryBus
+) -> None:
+    rule_id = "gas-lel-unflagged"
+    body = f.gas_rule(ignore_flags=["stuck", "out_of_range"]).model_dump()
+    created = await client.put(f"/api/v1/rules/{rule_id}", json=body)
+    assert created.status_code == 201, created.text
+    # Kept each once, in bit order.
+    assert created.json()["ignore_flags"] == ["out_of_range", "stuck"]
+    dev = f.device("gas-flags-1")
+    # 60 %LEL (red) but stuck, 70 out of range: left aside; then 22 (yellow), unflagged.
+    readings = f.batch(60.0, 70.0, 22.0, dev=dev, flags=[4, 1 | 2])
+    await bus.publish(
+        [record_for(readings_topic("construction"), new_event(readings, source="/test"))]
+    )
+
+    async def alarm() -> dict[str, object] | None:
+        # This rule's: another test's rule on the same metric sees these readings too.
+        params = {"device_id": dev.device_id, "rule_id": rule_id}
+        page = (await client.get("/api/v1/alarms", params=params)).json()
+        return page["items"][0] if page["items"] else None
+
+    found = await eventually(alarm)
+    assert isinstance(found, dict)
+    # Raised by the unflagged reading alone: not red, not counting the flagged ones.
+    assert (found["level"], found["value"], found["breach_count"]) == ("yellow", 22.0, 1)
+    assert found["rule_id"] == rule_id
+    # The same flags in another order are the same rule: no new version.
+    again = await client.put(
+        f"/api/v1/rules/{rule_id}", json={**body, "ignore_flags": ["stuck", "out_of_range"]}
+    )
+    assert (again.status_code, again.json()["version"]) == (200, 1)
+    # Ignoring fewer flags changes what it detects: a new version.
+    fewer = await client.put(f"/api/v1/rules/{rule_id}", json={**body, "ignore_flags": []})
+    assert (fewer.json()["version"], fewer.json()["ignore_flags"]) == (2, [])
+
+
+async def test_an_unknown_quality_flag_is_a_problem(client: httpx.AsyncClient) -> None:
+    body = {**f.gas_rule().model_dump(), "ignore_flags": ["stuck", "wobbly"]}
+    response = await client.put("/api/v1/rules/gas-wobbly", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "unknown quality flag 'wobbly'" in response.text
+    assert "out_of_range, late, stuck, spike" in response.text
+    # A rule without the option evaluates every reading, as before.
+    plain = await client.put("/api/v1/rules/gas-plain", json=f.gas_rule().model_dump())
+    assert plain.json()["ignore_flags"] == []

@@ -8,12 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common.access import Role
 from riskwatch.common.events import Level
-from riskwatch.notify.duty.models import Person
 from riskwatch.notify.escalation import service
 from riskwatch.notify.escalation.domain import (
     DEFAULT_POLICIES,
@@ -25,7 +23,6 @@ from riskwatch.notify.escalation.domain import (
     TargetKind,
 )
 from riskwatch.notify.escalation.models import Escalation
-from riskwatch.notify.models import principals
 from riskwatch.notify.notifications.domain import AckVia, ChannelKind
 from riskwatch.notify.notifications.models import Notification
 from riskwatch.notify.notifications.service import acknowledge_notification, fall_back_to_voice
@@ -39,33 +36,15 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-async def add_account(
-    session: AsyncSession, username: str, role: str, scope: str, *, phone: str | None = None
-) -> None:
-    await session.execute(
-        insert(principals.table).values(
-            username=username,
-            roles=[role],
-            scope=scope,
-            disabled=False,
-            session_epoch=1,
-            changed_at=T0,
-        )
-    )
-    if phone is not None:
-        session.add(Person(person_id=username, name=username, phone=phone, created_at=T0))
-    await session.flush()
-
-
 async def chain_of_command(session: AsyncSession) -> None:
     """The roster, plus the construction department's head and the district leader (with
     phones), and a head of another sector who must hear nothing."""
     await f.add_roster(session)
-    await add_account(
+    await f.add_account(
         session, "head.build", "department_head", "sector:construction", phone="+8613800000101"
     )
-    await add_account(session, "head.power", "department_head", "sector:power")
-    await add_account(session, "mayor", "leader", "district", phone="+8613800000102")
+    await f.add_account(session, "head.power", "department_head", "sector:power")
+    await f.add_account(session, "mayor", "leader", "district", phone="+8613800000102")
 
 
 async def sent(session: AsyncSession, alarm_id: str) -> list[tuple[int, int, str, str]]:
@@ -268,9 +247,9 @@ async def test_a_role_target_reaches_the_accounts_holding_it_over_the_alarm_s_pl
     session: AsyncSession,
 ) -> None:
     await chain_of_command(session)
-    await add_account(session, "lj.patrol", "handler", "town:lujiazui", phone="+8613800000201")
-    await add_account(session, "gq.patrol", "handler", "town:gaoqiao")
-    await add_account(session, "district.handler", "handler", "district")
+    await f.add_account(session, "lj.patrol", "handler", "town:lujiazui", phone="+8613800000201")
+    await f.add_account(session, "gq.patrol", "handler", "town:gaoqiao")
+    await f.add_account(session, "district.handler", "handler", "district")
     policy = Policy(
         steps=(
             Step(

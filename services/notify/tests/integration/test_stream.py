@@ -523,14 +523,14 @@ async def test_the_stream_needs_a_token_and_the_permission(
     unauthenticated = await client.get(STREAM)
     assert unauthenticated.status_code == 401
     assert unauthenticated.headers["content-type"] == "application/problem+json"
-    _, lead = await person(served, roles=("tech_lead",))  # no notifications:read
+    _, lead = await person(served, roles=("system_admin",))  # gets no notices
     refused = await client.get(STREAM, headers=lead)
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(
-    "change", [{"disabled": True}, {"roles": ("tech_lead",)}], ids=["disabled", "role-lost"]
+    "change", [{"disabled": True}, {"roles": ("system_admin",)}], ids=["disabled", "role-lost"]
 )
 async def test_the_stream_ends_when_its_caller_may_no_longer_read(
     served: Served, client: httpx.AsyncClient, change: dict[str, Any]
@@ -561,3 +561,30 @@ async def test_an_idle_stream_sends_a_comment_to_keep_proxies_from_closing_it(
             return any(e.comments == ["ping"] for e in stream.events)
 
         await eventually(pinged)
+
+
+async def test_the_technical_staff_read_their_own_notifications_and_no_one_elses(
+    served: Served, client: httpx.AsyncClient
+) -> None:
+    """tech_admin holds notifications:own, not :read (ADR 0021): the list and the single read
+    answer its own notices only, whatever it asks for."""
+    tech, tech_headers = await person(served, roles=("tech_admin",))
+    other, _ = await person(served)
+    mine = await committed(served, tech)
+    theirs = await committed(served, other)
+    listed = await client.get("/api/v1/notifications", headers=tech_headers)
+    assert listed.status_code == 200, listed.text
+    assert [n["notification_id"] for n in listed.json()["items"]] == [mine.notification_id]
+    asked = await client.get(
+        "/api/v1/notifications", params={"person_id": other}, headers=tech_headers
+    )
+    assert asked.status_code == 403
+    assert (
+        await client.get(f"/api/v1/notifications/{mine.notification_id}", headers=tech_headers)
+    ).status_code == 200
+    hidden = await client.get(
+        f"/api/v1/notifications/{theirs.notification_id}", headers=tech_headers
+    )
+    assert hidden.status_code == 404
+    async with listening(client, headers=tech_headers) as stream:
+        await stream.ready()  # and may stream them

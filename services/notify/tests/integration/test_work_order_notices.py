@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from riskwatch.common.catalog import default_catalog
@@ -27,7 +27,6 @@ from riskwatch.common.events.workorders import (
 from riskwatch.common.inbox import EventHandler
 from riskwatch.notify.duty.models import DutyCenter, DutyMember, Person
 from riskwatch.notify.escalation.models import Escalation
-from riskwatch.notify.models import principals
 from riskwatch.notify.notifications.handlers import alarm_handler
 from riskwatch.notify.notifications.models import Notification
 
@@ -99,19 +98,6 @@ def overdue(snap: WorkOrderSnapshot) -> Envelope[EventPayload]:
     )
 
 
-async def add_account(session: AsyncSession, username: str, role: str, scope: str) -> None:
-    await session.execute(
-        insert(principals.table).values(
-            username=username,
-            roles=[role],
-            scope=scope,
-            disabled=False,
-            session_epoch=1,
-            changed_at=NOW,
-        )
-    )
-
-
 async def setting(session: AsyncSession) -> None:
     """The tests' roster (on duty now: d1 at the district, s1 at the construction sector, l1 and
     l3 at Lujiazui, nobody at Gaoqiao), and:
@@ -129,13 +115,10 @@ async def setting(session: AsyncSession) -> None:
     await session.flush()
     (await session.get_one(DutyCenter, "street-lujiazui")).leader_id = "l2"
     (await session.get_one(DutyCenter, "district")).leader_id = "dl"
-    await add_account(session, "head.build", "department_head", "sector:construction")
-    await add_account(session, "head.power", "department_head", "sector:power")
-    await add_account(session, "head.gone", "department_head", "sector:construction")
-    await session.execute(
-        principals.table.update()
-        .where(principals.table.c.username == "head.gone")
-        .values(disabled=True)
+    await f.add_account(session, "head.build", "department_head", "sector:construction")
+    await f.add_account(session, "head.power", "department_head", "sector:power")
+    await f.add_account(
+        session, "head.gone", "department_head", "sector:construction", disabled=True
     )
     await session.flush()
 
@@ -160,15 +143,7 @@ def both(*people: str) -> set[tuple[str, str]]:
 async def handled_three_times(
     session: AsyncSession, handle: EventHandler, envelope: Envelope[EventPayload]
 ) -> list[Notification]:
-    """Handle the event, again (a redelivery), and once more under a new event id (published
-    again): one set of notices."""
-    await handle(session, envelope)
-    first = await notices(session)
-    await handle(session, envelope)
-    await handle(session, event(envelope.data))
-    again = await notices(session)
-    assert [r.notification_id for r in again] == [r.notification_id for r in first]
-    return first
+    return await f.handled_three_times(session, handle, envelope, read=notices)
 
 
 # -- dispatched -----------------------------------------------------------------------------------

@@ -17,7 +17,14 @@ from riskwatch.common.events.workorders import (
     WorkOrderSnapshot,
     WorkOrderStateChanged,
 )
-from riskwatch.notify.notifications.domain import CHANNELS, ChannelKind, Recipient
+from riskwatch.notify.notifications.domain import (
+    CHANNELS,
+    Addressee,
+    ChannelKind,
+    Recipient,
+    addressees,
+    plan_rows,
+)
 from riskwatch.notify.templates.domain import (
     SMS_MAX_SEGMENTS,
     WORK_ORDER_KEYS,
@@ -29,14 +36,7 @@ from riskwatch.notify.templates.domain import (
     sms_segments,
     work_order_variables,
 )
-from riskwatch.notify.workorders.domain import (
-    CAPPED,
-    Addressee,
-    Audience,
-    addressees,
-    plan_notice,
-    plan_rows,
-)
+from riskwatch.notify.workorders.domain import CAPPED, Audience, plan_notice
 
 NOW = datetime(2026, 11, 1, 19, 0, tzinfo=UTC)
 DUE = NOW + timedelta(minutes=30)

@@ -33,7 +33,9 @@ class Permission(enum.StrEnum):
     # Approve a command manual version, review closure data, reopen, escalate the loop tier.
     WORKORDERS_REVIEW = "workorders:review"
     WORKORDERS_SUPERVISE = "workorders:supervise"  # 督办: a note and a new deadline
-    NOTIFICATIONS_READ = "notifications:read"
+    NOTIFICATIONS_READ = "notifications:read"  # every notification within one's scope
+    # Only the notices sent to oneself (the in-app list and stream): whoever gets notices.
+    NOTIFICATIONS_OWN = "notifications:own"
     NOTIFICATIONS_ACK = "notifications:ack"
     DUTY_READ = "duty:read"
     DUTY_ACT = "duty:act"  # check in, ask for a swap, write or take over a handover
@@ -57,6 +59,7 @@ _OPERATIONS_READ = frozenset(
         P.ALARMS_READ,
         P.WORKORDERS_READ,
         P.NOTIFICATIONS_READ,
+        P.NOTIFICATIONS_OWN,
         P.DUTY_READ,
         P.REPORTS_READ,
     }
@@ -137,6 +140,7 @@ ROLES: dict[str, RoleInfo] = {
                     P.WORKORDERS_READ,
                     P.WORKORDERS_ACT,
                     P.NOTIFICATIONS_READ,
+                    P.NOTIFICATIONS_OWN,
                     P.NOTIFICATIONS_ACK,
                     P.DUTY_READ,
                     P.DUTY_ACT,
@@ -147,7 +151,15 @@ ROLES: dict[str, RoleInfo] = {
             "tech_lead",
             "技术保障单位责任人",
             "Technical support lead",
-            frozenset({P.CATALOG_READ, P.DEVICES_READ, P.ALARMS_READ, P.REPORTS_READ}),
+            frozenset(
+                {
+                    P.CATALOG_READ,
+                    P.DEVICES_READ,
+                    P.ALARMS_READ,
+                    P.REPORTS_READ,
+                    P.NOTIFICATIONS_OWN,  # the notices of devices offline
+                }
+            ),
         ),
         RoleInfo(
             "tech_admin",
@@ -160,6 +172,7 @@ ROLES: dict[str, RoleInfo] = {
                     P.DEVICES_WRITE,
                     P.RULES_READ,
                     P.ALARMS_READ,
+                    P.NOTIFICATIONS_OWN,  # the notices of devices offline
                 }
             ),
         ),

@@ -23,7 +23,7 @@ from riskwatch.alerting.alarms.domain import (
 from riskwatch.alerting.alarms.models import Alarm
 from riskwatch.alerting.models import outbox
 from riskwatch.alerting.rules.cache import RuleCache
-from riskwatch.alerting.rules.domain import classify
+from riskwatch.alerting.rules.domain import evaluate
 from riskwatch.common import metrics
 from riskwatch.common.access import DISTRICT, Scope
 from riskwatch.common.errors import NotFound
@@ -63,7 +63,7 @@ async def evaluate_readings(
             evaluated += len(group.readings)
             for reading in group.readings:
                 for rule in index.get((device.scenario_id, reading.metric), ()):
-                    hit = classify(rule, reading.value)
+                    hit = evaluate(rule, reading.value, reading.flags)
                     if hit is not None:
                         breach = Breach(
                             rule=rule,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Index, String, Text
+from sqlalchemy import Float, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from riskwatch.alerting.models import Base
-from riskwatch.alerting.rules.domain import RuleSpec, Thresholds
+from riskwatch.alerting.rules.domain import RuleSpec, Thresholds, flag_mask
 from riskwatch.common.db import TimestampMixin
 
 
@@ -24,6 +25,11 @@ class Rule(TimestampMixin, Base):
     orange: Mapped[float | None] = mapped_column(Float)
     red: Mapped[float | None] = mapped_column(Float)
     unit: Mapped[str | None] = mapped_column(String(32))
+    # Quality flags (the contract's names: out_of_range, late, ...) whose readings the rule
+    # leaves aside; empty evaluates every reading.
+    ignore_flags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default=text("'{}'")
+    )
     enabled: Mapped[bool] = mapped_column(default=True)
     version: Mapped[int] = mapped_column(default=1)
 
@@ -37,4 +43,5 @@ class Rule(TimestampMixin, Base):
             metric=self.metric,
             direction="above" if self.direction == "above" else "below",
             thresholds=Thresholds(self.blue, self.yellow, self.orange, self.red),
+            ignore_mask=flag_mask(self.ignore_flags),
         )

@@ -16,7 +16,17 @@ from riskwatch.common.catalog import Catalog
 from riskwatch.common.errors import Forbidden, Invalid, NotFound
 from riskwatch.common.pagination import keyset, page_of
 
-_DEFINITION = ("scenario_id", "metric", "direction", "blue", "yellow", "orange", "red")
+# What a rule detects: a change makes a new version (alarms name the version that raised them).
+_DEFINITION = (
+    "scenario_id",
+    "metric",
+    "direction",
+    "blue",
+    "yellow",
+    "orange",
+    "red",
+    "ignore_flags",
+)
 
 
 async def put_rule(

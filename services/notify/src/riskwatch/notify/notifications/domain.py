@@ -4,7 +4,7 @@ a failed attempt leads to. No I/O, no framework imports."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,6 +40,9 @@ class Topic(StrEnum):
     # A work order dispatched, near or past a stage's limit, raised to a higher loop tier; the
     # weekly overdue bulletin. Not escalated, never acknowledged by reply.
     WORK_ORDER = "work_order"
+    # A device offline (its technical alarm raised) or back online (cleared), to the technical
+    # staff over it. Not an alarm's escalation: no alarm_id, never acknowledged by reply.
+    DEVICE = "device"
 
 
 class Status(StrEnum):
@@ -140,6 +143,63 @@ def plan_step(
                 locale=recipient.locale,
             )
     return list(planned.values())
+
+
+# -- notices to people, once per occasion ------------------------------------------------------
+# The notices that are no alarm's escalation step (work orders, the weekly bulletin, devices
+# offline) share these: whom a notice reaches, each person once, and one row per occasion,
+# person and channel.
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    """Someone a notice goes to, found in `audience` (the notice kind's own vocabulary, e.g.
+    workorders.domain.Audience)."""
+
+    audience: str
+    recipient: Recipient
+
+
+def addressees(
+    found: Iterable[Addressee], *, actor: str | None = None, assignee: str | None = None
+) -> list[Addressee]:
+    """Each person once, in the first audience they were found in; the actor of a move is not
+    told of it (unless it was handed to them). Robots are not addressed."""
+    seen: set[str] = set()
+    out: list[Addressee] = []
+    for a in found:
+        person = a.recipient.person_id
+        if person in seen or a.recipient.robot_url is not None:
+            continue
+        if actor is not None and person == actor and person != assignee:
+            continue
+        seen.add(person)
+        out.append(a)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    idempotency_key: str
+    addressee: Addressee
+    channel: ChannelKind
+    address: str
+
+
+def plan_rows(
+    occasion_key: str, people: Sequence[Addressee], channels: Sequence[ChannelKind]
+) -> list[Planned]:
+    """One notice per person and channel that reaches them: in the app always, by SMS when
+    they have a phone."""
+    out: list[Planned] = []
+    for a in people:
+        for channel in channels:
+            address = a.recipient.address(channel)
+            if address is None:
+                continue
+            key = f"{occasion_key}:{a.recipient.person_id}:{channel.value}"
+            out.append(Planned(key, a, channel, address))
+    return out
 
 
 # -- acknowledgement by SMS reply ----------------------------------------------------------------

@@ -19,6 +19,7 @@ from riskwatch.common.events.workorders import (
     WorkOrderStateChanged,
 )
 from riskwatch.common.inbox import EventHandler
+from riskwatch.notify.devices.notices import notify_device
 from riskwatch.notify.duty.handover import project_alarm, project_work_order
 from riskwatch.notify.escalation.service import (
     accept_escalation,
@@ -46,7 +47,9 @@ def alarm_handler(
     whoever is on duty now); its work order accepted (接单), or the alarm cleared, stops it. A
     work order handed to someone, near or past a stage's limit, or raised to a higher loop
     tier, and the weekly overdue bulletin, notify the people concerned (workorders.notices).
-    A technical alarm (a device offline) starts no escalation."""
+    A technical alarm (a device offline) starts no escalation and is no handover item: it tells
+    the technical staff over the device (devices.notices), and its clearing that the device is
+    back online."""
 
     async def on_alarm(session: AsyncSession, envelope: Envelope[EventPayload]) -> None:
         data = envelope.data
@@ -78,6 +81,14 @@ def alarm_handler(
             return
         if isinstance(data, AlarmEvent) and data.alarm.kind == "technical":
             # A device offline is no safety alarm: no duty escalation, no handover item.
+            await notify_device(
+                session,
+                data=data,
+                catalog=catalog,
+                now=now,
+                caps=caps,
+                traceparent=envelope.traceparent,
+            )
             return
         await project_alarm(session, data=data, now=now)
         # Level is a StrEnum: compare ranks, never the strings.

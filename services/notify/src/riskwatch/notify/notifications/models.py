@@ -88,7 +88,8 @@ class Notification(Base):
     __table_args__ = (
         CheckConstraint(f"channel IN ({_CHANNELS_SQL})", name="channel"),
         CheckConstraint(
-            "topic IN ('alarm', 'roster', 'check_in', 'digest', 'work_order')", name="topic"
+            "topic IN ('alarm', 'roster', 'check_in', 'digest', 'work_order', 'device')",
+            name="topic",
         ),
         CheckConstraint(
             "topic <> 'alarm' OR (alarm_id IS NOT NULL AND level IS NOT NULL"

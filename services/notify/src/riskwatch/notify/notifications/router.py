@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from riskwatch.common.access import Permission
 from riskwatch.common.auth import Principal, require
 from riskwatch.common.deps import AuditDep, ReadSessionDep, SessionDep
-from riskwatch.common.errors import problem_responses
+from riskwatch.common.errors import Forbidden, NotFound, problem_responses
 from riskwatch.common.inputs import Key
 from riskwatch.common.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from riskwatch.notify.notifications import service
@@ -19,7 +19,8 @@ from riskwatch.notify.notifications.schemas import NotificationPage, Notificatio
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
-Reader = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_READ))]
+# notifications:own reads what was sent to oneself; notifications:read all within one's scope.
+Reader = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_OWN))]
 Acknowledger = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_ACK))]
 
 
@@ -36,9 +37,14 @@ async def list_notifications(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NotificationPage:
-    """Notifications, newest first; filter by alarm, topic (alarm, roster, check_in), status,
-    channel, person (`me` for the caller) or duty center. Everyone also sees, whatever their
-    scope, the notifications sent to them."""
+    """Notifications, newest first; filter by alarm, topic (alarm, roster, check_in, digest,
+    work_order, device), status, channel, person (`me` for the caller) or duty center. Everyone
+    also sees, whatever their scope, the notifications sent to them; without
+    notifications:read (the technical staff), only those."""
+    if Permission.NOTIFICATIONS_READ not in caller.permissions:
+        if person_id not in (None, "me", caller.subject):
+            raise Forbidden("Without notifications:read only your own notifications are listed.")
+        person_id = "me"
     items, next_cursor = await service.list_notifications(
         session,
         alarm_id=alarm_id,
@@ -64,6 +70,8 @@ async def get_notification(
     row = await service.get_notification_or_raise(
         session, notification_id=notification_id, scope=caller.scope, me=caller.subject
     )
+    if Permission.NOTIFICATIONS_READ not in caller.permissions and row.person_id != caller.subject:
+        raise NotFound(f"No notification {notification_id!r}.")  # as if it did not exist
     return NotificationRead.model_validate(row)
 
 

@@ -15,7 +15,7 @@ class NotificationRead(BaseModel):
 
     notification_id: str
     topic: Topic
-    alarm_id: str | None  # null for a duty notice (topic roster or check_in)
+    alarm_id: str | None  # null for a notice about no alarm (roster, work_order, device, ...)
     # The alarm's place (null on notifications older than the columns).
     sector_id: str | None = None
     town_id: str | None = None

@@ -31,7 +31,7 @@ RECONNECT_MS = 3000
 router = APIRouter(prefix=PREFIX, tags=["notifications"])
 log = structlog.get_logger(__name__)
 
-Reader = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_READ))]
+Reader = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_OWN))]
 Settings = Annotated[NotifySettings, Depends(settings_dependency("notify", NotifySettings))]
 
 STREAMS_OPEN = Gauge("rw_notification_streams_open", "Live notification streams open now")
@@ -85,7 +85,7 @@ async def still_admitted(request: Request) -> bool:
         principal = await current_principal(request, token or None)
     except AppError:  # refused (recorded by the check), or the keys cannot be had now
         return False
-    return Permission.NOTIFICATIONS_READ in principal.permissions
+    return Permission.NOTIFICATIONS_OWN in principal.permissions
 
 
 @router.get(

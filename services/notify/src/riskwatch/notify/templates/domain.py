@@ -51,6 +51,8 @@ class TemplateKey(StrEnum):
     WORK_ORDER_OVERDUE = "work_order_overdue"  # a stage's limit passed
     WORK_ORDER_TIER = "work_order_tier"  # raised to the medium or big loop
     BULLETIN = "bulletin"  # the weekly overdue bulletin
+    DEVICE_OFFLINE = "device_offline"  # a device's technical alarm raised: it went offline
+    DEVICE_ONLINE = "device_online"  # that alarm cleared: the device reports again
 
 
 # The keys about one work order share their variables (work_order_variables).
@@ -62,6 +64,9 @@ WORK_ORDER_KEYS = frozenset(
         TemplateKey.WORK_ORDER_TIER,
     }
 )
+
+# The keys about a device's liveness share their variables (device_variables).
+DEVICE_KEYS = frozenset({TemplateKey.DEVICE_OFFLINE, TemplateKey.DEVICE_ONLINE})
 
 
 # -- variables ----------------------------------------------------------------------------------
@@ -81,7 +86,19 @@ _WORK_ORDER_VARIABLES: Mapping[str, str] = {
     "assignee": "the person it is dispatched to (未指派 / unassigned)",
 }
 
+_DEVICE_VARIABLES: Mapping[str, str] = {
+    "device": "the device as one reads it: name (id), or the id alone",
+    "device_id": "the device's id",
+    "device_name": "the device's name (empty when it has none)",
+    "place": "the town, or the sector when the device has no town",
+    "offline_at": "when it went offline, local MM-DD HH:MM",
+    "online_at": "when it reported again, local MM-DD HH:MM (empty while offline)",
+    "down_for": "how long it was offline (2小时5分钟 / 2 h 5 min; empty while offline)",
+    "alarm_ref": "its technical alarm's short reference (first 8 characters of its id)",
+}
+
 VARIABLES: Mapping[TemplateKey, Mapping[str, str]] = {
+    **dict.fromkeys(DEVICE_KEYS, _DEVICE_VARIABLES),
     **dict.fromkeys(
         (
             TemplateKey.WORK_ORDER,
@@ -364,6 +381,35 @@ def work_order_variables(
     }
 
 
+def device_variables(
+    alarm: AlarmSnapshot,
+    *,
+    place: str | None,
+    online_at: datetime | None,
+    tz: ZoneInfo,
+    channel: ChannelKind,
+    locale: str,
+) -> dict[str, str]:
+    """The variables of a notice about a device's liveness, from its technical alarm (raised
+    when the device went offline); `online_at` when it reported again (the alarm cleared).
+    For a voice call the ids are spelled for the TTS engine."""
+    loc = locale_of(locale)
+    device = alarm.device
+    ref = short_alarm_id(alarm.alarm_id)
+    voice = channel is ChannelKind.VOICE
+    shown_id = spell(device.device_id) if voice else device.device_id
+    return {
+        "device": _device(device.name, shown_id, voice=voice, locale=loc),
+        "device_id": shown_id,
+        "device_name": device.name or "",
+        "place": place or "",
+        "offline_at": f"{alarm.raised_at.astimezone(tz):%m-%d %H:%M}",
+        "online_at": f"{online_at.astimezone(tz):%m-%d %H:%M}" if online_at is not None else "",
+        "down_for": _minutes(online_at - alarm.raised_at, loc) if online_at is not None else "",
+        "alarm_ref": " ".join(ref) if voice else ref,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class UnitCount:
     """One unit of an overdue bulletin: its name, orders overdue and open, orders closed late."""
@@ -441,6 +487,7 @@ class Template:
 # Short names for the table below.
 _Z, _E = Locale.ZH_CN, Locale.EN
 _A, _D, _R, _C = TemplateKey.ALARM, TemplateKey.DIGEST, TemplateKey.ROSTER, TemplateKey.CHECK_IN
+_OFF, _ON = TemplateKey.DEVICE_OFFLINE, TemplateKey.DEVICE_ONLINE
 _WO, _DUE, _OVER, _TIER, _BUL = (
     TemplateKey.WORK_ORDER,
     TemplateKey.WORK_ORDER_DUE,
@@ -846,6 +893,92 @@ DEFAULTS: Mapping[tuple[TemplateKey, ChannelKind, Locale], Template] = {
         "{unit_count} units: {units}" + _EN_SIGNATURE,
         subject="[RiskWatch] Overdue bulletin ({week})",
     ),
+    # -- a device offline (its technical alarm raised), to the technical staff over it
+    (_OFF, _APP, _Z): Template(
+        "设备离线：{place} {device}自{offline_at}起未上报数据（技术告警{alarm_ref}）。"
+        "请检查设备、网关及通信链路。"
+    ),
+    (_OFF, _SMS, _Z): Template(
+        "【RiskWatch】设备离线：{place} {device}自{offline_at}起未上报数据"
+        "（技术告警{alarm_ref}）。请检查设备及通信链路。"
+    ),
+    (_OFF, _VOICE, _Z): Template(
+        "RiskWatch提醒。{place}{device}自{offline_at}起离线，请检查设备及通信链路。按1确认签收"
+    ),
+    (_OFF, _HOOK, _Z): Template(
+        "【RiskWatch】设备离线\n地点：{place}\n设备：{device}\n离线时间：{offline_at}\n"
+        "技术告警：{alarm_ref}"
+    ),
+    (_OFF, _MAIL, _Z): Template(
+        "设备{device}自{offline_at}起未上报数据，已判定离线。\n\n地点：{place}\n"
+        "技术告警编号：{alarm_ref}\n\n请检查设备、网关及通信链路。" + _ZH_SIGNATURE,
+        subject="【RiskWatch】设备离线：{place} {device}",
+    ),
+    (_OFF, _APP, _E): Template(
+        "Device offline: {place} {device} has sent nothing since {offline_at}"
+        " (technical alarm {alarm_ref}). Check the device, its gateway and the link."
+    ),
+    (_OFF, _SMS, _E): Template(
+        "[RiskWatch] Device offline: {place} {device} has sent nothing since {offline_at}"
+        " (technical alarm {alarm_ref}). Check the device and the link."
+    ),
+    (_OFF, _VOICE, _E): Template(
+        "RiskWatch reminder. {place} {device} has been offline since {offline_at}."
+        " Please check the device and the link. Please press 1 to acknowledge"
+    ),
+    (_OFF, _HOOK, _E): Template(
+        "[RiskWatch] Device offline\nPlace: {place}\nDevice: {device}\n"
+        "Offline since: {offline_at}\nTechnical alarm: {alarm_ref}"
+    ),
+    (_OFF, _MAIL, _E): Template(
+        "{device} has sent nothing since {offline_at} and is offline.\n\nPlace: {place}\n"
+        "Technical alarm: {alarm_ref}\n\nPlease check the device, its gateway and the link."
+        + _EN_SIGNATURE,
+        subject="[RiskWatch] Device offline: {place} {device}",
+    ),
+    # -- the device back online (its technical alarm cleared): in the app only
+    (_ON, _APP, _Z): Template(
+        "设备恢复在线：{place} {device}于{online_at}恢复上报，离线{down_for}"
+        "（技术告警{alarm_ref}已解除）。"
+    ),
+    (_ON, _SMS, _Z): Template(
+        "【RiskWatch】设备恢复在线：{place} {device}于{online_at}恢复上报，离线{down_for}"
+        "（技术告警{alarm_ref}已解除）。"
+    ),
+    (_ON, _VOICE, _Z): Template(
+        "RiskWatch提醒。{place}{device}于{online_at}恢复在线，离线{down_for}。按1确认签收"
+    ),
+    (_ON, _HOOK, _Z): Template(
+        "【RiskWatch】设备恢复在线\n地点：{place}\n设备：{device}\n恢复时间：{online_at}\n"
+        "离线时长：{down_for}\n技术告警：{alarm_ref}（已解除）"
+    ),
+    (_ON, _MAIL, _Z): Template(
+        "设备{device}于{online_at}恢复上报，离线{down_for}，技术告警{alarm_ref}已解除。\n\n"
+        "地点：{place}\n离线时间：{offline_at}" + _ZH_SIGNATURE,
+        subject="【RiskWatch】设备恢复在线：{place} {device}",
+    ),
+    (_ON, _APP, _E): Template(
+        "Device back online: {place} {device} reporting again since {online_at}, offline for"
+        " {down_for} (technical alarm {alarm_ref} cleared)."
+    ),
+    (_ON, _SMS, _E): Template(
+        "[RiskWatch] Device back online: {place} {device} reporting again since {online_at},"
+        " offline for {down_for} (technical alarm {alarm_ref} cleared)."
+    ),
+    (_ON, _VOICE, _E): Template(
+        "RiskWatch reminder. {place} {device} is back online since {online_at}, after"
+        " {down_for} offline. Please press 1 to acknowledge"
+    ),
+    (_ON, _HOOK, _E): Template(
+        "[RiskWatch] Device back online\nPlace: {place}\nDevice: {device}\n"
+        "Back since: {online_at}\nOffline for: {down_for}\nTechnical alarm: {alarm_ref} (cleared)"
+    ),
+    (_ON, _MAIL, _E): Template(
+        "{device} is reporting again since {online_at}, after {down_for} offline; technical"
+        " alarm {alarm_ref} is cleared.\n\nPlace: {place}\nOffline since: {offline_at}"
+        + _EN_SIGNATURE,
+        subject="[RiskWatch] Device back online: {place} {device}",
+    ),
 }
 
 
@@ -917,6 +1050,16 @@ def sample_variables(key: TemplateKey, channel: ChannelKind, locale: str) -> dic
             stage="on_site",
             due=_SAMPLE_AT + timedelta(minutes=30),
             now=_SAMPLE_AT,
+            tz=_SAMPLE_ZONE,
+            channel=channel,
+            locale=loc,
+        )
+    if key in DEVICE_KEYS:
+        online = key is TemplateKey.DEVICE_ONLINE
+        return device_variables(
+            _sample_alarm(loc),
+            place="陆家嘴街道" if zh else "Lujiazui Street",
+            online_at=_SAMPLE_AT + timedelta(hours=2, minutes=5) if online else None,
             tz=_SAMPLE_ZONE,
             channel=channel,
             locale=loc,
@@ -1087,6 +1230,7 @@ _SHRINK: Mapping[TemplateKey, Sequence[tuple[str, str | None]]] = {
     TemplateKey.DIGEST: [("first_refs", None)],
     **dict.fromkeys(WORK_ORDER_KEYS, (("place", "sector"), ("place", None), ("unit", None))),
     TemplateKey.BULLETIN: (("units", "units_short"), ("units", "units_first"), ("units", None)),
+    **dict.fromkeys(DEVICE_KEYS, (("place", None), ("device", "device_id"))),
 }
 
 

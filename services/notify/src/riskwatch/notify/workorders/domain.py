@@ -11,7 +11,6 @@ own stage limits are its escalation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,7 +23,7 @@ from riskwatch.common.events.workorders import (
     WorkOrderSnapshot,
     WorkOrderStateChanged,
 )
-from riskwatch.notify.notifications.domain import CHANNELS, ChannelKind, Recipient
+from riskwatch.notify.notifications.domain import CHANNELS, ChannelKind
 from riskwatch.notify.templates.domain import TemplateKey
 
 
@@ -154,56 +153,6 @@ def _plan_move(data: WorkOrderStateChanged) -> NoticePlan | None:
 
 def bulletin_occasion(bulletin_id: str) -> str:
     return f"bulletin:{bulletin_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Addressee:
-    """Someone a notice goes to, found in `audience`."""
-
-    audience: Audience
-    recipient: Recipient
-
-
-def addressees(
-    found: Iterable[Addressee], *, actor: str | None = None, assignee: str | None = None
-) -> list[Addressee]:
-    """Each person once, in the first audience they were found in; the actor of a move is not
-    told of it (unless it was handed to them). Robots are not addressed."""
-    seen: set[str] = set()
-    out: list[Addressee] = []
-    for a in found:
-        person = a.recipient.person_id
-        if person in seen or a.recipient.robot_url is not None:
-            continue
-        if actor is not None and person == actor and person != assignee:
-            continue
-        seen.add(person)
-        out.append(a)
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Planned:
-    idempotency_key: str
-    addressee: Addressee
-    channel: ChannelKind
-    address: str
-
-
-def plan_rows(
-    occasion_key: str, people: Sequence[Addressee], channels: Sequence[ChannelKind]
-) -> list[Planned]:
-    """One notice per person and channel that reaches them: in the app always, by SMS when
-    they have a phone."""
-    out: list[Planned] = []
-    for a in people:
-        for channel in channels:
-            address = a.recipient.address(channel)
-            if address is None:
-                continue
-            key = f"{occasion_key}:{a.recipient.person_id}:{channel.value}"
-            out.append(Planned(key, a, channel, address))
-    return out
 
 
 def to_me(order: WorkOrderSnapshot, person_id: str) -> bool:

@@ -5,8 +5,6 @@ and channel. Callers own the transaction; the decisions are workorders/domain.py
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -20,10 +18,19 @@ from riskwatch.common.events.duty import DISTRICT_CENTER_ID, sector_center_id
 from riskwatch.common.events.workorders import WorkOrderBulletinPublished, WorkOrderSnapshot
 from riskwatch.notify.duty import service as duty_service
 from riskwatch.notify.duty.domain import Attendance, Routed, with_fallbacks
-from riskwatch.notify.duty.models import DutyCenter, Person
+from riskwatch.notify.duty.models import DutyCenter
 from riskwatch.notify.escalation.service import role_holders
 from riskwatch.notify.models import principals
-from riskwatch.notify.notifications.domain import CHANNELS, Recipient, Status, Topic
+from riskwatch.notify.notifications.domain import (
+    CHANNELS,
+    Addressee,
+    Planned,
+    Recipient,
+    Topic,
+    addressees,
+    plan_rows,
+)
+from riskwatch.notify.notifications.notices import notice_row, people_named
 from riskwatch.notify.notifications.service import insert_notifications
 from riskwatch.notify.notifications.storm import StormCaps
 from riskwatch.notify.templates.domain import (
@@ -37,14 +44,10 @@ from riskwatch.notify.templates.domain import (
 )
 from riskwatch.notify.templates.service import load_templates
 from riskwatch.notify.workorders.domain import (
-    Addressee,
     Audience,
     NoticePlan,
-    Planned,
-    addressees,
     bulletin_occasion,
     plan_notice,
-    plan_rows,
     to_me,
 )
 
@@ -95,8 +98,9 @@ async def notify_work_order(
     sector_name = sector.name if sector is not None else order.sector_id
     place = town.name if town is not None else sector_name
     rows = [
-        _row(
+        notice_row(
             p,
+            topic=Topic.WORK_ORDER,
             topic_fields=_order_fields(order),
             text=_render(
                 templates,
@@ -140,7 +144,7 @@ async def notify_bulletin(
 ) -> list[str]:
     """The weekly overdue bulletin to every department head (enabled accounts holding the
     role, whatever their scope), once per bulletin, person and channel."""
-    heads = await _people(
+    heads = await people_named(
         session,
         [(DISTRICT_CENTER_ID, username) for username in await _all_holders(session)],
         Audience.ALL_DEPARTMENT_HEADS,
@@ -168,8 +172,9 @@ async def notify_bulletin(
             week_start=data.week_start, week_end=data.week_end, units=units, tz=tz, locale=locale
         )
         rows.append(
-            _row(
+            notice_row(
                 p,
+                topic=Topic.WORK_ORDER,
                 topic_fields={"alarm_id": None, "sector_id": None, "town_id": None, "level": None},
                 text=templates.render(TemplateKey.BULLETIN, p.channel, locale, variables),
                 traceparent=traceparent,
@@ -202,7 +207,7 @@ async def _audience(
         case Audience.ASSIGNEE:
             if order.assignee is None:
                 return []
-            return await _people(session, [(unit, order.assignee)], audience)
+            return await people_named(session, [(unit, order.assignee)], audience)
         case Audience.UNIT_ON_DUTY:
             return await _on_duty(session, unit, audience, now=now, grace=grace)
         case Audience.DISTRICT_ON_DUTY:
@@ -212,14 +217,14 @@ async def _audience(
             center = await session.get(DutyCenter, center_id)
             if center is None or center.leader_id is None:
                 return []
-            return await _people(session, [(center_id, center.leader_id)], audience)
+            return await people_named(session, [(center_id, center.leader_id)], audience)
         case Audience.DEPARTMENT_HEADS:
             heads = await role_holders(session, Role.DEPARTMENT_HEAD, f"sector:{order.sector_id}")
             center_id = sector_center_id(order.sector_id)
-            return await _people(session, [(center_id, h) for h in heads], audience)
+            return await people_named(session, [(center_id, h) for h in heads], audience)
         case Audience.ALL_DEPARTMENT_HEADS:
             heads = await _all_holders(session)
-            return await _people(session, [(DISTRICT_CENTER_ID, h) for h in heads], audience)
+            return await people_named(session, [(DISTRICT_CENTER_ID, h) for h in heads], audience)
 
 
 async def _on_duty(
@@ -250,29 +255,6 @@ async def _on_duty(
         for r in routed
         for p in staffing[r.center.duty_center_id].people
     ]
-
-
-async def _people(
-    session: AsyncSession, wanted: Sequence[tuple[str, str]], audience: Audience
-) -> list[Addressee]:
-    """Accounts by username, for a center: reached by phone when they have a person record in
-    notify, in the app in any case."""
-    known = {
-        p.person_id: p
-        for p in await session.scalars(
-            select(Person).where(Person.person_id.in_({person for _, person in wanted}))
-        )
-    }
-    out: list[Addressee] = []
-    for center_id, person_id in wanted:
-        p = known.get(person_id)
-        recipient = (
-            Recipient(center_id, person_id, p.phone, p.email, p.locale)
-            if p is not None
-            else Recipient(center_id, person_id)
-        )
-        out.append(Addressee(audience, recipient))
-    return out
 
 
 async def _all_holders(session: AsyncSession) -> list[str]:
@@ -331,38 +313,3 @@ def _render(
         locale=locale,
     )
     return templates.render(plan.key, p.channel, locale, variables)
-
-
-def _row(
-    p: Planned,
-    *,
-    topic_fields: dict[str, object],
-    text: Rendered,
-    traceparent: str | None,
-    now: datetime,
-) -> dict[str, object]:
-    recipient = p.addressee.recipient
-    return {
-        "notification_id": str(uuid.uuid4()),
-        "topic": Topic.WORK_ORDER.value,
-        **topic_fields,
-        "village_id": None,
-        "duty_center_id": recipient.duty_center_id,
-        "person_id": recipient.person_id,
-        "channel": p.channel.value,
-        "recipient": p.address,
-        "message": text.text,
-        "subject": text.subject,
-        "template_id": text.provider_template_id,
-        "params": dict(text.params) or None,
-        "locale": locale_of(recipient.locale).value,
-        "step": 0,
-        "round": 0,
-        "status": Status.PENDING.value,
-        "idempotency_key": p.idempotency_key,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "alarm_received_at": None,
-        "traceparent": traceparent,
-        "created_at": now,
-    }
