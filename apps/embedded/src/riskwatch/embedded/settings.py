@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from riskwatch.common.settings import ServiceSettings
 from riskwatch.ingest.mqtt.settings import MqttSettings
@@ -23,3 +23,12 @@ class EmbeddedSettings(ServiceSettings):
     # MQTT inbound (ADR 0020): the embedded mode runs its own Mosquitto on 127.0.0.1:1883 when
     # the binary is there (RW_MQTT__PORT, RW_MQTT__ENABLED=false to run without).
     mqtt: MqttSettings = Field(default_factory=lambda: MqttSettings(managed_broker=True))
+
+    @field_validator("mqtt", mode="before")
+    @classmethod
+    def _managed_unless_said(cls, value: object) -> object:
+        """RW_MQTT__PORT alone must not turn the embedded broker off: fields from the
+        environment replace the default factory's model, so its own default comes back here."""
+        if isinstance(value, dict) and "managed_broker" not in value:
+            return {**value, "managed_broker": True}
+        return value
