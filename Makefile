@@ -75,7 +75,7 @@ simulate: sync
 migrate: sync
 	@for s in $(SERVICES); do $(UV) run riskwatch-$$s migrate || exit 1; done
 
-bench: sync kafka-jars
+bench: sync kafka-jars mosquitto
 	$(UV) run python bench/run.py
 
 clean:

@@ -22,6 +22,7 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,7 +196,7 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
         if line.strip() != "GO":
             raise SystemExit(f"expected GO, got {line!r}")
 
-        cpu0 = _cpu()
+        cpu0 = cpu_seconds()
         t0 = time.monotonic()
         wall0 = time.time()
         deadline = t0 + cfg["duration"]
@@ -225,9 +226,8 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall1 = time.time()
-        cpu1 = _cpu()
+        cpu1 = cpu_seconds()
 
-    durations = sorted(stats.durations)
     return {
         "started_at": wall0,
         "stopped_at": wall1,
@@ -241,31 +241,40 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
         "rejected": stats.rejected,
         "breach_devices": stats.breach_devices,
         "lost_breaches": stats.lost_breaches,
-        "request_seconds": {
-            "p50": _pct(durations, 50),
-            "p95": _pct(durations, 95),
-            "p99": _pct(durations, 99),
-            "max": durations[-1] if durations else None,
-        },
+        "request_seconds": seconds_summary(stats.durations),
         "accepted_per_second": {str(k): v for k, v in sorted(stats.accepted_per_second.items())},
         "cpu_seconds_self": cpu1 - cpu0,
     }
 
 
-def _cpu() -> float:
+def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _pct(values: list[float], q: float) -> float | None:
+def nearest_rank(values: list[float], q: float) -> float | None:
     if not values:
         return None
     index = min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))
     return values[index]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def seconds_summary(durations: list[float]) -> dict[str, float | None]:
+    """p50, p95, p99 (nearest rank) and max of request or publish durations."""
+    ordered = sorted(durations)
+    return {
+        "p50": nearest_rank(ordered, 50),
+        "p95": nearest_rank(ordered, 95),
+        "p99": nearest_rank(ordered, 99),
+        "max": ordered[-1] if ordered else None,
+    }
+
+
+def main(
+    run: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] = run, doc: str | None = __doc__
+) -> None:
+    """A generator's process: read the config, run, write the result, say DONE."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("config", type=Path, help="JSON config written by bench/run.py")
     parser.add_argument("result", type=Path, help="where to write the result JSON")
     args = parser.parse_args()

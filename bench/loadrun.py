@@ -148,11 +148,20 @@ async def evaluated_all(bench: Bench, scraper: Scraper, what: str) -> bool:
 
 
 class LoadGen:
-    """One bench/loadgen.py process (see its protocol), measured as `label` by the sampler."""
+    """One bench/loadgen.py process (see its protocol), or another `script` speaking it
+    (bench/mqttgen.py), measured as `label` by the sampler."""
 
-    def __init__(self, bench: Bench, name: str, label: str, cfg: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        bench: Bench,
+        name: str,
+        label: str,
+        cfg: dict[str, Any],
+        script: str = "loadgen.py",
+    ) -> None:
         self.bench = bench
         self.label = label
+        self.script = BENCH_DIR / script
         self.cfg_path = bench.run_dir / f"loadgen-{name}-config.json"
         self.result_path = bench.run_dir / f"loadgen-{name}-result.json"
         self.stderr_path = bench.run_dir / f"loadgen-{name}.stderr.log"
@@ -163,7 +172,7 @@ class LoadGen:
         with self.stderr_path.open("ab") as stderr:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                str(BENCH_DIR / "loadgen.py"),
+                str(self.script),
                 str(self.cfg_path),
                 str(self.result_path),
                 stdin=asyncio.subprocess.PIPE,

@@ -2,6 +2,8 @@
 
   bare       the bare aiokafka pipe on the stack's broker, packed records then per-device ones
   load       closed loop: as many readings as ingest accepts, for `--duration`
+  mqtt       the same over MQTT: devices of their own publishing through ingest's Mosquitto,
+             for `--mqtt-duration` (bench/mqttgen.py)
   half       paced at half the readings/s alerting evaluated in `load` (or `--rate`)
   soak       the same pace for `--soak` seconds, RSS recorded every `--rss-interval`
   isolation  construction paced at `--isolation-rate`, alone, then while a CPU-limited
@@ -46,13 +48,16 @@ from loadrun import (
 )
 from procstat import ProcSampler
 from scaleout import scale_out
-from targets import CpuLimit, DistributedTarget, EmergencySector, Target
+from targets import CpuLimit, DistributedTarget, EmergencySector, Endpoints, Target
 from workload import (
     CONSTRUCTION,
     EMERGENCY,
+    MQTT,
     BreachPools,
+    Workload,
     disable_other_rules,
     login,
+    mqtt_credentials,
     register,
 )
 
@@ -77,6 +82,17 @@ class Run:
 
     def rss(self, start: str, end: str) -> dict[str, Any]:
         return self.bench.sampler.rss(start, end, [*self.platform, *self.extra])
+
+    async def register(self, workload: Workload, at: Endpoints, device_ids: list[str]) -> float:
+        """More devices (and the workload's profile and rule) on the sector's services."""
+        return await register(
+            workload,
+            ingest_url=at.ingest,
+            alerting_url=at.alerting,
+            token=self.bench.token,
+            device_ids=device_ids,
+            towns=town_ids(self.args),
+        )
 
     async def paced(
         self,
@@ -208,6 +224,78 @@ class Run:
             "profiles": profiles,
         }
 
+    async def mqtt(self) -> dict[str, Any]:
+        """Readings over MQTT for `--mqtt-duration`: one connection per device, each with its
+        own credentials, as fast as ingest takes them (bench/mqttgen.py), measured as `load`
+        measures HTTP: what ingest accepted over the generator's window, what alerting
+        evaluated until it caught up. No device breaches: the phase has no alarms."""
+        args, bench = self.args, self.bench
+        endpoints, port = self.scraper.endpoints, self.target.mqtt_port
+        assert port is not None
+        ids = MQTT.device_ids(args.mqtt_devices)
+        log(f"mqtt: registering {len(ids)} devices with MQTT credentials")
+        await self.register(MQTT, endpoints, ids)
+        per_message = args.mqtt_readings_per_message
+        cfg = {
+            "host": "127.0.0.1",
+            "port": port,
+            "credentials": await mqtt_credentials(
+                ingest_url=endpoints.ingest, token=bench.token, device_ids=ids
+            ),
+            "metric": MQTT.metric,
+            "normal_range": list(MQTT.normal_range),
+            "readings_per_message": per_message,
+            "inflight": args.mqtt_inflight,
+            "max_backlog": args.mqtt_backlog,
+            "metrics_url": endpoints.ingest + "/metrics",
+            "poll_interval": 0.25,
+            "duration": args.mqtt_duration,
+            "connect_timeout": 60.0,
+            "drain_timeout": args.catchup_timeout,
+        }
+        log(
+            f"mqtt: {args.mqtt_duration:.0f} s closed loop, {len(ids)} connections to 127.0.0.1:"
+            f"{port}, {per_message} reading(s) a message, {args.mqtt_inflight} unacknowledged "
+            f"publishes per connection, at most {args.mqtt_backlog:,} messages ingest has not taken"
+        )
+        async with LoadGen(bench, "mqtt", "mqtt load generator", cfg, "mqttgen.py") as lg:
+            window = await timed_load(bench, "mqtt", self.scraper, lg)
+        messages = window.lg["messages"]
+        log(
+            f"mqtt done: {window.fresh:,} readings accepted in {window.load_seconds:.1f} s "
+            f"({window.fresh / window.load_seconds:,.0f}/s), {messages['messages']:,} messages"
+        )
+        await catch_up(bench, self.scraper, window)
+        bench.sampler.mark("mqtt_settled")
+        # Ingest takes at most 200 messages a transaction (RW_MQTT__MAX_MESSAGES_PER_BATCH).
+        figures = throughput(window, 200 * per_message)
+        figures["ingest"] |= {
+            "messages": messages,
+            "drained": window.lg["drained"],
+            "backlog_at_stop": window.lg["backlog_at_stop"],
+            "drain_seconds": window.lg["drain_seconds"],
+            "records_per_message": round(
+                figures["ingest"]["metric_records_published"] / messages["messages"], 3
+            )
+            if messages["messages"]
+            else None,
+        }
+        return {
+            "duration": args.mqtt_duration,
+            "broker": f"127.0.0.1:{port}",
+            "devices": len(ids),
+            "readings_per_message": per_message,
+            "inflight_per_connection": args.mqtt_inflight,
+            "max_backlog": args.mqtt_backlog,
+            **figures,
+            "cpu": {
+                "mqtt": self.cpu("mqtt", "mqtt_start", "mqtt_end"),
+                "mqtt catch-up": self.cpu("mqtt catch-up", "mqtt_end", "mqtt_caught_up"),
+            },
+            "rss_mb": self.rss("mqtt_start", "mqtt_settled"),
+            "timeline": window.timeline,
+        }
+
     async def isolation(self) -> dict[str, Any]:
         """Construction paced alone, then beside a saturated emergency sector."""
         args, bench = self.args, self.bench
@@ -224,15 +312,7 @@ class Run:
             self.extra = EmergencySector.NAMES
             e = sector.endpoints
             emergency_ids = EMERGENCY.device_ids(args.emergency_devices)
-            towns = [t.strip() for t in args.towns.split(",") if t.strip()]
-            await register(
-                EMERGENCY,
-                ingest_url=e.ingest,
-                alerting_url=e.alerting,
-                token=bench.token,
-                device_ids=emergency_ids,
-                towns=towns,
-            )
+            await self.register(EMERGENCY, e, emergency_ids)
             log(f"emergency sector up in {started_in:.1f} s, {len(emergency_ids)} devices")
             escraper = Scraper(bench.client, e)
 
@@ -502,10 +582,13 @@ def isolation_figures(alone: dict[str, Any], beside: dict[str, Any]) -> dict[str
 # -- the run -----------------------------------------------------------------------------------
 
 
+def town_ids(args: argparse.Namespace) -> list[str]:
+    return [t.strip() for t in args.towns.split(",") if t.strip()]
+
+
 async def run(args: argparse.Namespace, target: Target, password: str, run_dir: Path) -> dict:
     endpoints = target.endpoints
     token = await login(endpoints.ingest, password, alerting_url=endpoints.alerting)
-    towns = [t.strip() for t in args.towns.split(",") if t.strip()]
     log(f"registering {args.devices} devices and rule {CONSTRUCTION.rule_id}")
     setup: dict[str, Any] = {
         "register_seconds": round(
@@ -515,7 +598,7 @@ async def run(args: argparse.Namespace, target: Target, password: str, run_dir: 
                 alerting_url=endpoints.alerting,
                 token=token,
                 device_ids=CONSTRUCTION.device_ids(args.devices),
-                towns=towns,
+                towns=town_ids(args),
             ),
             1,
         )
@@ -543,6 +626,8 @@ async def run(args: argparse.Namespace, target: Target, password: str, run_dir: 
                 results["bare_pipe"] = await r.bare_pipes()
             if "load" in phases:
                 results["load"] = await r.closed_loop()
+            if "mqtt" in phases:
+                results["mqtt"] = await r.mqtt()
             rate, basis = args.rate, "--rate"
             if rate is None and "load" in results:
                 rate = 0.5 * results["load"]["alerting"]["evaluated_per_s"]

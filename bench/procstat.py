@@ -1,7 +1,8 @@
 """CPU seconds and resident memory per OS process group (a service, Kafka, PostgreSQL and its
 backends...) over named windows, sampled with psutil in a background thread.
 
-Each group is a root pid plus, optionally, all its descendants. Every sample adds, per pid, the
+Each group is a root pid plus, optionally, all its descendants but those measured as groups of
+their own (ingest's Mosquitto is its child, and reported apart). Every sample adds, per pid, the
 CPU time (user + system) used since that pid's previous sample; a pid first seen mid-window
 counts from zero (it was born then), one that exits loses at most one interval. PostgreSQL's
 backends come and go with connection pools, so it is measured as the postmaster's children.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import psutil
@@ -90,7 +91,8 @@ class ProcSampler:
                 group = self.groups[name] = Group(name, root_pid, children)
             else:
                 group.root_pid, group.children = root_pid, children
-            self._sample_group(group, baseline=True)  # time used before now is not counted
+            # time used before now is not counted
+            self._sample_group(group, baseline=True, apart=self._roots())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="proc-sampler", daemon=True)
@@ -107,22 +109,31 @@ class ProcSampler:
 
     def sample(self) -> None:
         with self._lock:
+            apart = self._roots()
             for group in self.groups.values():
-                self._sample_group(group)
+                self._sample_group(group, apart=apart)
             self.rss_samples.append(
                 (time.monotonic(), {name: g.rss for name, g in self.groups.items()})
             )
 
-    def _sample_group(self, group: Group, *, baseline: bool = False) -> None:
+    def _roots(self) -> set[int]:
+        return {pid for g in self.groups.values() if (pid := g.root_pid()) is not None}
+
+    def _sample_group(
+        self, group: Group, *, baseline: bool = False, apart: Collection[int] = ()
+    ) -> None:
         group.rss = 0
         pid = group.root_pid()
         if pid is None:
             return
         try:
             root = psutil.Process(pid)
-            procs = [root, *(root.children(recursive=True) if group.children else [])]
+            below = root.children(recursive=True) if group.children else []
         except psutil.Error:
             return
+        # A descendant measured as a group of its own is not counted here too (nor its own
+        # descendants: the only such group, Mosquitto, has none).
+        procs = [root, *(p for p in below if p.pid not in apart)]
         for proc in procs:
             try:
                 with proc.oneshot():

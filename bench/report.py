@@ -12,12 +12,13 @@ CPU_COLUMNS = (
     ("bare per-device", "bare 1/r"),
     ("load", "load"),
     ("load catch-up", "catch-up"),
+    ("mqtt", "mqtt"),
     ("half", "half"),
     ("isolation_alone", "iso alone"),
     ("isolation_with", "iso with"),
     ("soak", "soak"),
 )
-PHASES = ("load", "half", "soak")
+PHASES = ("load", "mqtt", "half", "soak")
 
 
 def _ms(v: float | None) -> str:
@@ -39,6 +40,7 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
     iso = r.get("isolation") or {}
     scale = r.get("scaleout")
     accepted = load["ingest"]["accepted_per_s"] if load else None
+    mqtt = r.get("mqtt")
     evaluated = load["alerting"]["evaluated_per_s"] if load else None
     packed = bare["packed"]["readings_per_s"] if bare else None
     per_device = bare["per_device"]["readings_per_s"] if bare else None
@@ -52,6 +54,8 @@ def headline(doc: dict[str, Any]) -> dict[str, Any]:
         "started_at": doc["started_at"],
         "accepted_per_s": accepted,
         "evaluated_per_s": evaluated,
+        "mqtt_accepted_per_s": mqtt["ingest"]["accepted_per_s"] if mqtt else None,
+        "mqtt_evaluated_per_s": mqtt["alerting"]["evaluated_per_s"] if mqtt else None,
         "caught_up": load["alerting"]["caught_up"] if load else None,
         "backlog_at_load_stop": load["alerting"]["backlog_at_load_stop"] if load else None,
         "backlog_slope_per_s": load["alerting"]["backlog_slope_per_s"] if load else None,
@@ -104,13 +108,40 @@ def _latency_lines(phase: dict[str, Any], indent: str, stages: bool = False) -> 
 
 
 def _throughput_lines(phase: dict[str, Any], indent: str) -> None:
-    ing, alt = phase["ingest"], phase["alerting"]
+    ing = phase["ingest"]
     print(
         f"{indent}ingest accepted     {ing['accepted_per_s']:>10,.0f} readings/s  "
         f"({ing['accepted']:,} in {ing['load_seconds']:.1f} s, {ing['requests']} requests "
         f"{ing['statuses']}, request p50 {_ms(ing['request_seconds']['p50'])} "
         f"p99 {_ms(ing['request_seconds']['p99'])})"
     )
+    _alerting_lines(phase, indent)
+
+
+def _mqtt_lines(phase: dict[str, Any], indent: str) -> None:
+    ing, m = phase["ingest"], phase["ingest"]["messages"]
+    print(
+        f"{indent}ingest accepted     {ing['accepted_per_s']:>10,.0f} readings/s  "
+        f"({ing['accepted']:,} in {ing['load_seconds']:.1f} s, {m['messages']:,} messages "
+        f"taken: {m['handled']:,} handled, {m['unparseable']} unparseable, {m['failed']} "
+        f"failed; {ing['rejected']} readings rejected, {ing['duplicates']} duplicates"
+        + ("" if ing["drained"] else "; NOT all taken")
+        + ")"
+    )
+    print(
+        f"{indent}publish -> broker's PUBACK p50 {_ms(ing['request_seconds']['p50'])} "
+        f"p99 {_ms(ing['request_seconds']['p99'])}; ingest published "
+        f"{ing['metric_records_published']:,.0f} records ({ing['records_per_message']} a message)"
+    )
+    print(
+        f"{indent}when publishing stopped ingest had {ing['backlog_at_stop']:,} messages to take "
+        f"(taken in {ing['drain_seconds']:.1f} s)"
+    )
+    _alerting_lines(phase, indent)
+
+
+def _alerting_lines(phase: dict[str, Any], indent: str) -> None:
+    alt = phase["alerting"]
     print(
         f"{indent}alerting evaluated  {alt['evaluated_per_s']:>10,.0f} readings/s  "
         f"({alt['evaluated']:,.0f} in {alt['seconds_from_load_start']:.1f} s from load start, "
@@ -245,6 +276,17 @@ def print_summary(doc: dict[str, Any]) -> None:
             )
             for row in prof.get("self", [])[:12]:
                 print(f"      {row['percent']:5.1f} %  {row['function']}")
+    mqtt = r.get("mqtt")
+    if mqtt:
+        print(
+            f"  MQTT closed loop, {mqtt['duration']:.0f} s: {mqtt['devices']} devices, one "
+            f"connection each to {mqtt['broker']}, {mqtt['readings_per_message']} reading(s) a "
+            f"message, QoS 1, {mqtt['inflight_per_connection']} publishes in flight each"
+        )
+        _mqtt_lines(mqtt, "    ")
+        if load:
+            ratio = mqtt["ingest"]["accepted_per_s"] / load["ingest"]["accepted_per_s"]
+            print(f"    MQTT / HTTP accepted readings/s: {ratio:.3f}")
     for name, title in (("half", "half load"), ("soak", "soak")):
         phase = r.get(name)
         if phase:

@@ -7,6 +7,8 @@ ports in its own state dir, registers devices and a threshold rule, and runs, in
   bare       the bare aiokafka pipe on the same broker, packed records and per-device records
   load       closed loop: readings as fast as ingest accepts them; what alerting evaluates,
              the backlog, the latency of the alarms
+  mqtt       the same over MQTT, through the Mosquitto ingest runs (devices of their own, one
+             connection each, QoS 1): readings/s over MQTT next to HTTP's
   half       paced at half of what alerting evaluated in `load`: reading -> notification latency
   isolation  construction paced at 2,000 readings/s alone, then beside a saturated emergency
              sector (its own ingest and alerting processes under a CPU quota)
@@ -48,15 +50,17 @@ from workload import BreachPools
 
 from riskwatch.devstack.kafka import KAFKA_VERSION
 from riskwatch.devstack.pgserver import bin_dir
+from riskwatch.ingest.mqtt.broker import find_mosquitto
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 # Towns whose street duty centers the demo roster staffs, so every alarm reaches people.
 DEFAULT_TOWNS = "lujiazui,zhangjiang,chuansha,huinan"
-PHASES = ("bare", "load", "half", "isolation", "scaleout")
+PHASES = ("bare", "load", "mqtt", "half", "isolation", "scaleout")
 # Defaults that --quick changes: (full run, --quick).
 PRESETS: dict[str, tuple[float, float]] = {
     "duration": (60.0, 8.0),
+    "mqtt_duration": (60.0, 8.0),
     "half_duration": (60.0, 8.0),
     "isolation_duration": (30.0, 6.0),
     "isolation_lead": (3.0, 2.0),
@@ -100,8 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run_group.add_argument(
         "--phases",
         default=None,
-        help="comma-separated, run in this order: bare, load, half, isolation, scaleout "
-        "(default: all; embedded: load,half; with --soak: load)",
+        help="comma-separated, run in this order: bare, load, mqtt, half, isolation, scaleout "
+        "(default: all; embedded: load,half, and mqtt if asked; with --soak: load)",
     )
     run_group.add_argument(
         "--soak",
@@ -149,6 +153,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     load.add_argument("--towns", default=DEFAULT_TOWNS, help="towns the devices spread over")
     load.add_argument(
         "--warmup-batches", type=int, default=1, help="untimed rounds of requests first"
+    )
+    mqtt = p.add_argument_group("mqtt")
+    mqtt.add_argument(
+        "--mqtt-devices", type=int, default=200, help="devices publishing, one connection each"
+    )
+    mqtt.add_argument(
+        "--mqtt-duration",
+        type=float,
+        default=None,
+        help=f"seconds of the MQTT closed loop {preset('mqtt_duration')}",
+    )
+    mqtt.add_argument(
+        "--mqtt-readings-per-message", type=int, default=1, help="readings in one message"
+    )
+    mqtt.add_argument(
+        "--mqtt-inflight",
+        type=int,
+        default=4,
+        help="publishes per connection the broker has not acknowledged, at most",
+    )
+    mqtt.add_argument(
+        "--mqtt-backlog",
+        type=int,
+        default=5_000,
+        help="messages published that ingest has not taken yet, at most: the broker queues "
+        "them (past its max_queued_messages, 100,000, it would drop them), and a reading that "
+        "waits long enough there is flagged late",
     )
     scale = p.add_argument_group("scale-out (distributed only)")
     scale.add_argument(
@@ -279,6 +310,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown --variant {', '.join(sorted(unknown))}")
     if args.rate is None and "load" not in args.phases and ("half" in args.phases or args.soak):
         p.error("the half and soak phases need the closed loop (--phases load) or --rate")
+    if "mqtt" in args.phases and find_mosquitto() is None:
+        p.error(
+            "the mqtt phase needs Eclipse Mosquitto 2.x: run scripts/fetch-mosquitto "
+            "(or `make mosquitto`), or leave mqtt out of --phases"
+        )
     if args.batch_size % args.readings_per_device:
         p.error("--batch-size must be a multiple of --readings-per-device")
     per_batch = args.batch_size // args.readings_per_device
@@ -295,6 +331,7 @@ def _enough_devices(args: argparse.Namespace) -> None:
     the phases need, and say so."""
     bps = args.breaches_per_second
     seconds = {"load": [args.duration], "half": [args.half_duration], "bare": [], "scaleout": []}
+    seconds["mqtt"] = []  # its devices are its own and never breach
     seconds["isolation"] = [args.isolation_duration] * 2
     needed = sum(BreachPools.size(bps, s) for p in args.phases for s in seconds[p])
     needed += BreachPools.size(bps, args.soak)
@@ -324,6 +361,7 @@ def machine_info() -> dict[str, Any]:
     ).stderr.splitlines()
     import aiokafka
 
+    mosquitto = find_mosquitto()
     return {
         "nproc": os.cpu_count(),
         "cpu_model": model,
@@ -333,6 +371,12 @@ def machine_info() -> dict[str, Any]:
         "java": java[0] if java else "",
         "kafka": KAFKA_VERSION,
         "aiokafka": aiokafka.__version__,
+        # `mosquitto -h` prints its version first (and exits 3)
+        "mosquitto": subprocess.run(  # noqa: S603 - the broker's binary
+            [mosquitto, "-h"], capture_output=True, text=True, check=False
+        ).stdout.partition("\n")[0]
+        if mosquitto
+        else None,
         "postgres": subprocess.run(  # noqa: S603 - fixed binary from the wheel
             [str(bin_dir() / "postgres"), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip(),

@@ -1,11 +1,13 @@
 """What the benchmark runs against, and how it is started and stopped.
 
 `DistributedTarget`: devstack's `Stack` on free ports (PostgreSQL, a KRaft Kafka broker and the
-five services as OS processes), its ingest and alerting serving `construction` only.
+five services as OS processes), its ingest and alerting serving `construction` only; for the
+mqtt phase, ingest runs its own Mosquitto (RW_MQTT__MANAGED_BROKER, ADR 0020) on a free port.
 `EmergencySector`: for the isolation phase, one more ingest and one more alerting process
 serving `emergency` only, started like the stack's own (same command and environment, other
 ports and `RW_SECTORS`), inside a `CpuLimit`. `EmbeddedTarget`: `riskwatch run`, all five
-services in one process on the in-process bus, with the PostgreSQL server it starts itself.
+services in one process on the in-process bus, with the PostgreSQL server it starts itself
+(and its Mosquitto, when the binary is there, on a free port).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from riskwatch.devstack.supervisor import (
     Stack,
     StackConfig,
 )
+from riskwatch.embedded.database import postgres_server
+from riskwatch.ingest.mqtt.broker import find_mosquitto
 
 BENCH_DIR = Path(__file__).resolve().parent
 PidOf = Callable[[], int | None]
@@ -57,6 +61,23 @@ def distinct_free_ports(n: int) -> list[int]:
     return chosen
 
 
+def child_named(parent: PidOf, name: str) -> PidOf:
+    """The pid of the first descendant of `parent` called `name` (None while there is none):
+    the Mosquitto an ingest process runs."""
+
+    def pid() -> int | None:
+        root = parent()
+        if root is None:
+            return None
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(root).children(recursive=True):
+                if child.name() == name:
+                    return int(child.pid)
+        return None
+
+    return pid
+
+
 def _executable(name: str) -> str:
     """A console script of this environment (the one `uv run` would start)."""
     sibling = Path(sys.executable).parent / name
@@ -68,7 +89,16 @@ class DistributedTarget:
 
     def __init__(self, args: Any, run_dir: Path, env: dict[str, str]) -> None:
         self.args = args
-        ports = distinct_free_ports(3 + len(SERVICES))
+        ports = distinct_free_ports(4 + len(SERVICES))
+        # Ingest's own broker, for the mqtt phase only: the other phases measure the stack
+        # as it ran before it (other services ignore RW_MQTT__*).
+        self.mqtt_port = ports[3] if "mqtt" in args.phases else None
+        if self.mqtt_port is not None:
+            env = env | {
+                "RW_MQTT__MANAGED_BROKER": "true",
+                "RW_MQTT__PORT": str(self.mqtt_port),
+                "RW_MQTT__BROKER_DIR": str(run_dir / "state" / "mqtt"),
+            }
         command: tuple[str, ...] = DEFAULT_COMMAND
         if args.variant != "none":
             command = (sys.executable, str(BENCH_DIR / "variant.py"), args.variant)
@@ -76,7 +106,7 @@ class DistributedTarget:
         self.config = StackConfig(
             state_dir=run_dir / "state",
             command=command,
-            services=tuple(replace(s, port=p) for s, p in zip(SERVICES, ports[3:], strict=True)),
+            services=tuple(replace(s, port=p) for s, p in zip(SERVICES, ports[4:], strict=True)),
             pg_port=ports[0],
             kafka_port=ports[1],
             kafka_controller_port=ports[2],
@@ -126,6 +156,8 @@ class DistributedTarget:
         }
         out["kafka"] = lambda: kafka.pid
         out["postgres"] = lambda: postgres.pid
+        if self.mqtt_port is not None:
+            out["mosquitto"] = child_named(out["ingest"], "mosquitto")
         return out
 
     def pid(self, name: str) -> int:
@@ -262,7 +294,7 @@ class EmergencySector(SectorProcesses):
     NAMES = ("emergency ingest", "emergency alerting")
 
     def __init__(self, target: DistributedTarget, limit: CpuLimit, budget: int | None) -> None:
-        env = {}
+        env = {"RW_MQTT__ENABLED": "false"}  # the stack's ingest has the broker, if any
         if budget:
             env["RW_SECTOR_READINGS_PER_S"] = json.dumps({EMERGENCY.sector: budget})
         super().__init__(
@@ -287,7 +319,7 @@ class EmbeddedTarget:
     def __init__(self, args: Any, run_dir: Path, env: dict[str, str]) -> None:
         self.args = args
         self.data_dir = run_dir / "embedded"
-        self.port = free_port()
+        self.port, self.mqtt_port = distinct_free_ports(2)
         self.url = f"http://{LOCALHOST}:{self.port}"
         full_env = {
             **os.environ,
@@ -295,6 +327,10 @@ class EmbeddedTarget:
             "RW_DATA_DIR": str(self.data_dir),
             "RW_HOST": LOCALHOST,
             "RW_PORT": str(self.port),
+            # Not 1883, which a `riskwatch run` may hold. Any RW_MQTT__* replaces the embedded
+            # settings' whole default (managed broker on), so that is said again.
+            "RW_MQTT__PORT": str(self.mqtt_port),
+            "RW_MQTT__MANAGED_BROKER": "true",
         }
         self.process = ServiceProcess(
             "riskwatch",
@@ -335,11 +371,16 @@ class EmbeddedTarget:
 
     @property
     def dsn(self) -> str:
-        return self.postgres.url("riskwatch", driver="postgresql")
+        # As its superuser, whose password `riskwatch run` made at its first start.
+        return postgres_server(self.data_dir).url("riskwatch", driver="postgresql")
 
     def processes(self) -> dict[str, PidOf]:
         postgres = self.postgres
-        return {"riskwatch": lambda: self.process.pid, "postgres": lambda: postgres.pid}
+        out: dict[str, PidOf] = {"riskwatch": lambda: self.process.pid}
+        out["postgres"] = lambda: postgres.pid
+        if find_mosquitto() is not None:  # `riskwatch run` runs it then
+            out["mosquitto"] = child_named(out["riskwatch"], "mosquitto")
+        return out
 
     def pid(self, name: str) -> int:
         if name != "riskwatch":

@@ -3,7 +3,9 @@
 `CONSTRUCTION` is the measured sector: gas wells (scenario `gas`) reporting `ch4_lel`, under
 rule `bench-ch4-lel`. `EMERGENCY` is the sector the isolation phase saturates: river gauges
 (scenario `flood-typhoon`) reporting `water_level_m`, under rule `bench-water-level`.
-`SCALE_ONE` and `SCALE_TWO` (sectors ecology and energy) carry the scale-out phase's backlogs. Each
+`MQTT` is construction again, with devices of its own that publish over MQTT (the mqtt
+phase). `SCALE_ONE` and `SCALE_TWO` (sectors ecology and energy) carry the scale-out phase's
+backlogs. Each
 breaching device sends one red reading and so raises one alarm; an alarm stays active, so a
 device breaches at most once per run. `BreachPools` gives every phase devices of its own, and
 a phase's alarms are exactly the alarms of its devices.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -33,6 +35,23 @@ class Workload:
     normal_range: tuple[float, float]  # below blue: evaluated, never an alarm
     device_prefix: str
     site: str
+    # The profile's physical range: the devices carry a profile, as issue 11 has every device
+    # do, so the readings path pays for its quality flags and liveness receipts.
+    physical_range: tuple[float, float] = (0.0, 100.0)
+
+    @property
+    def profile_id(self) -> str:
+        return f"bench-{self.scenario}-{self.metric}"
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        low, high = self.physical_range
+        metric = {"metric": self.metric, "unit": self.rule["unit"], "min": low, "max": high}
+        return {
+            "name": f"Bench: {self.site}",
+            "metrics": [metric | {"precision": 3, "interval_s": 60}],
+            "offline_after_intervals": 3,
+        }
 
     def device_ids(self, n: int) -> list[str]:
         return [f"{self.device_prefix}-{i:05d}" for i in range(n)]
@@ -68,6 +87,9 @@ CONSTRUCTION = Workload(
     site="Bench valve well",
 )
 
+# The mqtt phase's devices: construction's profile and rule, ids of their own.
+MQTT = replace(CONSTRUCTION, device_prefix="bench-mqtt")
+
 EMERGENCY = Workload(
     sector="emergency",
     scenario="flood-typhoon",
@@ -88,6 +110,7 @@ EMERGENCY = Workload(
     normal_range=(1.0, 3.0),
     device_prefix="bench-flood",
     site="Bench river gauge",
+    physical_range=(0.0, 20.0),
 )
 
 
@@ -113,6 +136,7 @@ def _pipeline(sector: str, scenario: str, prefix: str) -> Workload:
         normal_range=(0.5, 5.0),
         device_prefix=prefix,
         site="Bench pipeline station",
+        physical_range=(0.0, 16.0),
     )
 
 
@@ -166,7 +190,7 @@ async def register(
     device_ids: list[str],
     towns: list[str],
 ) -> float:
-    """PUT the devices (8 in flight) and the rule; the seconds it took."""
+    """PUT the profile, the devices (8 in flight) and the rule; the seconds it took."""
     headers = {"Authorization": f"Bearer {token}"}
     started = time.monotonic()
     async with (
@@ -176,6 +200,10 @@ async def register(
         httpx.AsyncClient(base_url=alerting_url, headers=headers, timeout=60) as alerting,
     ):
         gate = asyncio.Semaphore(8)
+        profile = f"/api/v1/device-profiles/{workload.profile_id}"
+        r = await ingest.put(profile, json=workload.profile)
+        if r.status_code not in (200, 201):
+            raise RuntimeError(f"PUT profile: {r.status_code} {r.text[:300]}")
 
         async def put(i: int, device_id: str) -> None:
             body = {
@@ -183,6 +211,7 @@ async def register(
                 "scenario_id": workload.scenario,
                 "town_id": towns[i % len(towns)],
                 "site": f"{workload.site} {i}",
+                "profile_id": workload.profile_id,
             }
             async with gate:
                 r = await ingest.put(f"/api/v1/devices/{device_id}", json=body)
@@ -194,6 +223,29 @@ async def register(
         if r.status_code not in (200, 201):
             raise RuntimeError(f"PUT rule: {r.status_code} {r.text[:300]}")
     return time.monotonic() - started
+
+
+async def mqtt_credentials(
+    *, ingest_url: str, token: str, device_ids: list[str]
+) -> list[list[str]]:
+    """PUT each device's MQTT credentials (8 in flight): [username, password, topic] each,
+    the password answered this once (ADR 0020)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=8)
+    async with httpx.AsyncClient(
+        base_url=ingest_url, headers=headers, timeout=60, limits=limits
+    ) as ingest:
+        gate = asyncio.Semaphore(8)
+
+        async def put(device_id: str) -> list[str]:
+            async with gate:
+                r = await ingest.put(f"/api/v1/devices/{device_id}/mqtt-credentials")
+            if r.status_code != 200:
+                raise RuntimeError(f"PUT {device_id} credentials: {r.status_code} {r.text[:300]}")
+            body = r.json()
+            return [body["username"], body["password"], body["topic"]]
+
+        return list(await asyncio.gather(*(put(d) for d in device_ids)))
 
 
 async def disable_other_rules(workload: Workload, *, alerting_url: str, token: str) -> list[str]:
