@@ -24,7 +24,9 @@ DEVICE = DeviceRef(
 
 
 def status(state: DeviceState, at: datetime) -> DeviceStatusChanged:
-    return DeviceStatusChanged(device=DEVICE, status=state, changed_at=at)
+    """A change as ingest makes it: offline from online, online again from offline."""
+    previous: DeviceState = "online" if state == "offline" else "offline"
+    return DeviceStatusChanged(device=DEVICE, status=state, previous_status=previous, changed_at=at)
 
 
 async def outbox_events(session: AsyncSession) -> list[object]:
@@ -36,6 +38,7 @@ def test_offline_raises_online_clears_nothing_else_does() -> None:
     assert liveness_action("offline") == "raise"
     assert liveness_action("online") == "clear"
     assert liveness_action("fault") is None
+    assert liveness_action("online", None) is None  # first heard: nothing to clear
 
 
 async def test_offline_raises_a_technical_alarm_that_clears_when_it_reports(

@@ -17,6 +17,7 @@ from riskwatch.ingest.devices.cache import DeviceCache
 from riskwatch.ingest.devices.profiles import put_profile
 from riskwatch.ingest.devices.schemas import DevicePut, MetricSpec, ProfilePut
 from riskwatch.ingest.devices.service import put_device
+from riskwatch.ingest.liveness.domain import ReceiptMemory
 from riskwatch.ingest.readings import store
 from riskwatch.ingest.readings.admission import SectorBudgets
 from riskwatch.ingest.readings.partitions import day_partition, keep_partitions, partitions
@@ -44,7 +45,12 @@ async def setup(session: AsyncSession) -> None:
 
 
 def quality(rules: QualityRules | None = None) -> ReadingsQuality:
-    return ReadingsQuality(ProfileCache(), SeriesMemory(max_series=100), rules or QualityRules())
+    return ReadingsQuality(
+        ProfileCache(),
+        SeriesMemory(max_series=100),
+        rules or QualityRules(),
+        ReceiptMemory(every_s=5.0),
+    )
 
 
 async def accept(

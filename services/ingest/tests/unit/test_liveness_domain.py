@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from riskwatch.ingest.liveness.domain import Change, Liveness, offline_after_s, on_reading, on_tick
+from riskwatch.ingest.liveness.domain import (
+    Change,
+    Liveness,
+    ReceiptMemory,
+    offline_after_s,
+    on_reading,
+    on_tick,
+)
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -60,3 +67,34 @@ def test_last_seen_never_goes_backwards(times: list[float]) -> None:
         state = on_reading(state, seen_at=at(t), offline_after_s=60).state
         latest = at(t) if latest is None else max(latest, at(t))
         assert state.last_seen_at == latest
+
+
+def test_a_device_heard_often_is_noted_once_per_window() -> None:
+    memory = ReceiptMemory(every_s=5.0)
+    intervals = {"fast": 60.0, "short": 4.0}  # short: a quarter of 4 s, 1 s, is its window
+    noted = [
+        memory.due(
+            ["fast", "short", "plain"], at=T0 + timedelta(seconds=s), smallest_interval_s=intervals
+        )
+        for s in (0, 0.5, 1.2, 4.9, 5.0)
+    ]
+    assert noted == [
+        ["fast", "short", "plain"],  # first heard: always
+        ["plain"],  # no profile interval: every time
+        ["short", "plain"],
+        ["short", "plain"],
+        ["fast", "plain"],
+    ]
+
+
+@given(st.lists(st.floats(min_value=0, max_value=600), min_size=1, max_size=60))
+def test_every_receipt_lags_a_noted_one_by_less_than_the_window(seconds: list[float]) -> None:
+    """The lag bound the deadline relies on: each receipt is within the window after a noted
+    receipt no later than it (receipts in time order, as one process sees its batches)."""
+    memory = ReceiptMemory(every_s=5.0)
+    times = sorted(T0 + timedelta(seconds=s) for s in seconds)
+    noted = [t for t in times if memory.due(["d"], at=t, smallest_interval_s={"d": 60.0})]
+    assert noted[0] == times[0]
+    for t in times:
+        last = max(n for n in noted if n <= t)
+        assert (t - last).total_seconds() < 5.0 or t == last

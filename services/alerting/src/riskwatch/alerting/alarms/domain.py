@@ -129,13 +129,15 @@ LIVENESS_RULE = "liveness"  # the rule id and metric of a device-offline alarm (
 LivenessAction = Literal["raise", "clear"]
 
 
-def liveness_action(status: str) -> LivenessAction | None:
+def liveness_action(status: str, previous: str | None = "offline") -> LivenessAction | None:
     """What a device's new status does to its offline alarm: offline raises, online clears
-    (recovered), anything else (fault: a rule's business, not liveness's) nothing."""
+    (recovered), anything else (fault: a rule's business, not liveness's) nothing. A device's
+    first status (online at its first reading, `previous` None) has no alarm to clear: nothing,
+    and no query (a fleet's first readings bring thousands of these at once)."""
     if status == "offline":
         return "raise"
     if status == "online":
-        return "clear"
+        return "clear" if previous is not None else None
     return None
 
 

@@ -157,7 +157,7 @@ async def apply_device_status(
     """A device's liveness to its technical alarm (kind technical, rule and metric
     "liveness"): offline raises one (none if one is active already: a redelivery), online
     clears it as recovered. Returns the alarm raised or cleared, if any."""
-    action = liveness_action(status.status)
+    action = liveness_action(status.status, status.previous_status)
     if action is None:
         return None
     active = await session.scalar(

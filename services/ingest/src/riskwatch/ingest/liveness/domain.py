@@ -15,7 +15,7 @@ Definitions (also in the API's schema):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -81,3 +81,35 @@ def on_tick(state: Liveness, *, now: datetime) -> Step:
             Change("offline", "online", at),
         )
     return Step(state, None)
+
+
+class ReceiptMemory:
+    """When this process last noted each watched device's receipt, so that a device heard many
+    times a second is noted once per window, not once per batch (the readings path's insert,
+    folded by the watcher). A device's window is `every_s`, or a quarter of its profile's
+    smallest interval when that is shorter: its last receipt as folded lags the truth by less
+    than the window, which is small beside its deadline (at least one interval, 3 by default).
+    Bounded: past `max_devices` it starts afresh (a device is then noted once more)."""
+
+    def __init__(self, *, every_s: float, max_devices: int = 100_000) -> None:
+        self.every_s = every_s
+        self.max_devices = max_devices
+        self._noted: dict[str, datetime] = {}
+
+    def due(
+        self, device_ids: Iterable[str], *, at: datetime, smallest_interval_s: Mapping[str, float]
+    ) -> list[str]:
+        """The devices among `device_ids` to note at `at`, remembered as noted then."""
+        noted = self._noted
+        if len(noted) > self.max_devices:
+            noted.clear()
+        out: list[str] = []
+        for device_id in device_ids:
+            last = noted.get(device_id)
+            if last is not None:
+                window = min(self.every_s, 0.25 * smallest_interval_s.get(device_id, 0.0))
+                if (at - last).total_seconds() < window:
+                    continue
+            noted[device_id] = at
+            out.append(device_id)
+        return out

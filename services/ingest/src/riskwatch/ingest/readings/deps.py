@@ -9,6 +9,7 @@ from fastapi import Depends
 from riskwatch.common.app import Runtime
 from riskwatch.common.deps import RuntimeDep
 from riskwatch.ingest.deps import IngestSettingsDep
+from riskwatch.ingest.liveness.domain import ReceiptMemory
 from riskwatch.ingest.readings.profiles import ProfileCache
 from riskwatch.ingest.readings.quality import SeriesMemory
 from riskwatch.ingest.readings.service import ReadingsQuality
@@ -24,6 +25,7 @@ def readings_quality(runtime: Runtime, settings: IngestSettings) -> ReadingsQual
             profiles=ProfileCache(),
             series=SeriesMemory(max_series=config.quality_series),
             rules=config.rules(),
+            receipts=ReceiptMemory(every_s=settings.liveness.note_every_s),
         )
 
     return runtime.singleton(ReadingsQuality, make)

@@ -35,6 +35,7 @@ from riskwatch.common.events.topics import readings_topic
 from riskwatch.common.retry import is_transient
 from riskwatch.common.tracing import child_traceparent
 from riskwatch.ingest.devices.cache import DeviceCache, KnownDevice
+from riskwatch.ingest.liveness.domain import ReceiptMemory
 from riskwatch.ingest.liveness.service import note_seen
 from riskwatch.ingest.readings.admission import SectorBudgets
 from riskwatch.ingest.readings.domain import (
@@ -78,11 +79,12 @@ _INSERTED_BY = text(
 @dataclass(frozen=True, slots=True)
 class ReadingsQuality:
     """What the quality flags need in a process: the profiles' limits, the last reading of
-    each series (STUCK, SPIKE), and the rules."""
+    each series (STUCK, SPIKE, GAP), and the rules; and when liveness last noted each device."""
 
     profiles: ProfileCache
     series: SeriesMemory
     rules: QualityRules
+    receipts: ReceiptMemory
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,20 +126,27 @@ async def accept_batch(
     fresh: list[tuple[ValidReading, int]] = []
     if valid:
         readings = _unique(valid)
-        flags = (
-            [0] * len(readings)
+        flags, limits = (
+            ([0] * len(readings), {})
             if quality is None
             else await _assess(session, readings, known, devices, quality, received_at)
         )
         fresh = await _store(session, readings, flags, received_at=received_at, batch_id=batch_id)
         if fresh:
-            await note_seen(  # liveness: only devices with a profile are watched
-                session,
-                device_ids=(
-                    r.device_id for r, _ in fresh if known[r.device_id].info.profile_id is not None
-                ),
-                at=received_at,
+            # Liveness: devices with a profile are watched; each noted once per window.
+            watched = dict.fromkeys(
+                r.device_id for r, _ in fresh if known[r.device_id].info.profile_id is not None
             )
+            if quality is not None:
+                smallest = {
+                    d: min((m.interval_s for m in limits[d].values()), default=0.0)
+                    for d in watched
+                    if d in limits
+                }
+                due = quality.receipts.due(watched, at=received_at, smallest_interval_s=smallest)
+            else:
+                due = list(watched)
+            await note_seen(session, device_ids=due, at=received_at)
             try:
                 async with asyncio.timeout(publish_timeout_s):
                     await bus.publish(
@@ -183,9 +192,10 @@ async def _assess(
     devices: DeviceCache,
     quality: ReadingsQuality,
     received_at: datetime,
-) -> list[int]:
-    """Each reading's quality flags, against its device's profile and its series so far. No
-    query unless a profile is not cached yet (then one for all of them)."""
+) -> tuple[list[int], dict[str, ProfileLimits]]:
+    """Each reading's quality flags, against its device's profile and its series so far, and
+    the profiles' limits per device. No query unless a profile is not cached yet (then one for
+    all of them)."""
     profile_of = {
         device_id: device.info.profile_id
         for device_id, device in known.items()
@@ -199,12 +209,13 @@ async def _assess(
         for device_id, profile_id in profile_of.items()
         if profile_id in profiles
     }
-    return quality.series.assess_all(
+    flags = quality.series.assess_all(
         ((r.device_id, r.metric, r.value, r.ts) for r in readings),
         received_at=received_at,
         limits=limits,
         rules=quality.rules,
     )
+    return flags, limits
 
 
 async def _store(
