@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, tuple_
+from sqlalchemy import ColumnElement, case, delete, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,8 +49,6 @@ from riskwatch.reporting.projections.domain import (
 )
 from riskwatch.reporting.projections.models import (
     AlarmView,
-    DeviceStatusChangeView,
-    DeviceView,
     DutyShiftView,
     NotificationView,
     ReadingQualityDeviceView,
@@ -379,7 +377,27 @@ async def project_check_in(session: AsyncSession, *, event: DutyCheckedIn) -> No
     await session.execute(stmt)
 
 
-_DEVICE_PLACE = ("name", "sector_id", "scenario_id", "town_id")
+# Plain statements, built once: a fleet's first readings bring thousands of these at once, and
+# building the upsert's expression per event cost more than running it.
+_KEEP_CHANGE = text(
+    "INSERT INTO reporting.device_status_change_view (event_id, device_id, status,"
+    " previous_status, changed_at, sector_id, scenario_id, town_id)"
+    " VALUES (:event_id, :device_id, :status, :previous_status, :changed_at, :sector_id,"
+    " :scenario_id, :town_id) ON CONFLICT (event_id) DO NOTHING"
+)
+# The newest change's place wins; at one instant the greatest place, so arrival order cannot
+# matter.
+_PLACE_DEVICE = text(
+    "INSERT INTO reporting.device_view AS d (device_id, updated_at, name, sector_id,"
+    " scenario_id, town_id) VALUES (:device_id, :changed_at, :name, :sector_id, :scenario_id,"
+    " :town_id) ON CONFLICT (device_id) DO UPDATE SET name = excluded.name,"
+    " sector_id = excluded.sector_id, scenario_id = excluded.scenario_id,"
+    " town_id = excluded.town_id, updated_at = excluded.updated_at"
+    " WHERE (excluded.updated_at, coalesce(excluded.name, ''), coalesce(excluded.sector_id, ''),"
+    " coalesce(excluded.scenario_id, ''), coalesce(excluded.town_id, ''))"
+    " > (d.updated_at, coalesce(d.name, ''), coalesce(d.sector_id, ''),"
+    " coalesce(d.scenario_id, ''), coalesce(d.town_id, ''))"
+)
 
 
 async def project_device_status(
@@ -388,40 +406,19 @@ async def project_device_status(
     """Keep the change once; the device's row takes the place and name of its newest change
     (at one instant, the greatest place, so the order of arrival cannot matter)."""
     ref = event.device
-    place = {
+    params = {
+        "event_id": event_id,
+        "device_id": ref.device_id,
+        "status": event.status,
+        "previous_status": event.previous_status,
+        "changed_at": event.changed_at,
         "name": ref.name,
         "sector_id": ref.sector_id,
         "scenario_id": ref.scenario_id,
         "town_id": ref.town_id,
     }
-    await session.execute(
-        insert(DeviceStatusChangeView)
-        .values(
-            event_id=event_id,
-            device_id=ref.device_id,
-            status=event.status,
-            previous_status=event.previous_status,
-            changed_at=event.changed_at,
-            **{k: v for k, v in place.items() if k != "name"},
-        )
-        .on_conflict_do_nothing(index_elements=[DeviceStatusChangeView.event_id])
-    )
-    stmt = insert(DeviceView).values(device_id=ref.device_id, updated_at=event.changed_at, **place)
-    new, dv = stmt.excluded, DeviceView
-
-    def order(row: Any) -> Any:
-        return tuple_(
-            row.updated_at,
-            *(func.coalesce(getattr(row, c), "") for c in _DEVICE_PLACE),
-        )
-
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[dv.device_id],
-            set_={c: getattr(new, c) for c in (*_DEVICE_PLACE, "updated_at")},
-            where=order(new) > order(dv),
-        )
-    )
+    await session.execute(_KEEP_CHANGE, params)
+    await session.execute(_PLACE_DEVICE, params)
 
 
 async def project_reading_quality(session: AsyncSession, *, event: ReadingQualityCounted) -> None:
