@@ -116,16 +116,23 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
 
     orders = await eventually(both_have_orders)
     alarms = [a for a in await alarms_of(client, sim) if a["device_id"] in DEVICES]
-    notes = (await client.get("/api/v1/notifications", headers=sim, params={"limit": 500})).json()
+
+    async def first_notice(alarm_id: str) -> str | None:
+        # notify and workorder take the alarm apart: its order may come before its notices.
+        params = {"alarm_id": alarm_id, "limit": 1}
+        found = (await client.get("/api/v1/notifications", headers=sim, params=params)).json()
+        return found["items"][0]["notification_id"] if found["items"] else None
+
+    notices = {}
+    for a in alarms:
+        alarm_id = a["alarm_id"]
+        notices[a["town_id"]] = await eventually(lambda alarm_id=alarm_id: first_notice(alarm_id))
     by_town = {o["town_id"]: o for o in orders}
     return {
         "sim": sim,
         "alarm": {a["town_id"]: a["alarm_id"] for a in alarms},
         "order": {t: o["work_order_id"] for t, o in by_town.items()},
-        "notification": {
-            t: next(n["notification_id"] for n in notes["items"] if n["alarm_id"] == a)
-            for t, a in {a["town_id"]: a["alarm_id"] for a in alarms}.items()
-        },
+        "notification": notices,
     }
 
 
