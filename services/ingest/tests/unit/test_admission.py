@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import limits.aio.storage.memory
 import pytest
 
 from riskwatch.common.catalog import default_catalog
@@ -11,6 +12,14 @@ from riskwatch.ingest.readings.admission import (
     SectorBudgets,
     SectorOverBudget,
 )
+
+
+@pytest.fixture(autouse=True)
+def mid_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budgets' sliding window reads the wall clock (inside `limits`): held in the middle of
+    one second, so two calls can never fall on either side of a window's edge, however slow
+    the machine (they did under CI load)."""
+    monkeypatch.setattr(limits.aio.storage.memory.time, "time", lambda: 1_790_000_000.5)
 
 
 async def test_readings_within_the_budget_pass_and_the_rest_wait() -> None:
