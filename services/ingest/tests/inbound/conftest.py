@@ -29,9 +29,9 @@ from riskwatch.ingest.inbound.consumer import inbound_consumer
 from riskwatch.ingest.inbound.domain import InboundChannel
 from riskwatch.ingest.inbound.service import Taken
 from riskwatch.ingest.models import outbox
-from riskwatch.ingest.mqtt.subscriber import ReadingsPath
 from riskwatch.ingest.readings.admission import SectorBudgets
 from riskwatch.ingest.readings.models import RawReading
+from riskwatch.ingest.readings.service import ReadingsPath
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SOURCE = "/sectors/construction/scada-1"

@@ -28,9 +28,10 @@ from riskwatch.ingest.mqtt.components import service_hash
 from riskwatch.ingest.mqtt.passwords import new_password
 from riskwatch.ingest.mqtt.service import issue_credentials
 from riskwatch.ingest.mqtt.settings import MqttSettings
-from riskwatch.ingest.mqtt.subscriber import MessageOutcome, ReadingsPath, TelemetrySubscriber
+from riskwatch.ingest.mqtt.subscriber import MessageOutcome, TelemetrySubscriber
 from riskwatch.ingest.mqtt.sync import BrokerSync
 from riskwatch.ingest.readings.admission import SectorBudgets
+from riskwatch.ingest.readings.service import ReadingsPath
 
 NOW = datetime(2026, 12, 21, 9, 0, tzinfo=UTC)
 START = 20.0  # seconds a broker or a subscription may take to come up: a bound, not a measure

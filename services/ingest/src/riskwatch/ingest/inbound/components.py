@@ -11,7 +11,7 @@ from riskwatch.common.bus import TopicSpec
 from riskwatch.common.events.topics import dlq_topic
 from riskwatch.ingest.inbound.consumer import inbound_consumer
 from riskwatch.ingest.inbound.domain import InboundChannel
-from riskwatch.ingest.mqtt.components import readings_path
+from riskwatch.ingest.readings.deps import readings_path
 from riskwatch.ingest.settings import IngestSettings
 
 

@@ -24,8 +24,8 @@ from riskwatch.common.events.envelope import Envelope, Headers, PoisonMessage
 from riskwatch.common.settings import ConsumerSettings
 from riskwatch.ingest.inbound.domain import InboundChannel, chunks, parse_record, readings_of
 from riskwatch.ingest.inbound.service import Taken, take_events
-from riskwatch.ingest.mqtt.subscriber import ReadingsPath
 from riskwatch.ingest.readings.admission import SectorOverBudget
+from riskwatch.ingest.readings.service import ReadingsPath
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from riskwatch.common.access import DISTRICT
 from riskwatch.common.events.base import EventPayload
 from riskwatch.common.events.envelope import Envelope, new_event
 from riskwatch.common.events.inbound import ReadingRejected
@@ -23,8 +22,7 @@ from riskwatch.ingest.inbound.domain import (
     rejections_of,
 )
 from riskwatch.ingest.models import inbox, outbox
-from riskwatch.ingest.mqtt.subscriber import ReadingsPath
-from riskwatch.ingest.readings.service import accept_batch
+from riskwatch.ingest.readings.service import ReadingsPath
 
 SOURCE = "/riskwatch/ingest"
 
@@ -59,19 +57,9 @@ async def take_events(
     gathered = gather(fresh)
     if not gathered.items:
         return taken
-    result = await accept_batch(
-        session,
-        bus=path.bus,
-        devices=path.devices,
-        budgets=path.budgets,
-        items=gathered.items,
-        # A sector's topic carries that sector's devices only.
-        serves=lambda sector: sector == channel.sector,
-        future_tolerance=path.future_tolerance,
-        publish_timeout_s=path.publish_timeout_s,
-        now=now,
-        scope=DISTRICT,  # who may write to the topic is Kafka's to say (its ACLs)
-        quality=path.quality,
+    # A sector's topic carries that sector's devices only; who may write to it is Kafka's ACLs'.
+    result = await path.accept(
+        session, gathered.items, now=now, serves=lambda sector: sector == channel.sector
     )
     taken.accepted = result.accepted
     taken.duplicates = result.duplicates

@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import socket
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -22,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from riskwatch.common.app import Named, Runtime
 from riskwatch.common.background import BackgroundTask
 from riskwatch.common.retry import is_transient
-from riskwatch.ingest.deps import budgets, device_cache
 from riskwatch.ingest.mqtt.broker import (
     INSTALL_HINT,
     BrokerExited,
@@ -32,9 +30,9 @@ from riskwatch.ingest.mqtt.broker import (
 )
 from riskwatch.ingest.mqtt.passwords import SALT_BYTES, hash_password, new_password
 from riskwatch.ingest.mqtt.settings import MqttSettings
-from riskwatch.ingest.mqtt.subscriber import ReadingsPath, TelemetrySubscriber
+from riskwatch.ingest.mqtt.subscriber import TelemetrySubscriber
 from riskwatch.ingest.mqtt.sync import BrokerSync, signal_pid_file
-from riskwatch.ingest.readings.deps import readings_quality
+from riskwatch.ingest.readings.deps import readings_path
 from riskwatch.ingest.readings.router import READING_MAX_BYTES
 from riskwatch.ingest.settings import IngestSettings
 
@@ -112,21 +110,6 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def readings_path(runtime: Runtime, settings: IngestSettings) -> ReadingsPath:
-    """The HTTP path's own objects (device cache, sector budgets) for the subscriber."""
-    return ReadingsPath(
-        sessions=runtime.consumer_sessions,
-        bus=runtime.bus,
-        devices=device_cache(runtime, settings),
-        budgets=budgets(runtime, settings),
-        serves=lambda sector: settings.serves_all_sectors() or sector in settings.sectors,
-        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
-        publish_timeout_s=settings.publish_timeout_s,
-        max_items=settings.max_batch_items,
-        quality=readings_quality(runtime, settings),
-    )
 
 
 def mqtt_components(runtime: Runtime, settings: IngestSettings, mqtt: MqttSettings) -> list[Named]:

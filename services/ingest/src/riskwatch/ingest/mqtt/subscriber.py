@@ -18,25 +18,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
 import structlog
 from prometheus_client import Counter
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from riskwatch.common.access import DISTRICT
 from riskwatch.common.background import BackgroundTask
-from riskwatch.common.bus import Bus
 from riskwatch.common.errors import Unavailable
 from riskwatch.common.retry import backoff, failure_reason, is_transient
-from riskwatch.ingest.devices.cache import DeviceCache
 from riskwatch.ingest.mqtt.domain import Unparseable, device_of, parse_message, shared_filter
 from riskwatch.ingest.mqtt.settings import MqttSettings
-from riskwatch.ingest.readings.admission import SectorBudgets, SectorOverBudget
+from riskwatch.ingest.readings.admission import SectorOverBudget
 from riskwatch.ingest.readings.domain import Rejection
-from riskwatch.ingest.readings.service import BatchResult, ReadingsQuality, accept_batch
+from riskwatch.ingest.readings.service import BatchResult, ReadingsPath
 
 log = structlog.get_logger(__name__)
 
@@ -53,21 +49,6 @@ REJECTED = Counter(
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ReadingsPath:
-    """What `accept_batch` needs besides the items: the HTTP path's own objects."""
-
-    sessions: async_sessionmaker[AsyncSession]
-    bus: Bus
-    devices: DeviceCache
-    budgets: SectorBudgets
-    serves: Callable[[str], bool]
-    future_tolerance: timedelta
-    publish_timeout_s: float
-    max_items: int
-    quality: ReadingsQuality | None = None  # the process's quality state, as the HTTP path's
 
 
 @dataclass(slots=True)
@@ -238,19 +219,8 @@ class TelemetrySubscriber(BackgroundTask):
         while True:
             try:
                 async with path.sessions() as session, session.begin():
-                    return await accept_batch(
-                        session,
-                        bus=path.bus,
-                        devices=path.devices,
-                        budgets=path.budgets,
-                        items=items,
-                        serves=path.serves,
-                        future_tolerance=path.future_tolerance,
-                        publish_timeout_s=path.publish_timeout_s,
-                        now=self._clock(),
-                        scope=DISTRICT,  # the device is the topic's, which only it may use
-                        quality=path.quality,
-                    )
+                    # The device is the topic's, which only it may use.
+                    return await path.accept(session, items, now=self._clock())
             except SectorOverBudget as exc:
                 delay: float = exc.retry_after_s
             except Exception as exc:

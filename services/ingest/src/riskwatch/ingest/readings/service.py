@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from riskwatch.common import metrics
 from riskwatch.common.access import DISTRICT, Scope
@@ -170,6 +170,46 @@ async def accept_batch(
     metrics.READINGS.labels("ingest", "duplicate").inc(len(valid) - len(fresh))
     metrics.READINGS.labels("ingest", "rejected").inc(len(rejected))
     return BatchResult(batch_id, len(valid), len(valid) - len(fresh), rejected)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingsPath:
+    """What `accept_batch` needs besides the items, for the paths other than HTTP (MQTT, Kafka
+    inbound): the HTTP path's own objects."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    devices: DeviceCache
+    budgets: SectorBudgets
+    serves: Callable[[str], bool]
+    future_tolerance: timedelta
+    publish_timeout_s: float
+    max_items: int
+    quality: ReadingsQuality | None = None  # the process's quality state, as the HTTP path's
+
+    async def accept(
+        self,
+        session: AsyncSession,
+        items: Sequence[Any],
+        *,
+        now: datetime,
+        serves: Callable[[str], bool] | None = None,
+    ) -> BatchResult:
+        """`accept_batch` for a machine channel (MQTT, Kafka inbound): district scope, since
+        who may send is the channel's to say (the broker's ACL, Kafka's), not an account's."""
+        return await accept_batch(
+            session,
+            bus=self.bus,
+            devices=self.devices,
+            budgets=self.budgets,
+            items=items,
+            serves=serves or self.serves,
+            future_tolerance=self.future_tolerance,
+            publish_timeout_s=self.publish_timeout_s,
+            now=now,
+            scope=DISTRICT,
+            quality=self.quality,
+        )
 
 
 def _unique(valid: list[ValidReading]) -> list[ValidReading]:
